@@ -1,0 +1,73 @@
+"""Kimi K2.6 on Cloudflare Workers AI in Jupyter: `%load_ext kimi_magic`, then `%%kimi`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._client import AnswerStream, Kimi
+from ._conversation import Conversation
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ConfigurationError,
+    KimiError,
+    StreamError,
+)
+from ._types import Answer, Usage
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Answer",
+    "AnswerStream",
+    "ConfigurationError",
+    "Conversation",
+    "Kimi",
+    "KimiError",
+    "StreamError",
+    "Usage",
+    "ask",
+    "load_ipython_extension",
+]
+
+
+def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params: Any) -> Answer:
+    """Ask Kimi K2.6 once and return the answer; `echo=True` streams it to stdout as it comes.
+
+    >>> answer = kimi_magic.ask("Summarise this", temperature=0.2)
+    >>> answer.text, answer.reasoning, answer.usage, answer.cost
+    """
+    connection = {k: params.pop(k) for k in list(params) if k in _CONNECTION_KEYS}
+    with Kimi(**connection) as client:
+        if not echo:
+            return client.ask(prompt, system=system, **params)
+        from ._render_text import stream_to_stdout
+
+        conversation = Conversation()
+        user = {"role": "user", "content": prompt}
+        events = client.stream(conversation.request_messages(user, system), **params)
+        return stream_to_stdout(events)
+
+
+_CONNECTION_KEYS = frozenset({
+    "account_id", "api_token", "base_url", "openai_base_url", "api_key", "api", "model",
+    "connect_timeout", "read_timeout", "max_retries", "transport", "endpoint",
+})
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """`%load_ext kimi_magic`: registers `%kimi` and `%%kimi`; nothing is sent yet."""
+    from ._magics import KimiMagics
+
+    ipython.register_magics(KimiMagics)
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    """`%unload_ext kimi_magic`: nothing to undo beyond IPython's own bookkeeping."""

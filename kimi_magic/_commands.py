@@ -1,0 +1,38 @@
+"""The `%kimi <command>` words (reset, ...): a registry each feature module adds to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._magics import KimiMagics
+
+Command = Callable[["KimiMagics", str], Any]
+COMMANDS: dict[str, Command] = {}
+HELP: dict[str, str] = {}
+
+
+def command(name: str, help: str) -> Callable[[Command], Command]:
+    """Register `%kimi NAME rest-of-line`; the function gets the magics object and the rest."""
+
+    def register(function: Command) -> Command:
+        COMMANDS[name] = function
+        HELP[name] = help
+        return function
+
+    return register
+
+
+@command("reset", "forget the conversation (`%kimi reset NAME` for a named one)")
+def _reset(magics: KimiMagics, rest: str) -> None:
+    magics.conversation(rest.strip() or None).reset()
+
+
+@command("help", "list the %kimi commands")
+def _help(magics: KimiMagics, rest: str) -> None:
+    from IPython.display import Markdown, display
+
+    lines = [f"- `%kimi {name}`: {text}" for name, text in sorted(HELP.items())]
+    display(Markdown("**%kimi commands**\n\n" + "\n".join(lines) +
+                     "\n\nAnything else after `%kimi` is a question. Flags: `%kimi?`."))

@@ -1,0 +1,72 @@
+"""Drives a renderer from a stream of events: the widget view in a kernel, stdout elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._client import AnswerStream
+from ._errors import KimiError, StreamError
+from ._types import Answer, ReasoningDelta, TextDelta
+
+
+@dataclass
+class Shown:
+    """How showing an answer ended: the answer, and why it is partial if it is."""
+
+    answer: Answer
+    error: KimiError | None = None
+    keyboard_interrupt: bool = False
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel, where widgets render."""
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def show_stream(events: AnswerStream, endpoint_kind: str | None = None) -> Shown:
+    """Stream the answer into one display slot and leave the static markdown there."""
+    if not in_kernel():
+        from ._render_text import stream_to_stdout
+
+        try:
+            return Shown(stream_to_stdout(events))
+        except KeyboardInterrupt:
+            return Shown(events.answer, keyboard_interrupt=True)
+        except StreamError as error:
+            return Shown(error.answer or events.answer, error)
+        except KimiError as error:
+            return Shown(events.answer, error)
+
+    from ._live_view import LiveView
+    from ._ui_events import process_ui_events
+
+    view = LiveView()
+    view.show()
+    try:
+        for event in events:
+            if isinstance(event, TextDelta) and event.choice == 0:
+                view.add_text(event.text)
+            elif isinstance(event, ReasoningDelta) and event.choice == 0:
+                view.add_reasoning(event.text)
+            if view.due():
+                view.render(events.answer)
+                process_ui_events()  # lets a Stop click reach us mid-cell
+                if view.stop_requested:
+                    events.stop()
+                    break
+    except KeyboardInterrupt:
+        view.finish(events.answer, endpoint_kind)
+        return Shown(events.answer, keyboard_interrupt=True)
+    except StreamError as error:
+        view.finish(error.answer or events.answer, endpoint_kind, error=str(error))
+        return Shown(error.answer or events.answer, error)
+    except KimiError as error:
+        view.discard()
+        return Shown(events.answer, error)
+    except BaseException:
+        view.discard()
+        raise
+    view.finish(events.answer, endpoint_kind)
+    return Shown(events.answer)

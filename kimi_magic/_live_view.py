@@ -1,0 +1,140 @@
+"""The widget view of an answer while it streams (design.md section 3).
+
+One display slot per answer. Finished markdown blocks go out once, each in its own `Output`
+widget, and are never sent again; only the open tail block is re-rendered, at most
+MAX_UPDATES_PER_SECOND times a second. So the bytes sent for an answer of N characters stay
+a small multiple of N, not N squared.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import ipywidgets as widgets
+from IPython.display import DisplayHandle, display
+
+from ._constants import MAX_UPDATES_PER_SECOND
+from ._final_output import MIME_MARKDOWN, output_bundle
+from ._markdown_blocks import BlockSplitter
+from ._types import Answer
+
+_MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
+
+
+def _markdown_output(text: str) -> tuple[dict[str, Any], ...]:
+    # Rendered by the frontend's own markdown renderer: tables, highlighting, LaTeX.
+    return ({"output_type": "display_data", "data": {MIME_MARKDOWN: text}, "metadata": {}},)
+
+
+class MarkdownStream:
+    """A column of frozen markdown blocks with one live tail block at the bottom."""
+
+    def __init__(self) -> None:
+        self._splitter = BlockSplitter()
+        self._pending: list[str] = []
+        self._tail = widgets.Output()
+        self._shown_tail = ""
+        self.box = widgets.VBox([self._tail])
+        self.has_text = False
+
+    def append(self, text: str) -> None:
+        self._pending.append(text)
+        self.has_text = True
+
+    def render(self, final: bool = False) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        finished = self._splitter.feed(text)
+        if final:
+            finished += self._splitter.close()
+        for block in finished:
+            self._tail.outputs = _markdown_output(block)
+            self._tail = widgets.Output()
+            self.box.children = (*self.box.children, self._tail)
+            self._shown_tail = ""
+        tail = "" if final else self._splitter.tail
+        if tail != self._shown_tail:
+            self._tail.outputs = _markdown_output(tail) if tail else ()
+            self._shown_tail = tail
+
+    def close(self) -> None:
+        for child in self.box.children:
+            child.close()
+        self.box.close()
+
+
+class LiveView:
+    """Reasoning (folds when the answer starts), answer, footer and a Stop button."""
+
+    def __init__(self) -> None:
+        self.reasoning = MarkdownStream()
+        self.answer = MarkdownStream()
+        self.thinking = widgets.Accordion(children=[self.reasoning.box], titles=("Thinking…",))
+        self.thinking.layout.display = "none"
+        self.footer = widgets.HTML("<small>waiting for the first token…</small>")
+        self.stop_button = widgets.Button(description="Stop", icon="stop",
+                                          layout=widgets.Layout(width="auto"))
+        self.stop_button.on_click(self._on_stop)
+        self.stop_requested = False
+        bar = widgets.HBox([self.stop_button, self.footer],
+                           layout=widgets.Layout(align_items="center"))
+        self.root = widgets.VBox([self.thinking, self.answer.box, bar])
+        self._handle: DisplayHandle | None = None
+        self._last_render = 0.0
+        self._started = time.perf_counter()
+
+    def show(self) -> None:
+        # The handle is outside any Output widget, where updating it works.
+        self._handle = display(self.root, display_id=True)
+
+    def _on_stop(self, _button: widgets.Button) -> None:
+        self.stop_requested = True
+        self.stop_button.disabled = True
+        self.stop_button.description = "Stopping…"
+
+    def add_reasoning(self, text: str) -> None:
+        if not self.reasoning.has_text:
+            self.thinking.layout.display = None
+            self.thinking.selected_index = 0
+        self.reasoning.append(text)
+
+    def add_text(self, text: str) -> None:
+        if not self.answer.has_text and self.reasoning.has_text:
+            self.reasoning.render(final=True)
+            self.thinking.selected_index = None  # fold the reasoning away
+            self.thinking.set_title(0, f"Thought for {time.perf_counter() - self._started:.1f} s")
+        self.answer.append(text)
+
+    def due(self) -> bool:
+        return time.perf_counter() - self._last_render >= _MIN_INTERVAL_S
+
+    def render(self, answer: Answer) -> None:
+        self._last_render = time.perf_counter()
+        self.reasoning.render()
+        self.answer.render()
+        elapsed = self._last_render - self._started
+        phase = "answering" if self.answer.has_text else "thinking" if self.reasoning.has_text else "waiting"
+        tokens = answer.usage.completion_tokens
+        counted = f" · {tokens:,} tokens" if tokens else ""
+        self.footer.value = f"<small>{html.escape(phase)}… {elapsed:.1f} s{counted}</small>"
+
+    def finish(self, answer: Answer, endpoint_kind: str | None, error: str | None = None) -> None:
+        """Replace the live view by the static markdown output, then free the widgets."""
+        data, metadata = output_bundle(answer, endpoint_kind, error)
+        if self._handle is not None:
+            self._handle.update(data, metadata=metadata, raw=True)
+        self.close()
+
+    def discard(self) -> None:
+        """An error before anything arrived: leave no empty view behind."""
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+        self.close()
+
+    def close(self) -> None:
+        self.reasoning.close()
+        self.answer.close()
+        for widget in (self.thinking, self.footer, self.stop_button, self.root):
+            widget.close()
