@@ -64,10 +64,17 @@ _CONNECTION_KEYS = frozenset({
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """`%load_ext kimi_magic`: registers `%kimi` and `%%kimi`; nothing is sent yet."""
+    from ._input_transform import protect_question_marks
     from ._magics import KimiMagics
 
     ipython.register_magics(KimiMagics)
+    if protect_question_marks not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(protect_question_marks)
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:
-    """`%unload_ext kimi_magic`: nothing to undo beyond IPython's own bookkeeping."""
+    """`%unload_ext kimi_magic`: removes the input transformer `load_ipython_extension` added."""
+    from ._input_transform import protect_question_marks
+
+    if protect_question_marks in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(protect_question_marks)
