@@ -1,0 +1,64 @@
+"""Shared fixtures: one emulator per session (reset for each test) and the published schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kimi_magic.emulator import Emulator
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "workers-ai" / "kimi-k2.6.json"
+
+
+@pytest.fixture(scope="session")
+def _emulator_server() -> Iterator[Emulator]:
+    """One emulator on a free loopback port for the whole session."""
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(_emulator_server: Emulator) -> Iterator[Emulator]:
+    """The session emulator with an empty queue, no recorded requests and default config."""
+    _emulator_server.reset()
+    yield _emulator_server
+    errors = list(_emulator_server.server_errors)
+    _emulator_server.reset()
+    assert not errors, "The emulator raised while serving:\n" + "\n".join(errors)
+
+
+@pytest.fixture(scope="session")
+def schema() -> dict[str, Any]:
+    """`schema.input.anyOf[0]` of Cloudflare's model JSON: one request (Prompt | Messages).
+
+    `anyOf[1]` is the batch form and requires nothing, so the whole `schema.input` accepts any
+    object; a single request must be checked against `anyOf[0]`.
+    """
+    if not SCHEMA_PATH.is_file():
+        pytest.skip(
+            f"../shared/workers-ai is absent: {SCHEMA_PATH} (Cloudflare's published model JSON) "
+            "is not beside this checkout, so requests cannot be checked against the schema."
+        )
+    data = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    single: dict[str, Any] = data["schema"]["input"]["anyOf"][0]
+    return single
+
+
+@pytest.fixture(scope="session")
+def validate_request(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A function that raises `jsonschema.ValidationError` for a body the schema rejects.
+
+    The model JSON declares no `$schema`; its keywords (`anyOf`, `oneOf`, `minLength`) mean the
+    same in every modern draft, so we use jsonschema's newest, Draft 2020-12.
+    """
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(schema)
+
+    def validate(body: dict[str, Any]) -> None:
+        validator.validate(body)
+
+    return validate
