@@ -30,7 +30,8 @@ def footer_line(answer: Answer) -> str:
 def status_note(answer: Answer, error: str | None = None) -> str:
     """Why the answer is partial, if it is."""
     if error:
-        return f"⚠ **Stopped by an error** (the answer so far is kept): {error}"
+        # The error itself is printed once, under the output, by the magic.
+        return "⚠ **Stopped by an error** (the message is below); the answer so far is kept."
     if answer.interrupted:
         return "⏹ **Interrupted**: the answer so far is kept, here and in the conversation."
     if answer.truncated:

@@ -23,6 +23,14 @@ from ._types import Answer
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
 
 
+def close_widget(widget: widgets.Widget) -> None:
+    """Close a widget and the layout and style models ipywidgets made for it."""
+    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if isinstance(part, widgets.Widget):
+            part.close()
+    widget.close()
+
+
 def _markdown_output(text: str) -> tuple[dict[str, Any], ...]:
     # Rendered by the frontend's own markdown renderer: tables, highlighting, LaTeX.
     return ({"output_type": "display_data", "data": {MIME_MARKDOWN: text}, "metadata": {}},)
@@ -61,8 +69,8 @@ class MarkdownStream:
 
     def close(self) -> None:
         for child in self.box.children:
-            child.close()
-        self.box.close()
+            close_widget(child)
+        close_widget(self.box)
 
 
 class LiveView:
@@ -80,6 +88,7 @@ class LiveView:
         self.stop_requested = False
         bar = widgets.HBox([self.stop_button, self.footer],
                            layout=widgets.Layout(align_items="center"))
+        self._bar_parts = (bar,)
         self.root = widgets.VBox([self.thinking, self.answer.box, bar])
         self._handle: DisplayHandle | None = None
         self._last_render = 0.0
@@ -136,5 +145,5 @@ class LiveView:
     def close(self) -> None:
         self.reasoning.close()
         self.answer.close()
-        for widget in (self.thinking, self.footer, self.stop_button, self.root):
-            widget.close()
+        for widget in (self.thinking, self.footer, self.stop_button, *self._bar_parts, self.root):
+            close_widget(widget)

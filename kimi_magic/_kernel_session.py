@@ -1,0 +1,131 @@
+"""A real Jupyter kernel driven over ZMQ, recording what it publishes: for tests and benchmarks.
+
+What a frontend would receive is exactly the kernel's iopub messages, so counting them (and
+their bytes) measures what the user's browser has to process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Execution:
+    """What one execute request published, in order, with each message's size in bytes."""
+
+    messages: list[Message] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    reply: Message | None = None
+    started: float = 0.0
+    ended: float = 0.0
+
+    @property
+    def published_bytes(self) -> int:
+        return sum(self.sizes)
+
+    def of_type(self, *types: str) -> list[Message]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    @property
+    def errors(self) -> list[Message]:
+        return self.of_type("error")
+
+    def stream_text(self, name: str = "stdout") -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream")
+                       if m["content"]["name"] == name)
+
+    def final_outputs(self) -> list[dict[str, Any]]:
+        """Display outputs as a notebook would keep them: display_id updates applied."""
+        outputs: list[dict[str, Any]] = []
+        by_id: dict[str, int] = {}
+        for message in self.of_type("display_data", "update_display_data", "execute_result"):
+            content = message["content"]
+            display_id = content.get("transient", {}).get("display_id")
+            if message["msg_type"] == "update_display_data":
+                if display_id in by_id:
+                    outputs[by_id[display_id]] = content
+                continue
+            if display_id:
+                by_id[display_id] = len(outputs)
+            outputs.append(content)
+        return outputs
+
+
+class KernelSession:
+    """Start a python3 kernel with `env` added; `run(code)` returns an `Execution`."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        from jupyter_client.manager import KernelManager
+
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env={**os.environ, **(env or {})})
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    @property
+    def pid(self) -> int:
+        return self.manager.provisioner.process.pid  # type: ignore[union-attr]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the kernel process has used (Linux /proc)."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def run(self, code: str, *, timeout: float = 120.0,
+            on_message: Callable[[Message, Execution], None] | None = None) -> Execution:
+        execution = Execution(started=time.perf_counter())
+        msg_id = self.client.execute(code)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"The kernel did not finish within {timeout} s:\n{code}")
+            message = self.client.get_iopub_msg(timeout=remaining)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            execution.messages.append(message)
+            execution.sizes.append(len(json.dumps(message["content"], default=str)))
+            if on_message is not None:
+                on_message(message, execution)
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+        execution.ended = time.perf_counter()
+        execution.reply = self.client.get_shell_msg(timeout=10)
+        return execution
+
+    def click(self, comm_id: str) -> None:
+        """What a frontend sends when a Button is clicked."""
+        message = self.client.session.msg("comm_msg", {
+            "comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}})
+        self.client.shell_channel.send(message)
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+        self.manager.cleanup_resources()
+
+    def __enter__(self) -> KernelSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def widget_of(message: Message) -> tuple[str, dict[str, Any]] | None:
+    """(model name, state) when `message` opens a widget."""
+    if message["msg_type"] != "comm_open":
+        return None
+    state = message["content"].get("data", {}).get("state", {})
+    return state.get("_model_name", ""), state
