@@ -21,6 +21,8 @@ ENV_OPENAI_API_KEY = "KIMI_MAGIC_API_KEY"
 # Retries (design.md section 4): only before the first byte of an answer was shown.
 RETRY_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})
 RETRY_CLOUDFLARE_CODES = frozenset({3040})
+# A 429 for a used-up daily allocation will not clear by retrying.
+NO_RETRY_CLOUDFLARE_CODES = frozenset({3036})
 MAX_RETRIES = 3
 RETRY_BASE_DELAY_S = 0.5
 RETRY_MAX_DELAY_S = 8.0
@@ -31,3 +33,17 @@ READ_TIMEOUT_S = 120.0
 
 # The live view: at most this many re-renders a second (design.md section 3).
 MAX_UPDATES_PER_SECOND = 15
+
+# The notebook as context (issue 3): budgets, image caps, what is remembered.
+CHARS_PER_TOKEN = 4  # a rough, conservative estimate for English text and code
+VARIABLE_TOKENS = 2_000  # one variable's rendering
+CONTEXT_TOKENS = 12_000  # all renderings of one prompt together
+INLINE_MAX_CHARS = 120  # a one-line rendering up to this length replaces {name} in place
+TABLE_ROWS = 10  # head + tail rows of a table rendering (5 + 5)
+SEQUENCE_ITEMS = 50  # items of a list / dict shown before cutting
+IMAGE_MAX_SIDE_PX = 1568  # longest side of an image sent
+IMAGE_MAX_BYTES = 1_500_000  # encoded size of one image sent
+IMAGE_PIXELS_PER_TOKEN = 784  # 28 x 28 pixels a token (vision patch merge), for estimates
+IMAGES_REMEMBERED = 32  # displayed images kept for --image
+ERRORS_REMEMBERED = 20  # cells whose last exception is kept for explain / {Err[n]}
+THUMBNAIL_PX = 160  # --dry-run thumbnails

@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 
 from ._constants import (
     RETRY_AFTER_CAP_S,
+    NO_RETRY_CLOUDFLARE_CODES,
     RETRY_BASE_DELAY_S,
     RETRY_CLOUDFLARE_CODES,
     RETRY_MAX_DELAY_S,
@@ -19,6 +20,8 @@ from ._errors import APIConnectionError, APIStatusError, APITimeoutError, KimiEr
 def should_retry(error: KimiError) -> bool:
     """Transient failures only: capacity, rate limits, server errors, refused connections."""
     if isinstance(error, APIStatusError):
+        if error.code in NO_RETRY_CLOUDFLARE_CODES:
+            return False
         return error.status in RETRY_STATUS_CODES or error.code in RETRY_CLOUDFLARE_CODES
     # A read timeout means the server took the request and went quiet: sending it again
     # would double the wait, so only connection failures are retried.

@@ -169,7 +169,7 @@ def test_reasoning_content_fallback_only_when_reasoning_absent(emulator: Emulato
     (400, 5007, "does not know this model"),
     (400, 3042, "does not know this model"),
     (413, 3006, "too large"),
-    (400, 3036, "daily free"),
+    (429, 3036, "daily free"),  # a 429 that retrying cannot fix
     (400, 8001, "invalid input"),
 ])
 def test_cloudflare_error_codes_say_what_to_do(emulator: Emulator, kimi: Kimi, status: int,

@@ -1,0 +1,31 @@
+"""`python -m kimi_magic "question"`: ask once from a shell; the answer streams to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import ask
+from ._errors import KimiError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kimi_magic", description=__doc__)
+    parser.add_argument("question", nargs="+", help="what to ask")
+    parser.add_argument("-t", "--temperature", type=float)
+    parser.add_argument("--effort", choices=["low", "medium", "high"])
+    parser.add_argument("--system", help="system prompt")
+    args = parser.parse_args(argv)
+    try:
+        ask(" ".join(args.question), system=args.system, echo=True,
+            temperature=args.temperature, reasoning_effort=args.effort)
+    except KimiError as error:
+        print(f"kimi_magic: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
