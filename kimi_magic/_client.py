@@ -20,6 +20,7 @@ from ._errors import (
     StreamError,
     redact,
 )
+from ._parameters import deprecation_note, validate
 from ._retry import parse_retry_after, retry_delay, should_retry
 from ._sse import iter_sse
 from ._types import Answer, Finish, ResponseStarted, StreamEvent
@@ -63,7 +64,7 @@ class AnswerStream:
             return
         self._consumed = True
         try:
-            for event in self._client._events(self):
+            for event in self._source():
                 self._builder.add(event)
                 self._events.append(event)
                 yield event
@@ -77,6 +78,10 @@ class AnswerStream:
             raise
         finally:
             self.close()
+
+    def _source(self) -> Iterator[StreamEvent]:
+        """Where the events come from: the HTTP call (a cached replay overrides this)."""
+        return self._client._events(self)
 
     def stop(self) -> None:
         """End the stream now (the Stop button): the answer so far is kept as interrupted."""
@@ -147,7 +152,10 @@ class Kimi:
     def stream(self, messages: Sequence[Message], *, session_id: str | None = None,
                **params: Any) -> AnswerStream:
         """Start a call; iterate the result for events. Nothing is sent until iteration."""
-        merged = {**self.defaults, **params}
+        merged = validate({**self.defaults, **params})  # before anything is sent
+        if merged.get("max_tokens") is not None:
+            log.warning(deprecation_note("max_tokens"))
+            merged.setdefault("max_completion_tokens", merged.pop("max_tokens"))
         stream = merged.pop("stream", True)
         stream = True if stream is None else bool(stream)
         model = self.endpoint.model if self.endpoint.kind == "openai" else None

@@ -63,6 +63,23 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One answer token's log probability and the top alternatives the server returned."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class LogprobsDelta:
+    """Log probabilities of the tokens of a piece of answer (when `logprobs` was asked for)."""
+
+    tokens: tuple[TokenLogprob, ...]
+    choice: int = 0
+
+
+@dataclass(frozen=True)
 class UsageReport:
     usage: Usage
 
@@ -81,7 +98,8 @@ class ResponseStarted:
     model: str | None = None
 
 
-StreamEvent = Union[ReasoningDelta, TextDelta, ToolCallDelta, UsageReport, Finish, ResponseStarted]
+StreamEvent = Union[ReasoningDelta, TextDelta, ToolCallDelta, UsageReport, Finish, ResponseStarted,
+                    LogprobsDelta]
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,9 @@ class Answer:
     interrupted: bool = False
     truncated: bool = False
     parameters: dict[str, object] = field(default_factory=dict)
+    choices: list[str] = field(default_factory=list)  # every choice's text when n > 1
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # the first choice's tokens
+    from_cache: bool = False  # replayed from the local response cache: nothing was paid
 
     @property
     def cost(self) -> float:

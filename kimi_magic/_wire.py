@@ -9,10 +9,12 @@ from typing import Any
 from ._errors import APIStatusError, StreamError, advice_for
 from ._types import (
     Finish,
+    LogprobsDelta,
     ReasoningDelta,
     ResponseStarted,
     StreamEvent,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     Usage,
     UsageReport,
@@ -71,6 +73,22 @@ def _reasoning_of(part: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def logprobs_from(raw: Any, choice: int) -> LogprobsDelta | None:
+    """`choices[i].logprobs.content` (OpenAI's shape) as an event, or None when absent."""
+    content = raw.get("content") if isinstance(raw, Mapping) else None
+    if not isinstance(content, list) or not content:
+        return None
+    tokens = []
+    for item in content:
+        if not isinstance(item, Mapping):
+            continue
+        top = tuple((str(alt.get("token", "")), float(alt.get("logprob") or 0.0))
+                    for alt in item.get("top_logprobs") or () if isinstance(alt, Mapping))
+        tokens.append(TokenLogprob(str(item.get("token", "")), float(item.get("logprob") or 0.0),
+                                   top))
+    return LogprobsDelta(tuple(tokens), choice)
+
+
 def events_from_chunk(chunk: Mapping[str, Any]) -> Iterator[StreamEvent]:
     """The events in one streamed `chat.completion.chunk` (or a Workers AI extra event)."""
     if chunk.get("error"):
@@ -86,6 +104,9 @@ def events_from_chunk(chunk: Mapping[str, Any]) -> Iterator[StreamEvent]:
         content = delta.get("content")
         if isinstance(content, str) and content:
             yield TextDelta(content, index)
+        logprobs = logprobs_from(choice.get("logprobs"), index)
+        if logprobs is not None:
+            yield logprobs
         for piece in delta.get("tool_calls") or ():
             function = piece.get("function") or {}
             yield ToolCallDelta(
@@ -118,6 +139,9 @@ def events_from_completion(body: Mapping[str, Any]) -> Iterator[StreamEvent]:
             yield ReasoningDelta(reasoning, index)
         if isinstance(message.get("content"), str) and message["content"]:
             yield TextDelta(message["content"], index)
+        logprobs = logprobs_from(choice.get("logprobs"), index)
+        if logprobs is not None:
+            yield logprobs
         for position, call in enumerate(message.get("tool_calls") or ()):
             function = call.get("function") or {}
             yield ToolCallDelta(position, call.get("id"), function.get("name"),
