@@ -183,7 +183,9 @@ class Kimi:
         try:
             response = self._open(call)
             call._response = response
-            yield ResponseStarted(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
+            # The model asked for, so provenance names it even when chunks do not say.
+            request_id = response.headers.get("cf-ray") or response.headers.get("x-request-id")
+            yield ResponseStarted(request_id, self.endpoint.model)
             if "text/event-stream" in response.headers.get("content-type", ""):
                 yield from self._sse_events(response)
             else:

@@ -1,0 +1,129 @@
+"""Every notebook under notebooks/ runs top to bottom in a real kernel against the emulator.
+
+The checks read the saved notebook, as a reader on GitHub would: each question cell holds the
+final answer as text/markdown with its provenance, no cell failed unexpectedly, no token leaked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kimi_magic._final_output import METADATA_KEY, MIME_MARKDOWN
+from kimi_magic.emulator import Emulator
+
+pytestmark = pytest.mark.notebook
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+TOKEN = "notebook-emulator-secret-0c5e"
+CELL_TIMEOUT_S = 120
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# `%kimi WORD` lines that ask the model; other words are commands that answer locally.
+ASKING_COMMANDS = frozenset({"explain", "fix"})
+LOCAL_COMMANDS = frozenset({"reset", "help", "usage", "history", "panel", "config", "save", "load"})
+
+
+@pytest.fixture(scope="module")
+def kernel_env(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """An emulator, and the environment a kernel started now inherits to reach it."""
+    with Emulator(token=TOKEN) as emu:
+        for name in ("KIMI_MAGIC_OPENAI_BASE_URL", "CF_ACCOUNT_ID", "CLOUDFLARE_AUTH_TOKEN",
+                     "CF_API_TOKEN", "KIMI_MAGIC_API_KEY"):
+            monkeypatch_module.delenv(name, raising=False)
+        monkeypatch_module.setenv("KIMI_MAGIC_BASE_URL", emu.base_url)
+        monkeypatch_module.setenv("CLOUDFLARE_ACCOUNT_ID", emu.account_id)
+        monkeypatch_module.setenv("CLOUDFLARE_API_TOKEN", emu.token)
+        yield emu
+        assert not emu.server_errors, "\n".join(emu.server_errors)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def execute(path: Path, tmp_path: Path) -> Any:
+    """Run the notebook in a fresh python3 kernel (in a copy of its folder) and return it saved."""
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    saved = tmp_path / path.name
+    nbformat.write(notebook, saved)
+    return nbformat.read(saved, as_version=4)
+
+
+def asks_the_model(source: str) -> bool:
+    """Whether a code cell is a `%%kimi` / `%kimi` question (or explain / fix)."""
+    first = source.lstrip().split("\n", 1)[0]
+    if first.startswith("%%kimi"):
+        return "--dry-run" not in first
+    if not first.startswith("%kimi "):
+        return False
+    word = first.split()[1]
+    if word in ASKING_COMMANDS:
+        return True
+    return word not in LOCAL_COMMANDS and "--dry-run" not in first
+
+
+def answers(cell: Any) -> list[Any]:
+    return [out for out in cell.get("outputs", [])
+            if MIME_MARKDOWN in out.get("data", {}) and METADATA_KEY in out.get("metadata", {})]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_and_saves_every_answer(path: Path, tmp_path: Path,
+                                              kernel_env: Emulator) -> None:
+    notebook = execute(path, tmp_path)
+
+    question_cells = [c for c in notebook.cells
+                      if c.cell_type == "code" and asks_the_model(c.source)]
+    assert question_cells, f"{path.name} asks the model nothing"
+    for cell in question_cells:
+        found = answers(cell)
+        assert found, f"no saved answer under:\n{cell.source}\noutputs: {cell.outputs}"
+        record = found[-1]["metadata"][METADATA_KEY]
+        assert record["usage"]["completion_tokens"] > 0
+        assert found[-1]["data"][MIME_MARKDOWN].strip()
+    for cell in notebook.cells:
+        expected_error = "raises-exception" in cell.get("metadata", {}).get("tags", [])
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if not expected_error:
+            assert not errors, f"{path.name}: the cell\n{cell.source}\nfailed: {errors}"
+        outputs_text = json.dumps(cell.get("outputs", []))
+        assert WIDGET_VIEW not in outputs_text or not asks_the_model(cell.get("source", "")), \
+            f"a live widget view was left in the saved output of\n{cell.source}"
+    assert TOKEN not in json.dumps(notebook), f"the API token is in the saved {path.name}"
+
+
+def test_kimi_cell_saves_the_final_markdown_not_the_live_view(tmp_path: Path,
+                                                               kernel_env: Emulator) -> None:
+    kernel_env.script({"reasoning": "Pick a short reply.",
+                       "content": "## Done\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"})
+    path = tmp_path / "source" / "one-cell.ipynb"
+    path.parent.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("%load_ext kimi_magic"),
+                      nbformat.v4.new_code_cell("%%kimi\nA tiny table, please.")]
+    nbformat.write(notebook, path)
+
+    saved = execute(path, tmp_path)
+
+    outputs = saved.cells[1].outputs
+    assert [o.output_type for o in outputs] == ["display_data"]
+    markdown = outputs[0].data[MIME_MARKDOWN]
+    assert "## Done" in markdown and "| 1 | 2 |" in markdown
+    assert "<details><summary>Reasoning</summary>" in markdown
+    assert WIDGET_VIEW not in outputs[0].data
+    assert outputs[0].metadata[METADATA_KEY]["model"] == "@cf/moonshotai/kimi-k2.6"
+    sent = kernel_env.requests[-1]["json"]["messages"][-1]["content"]
+    assert sent.strip() == "A tiny table, please."
+    assert TOKEN not in json.dumps(saved)
