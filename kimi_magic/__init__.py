@@ -67,7 +67,9 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     from ._input_transform import protect_question_marks
     from ._magics import KimiMagics
 
-    ipython.register_magics(KimiMagics)
+    magics = KimiMagics(shell=ipython)
+    ipython.register_magics(magics)
+    magics.context.install(ipython)  # remembers displayed images and cell errors from now on
     if protect_question_marks not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(protect_question_marks)
 
@@ -78,3 +80,6 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
 
     if protect_question_marks in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(protect_question_marks)
+    magics = ipython.magics_manager.registry.get("KimiMagics")
+    if magics is not None:
+        magics.context.uninstall()

@@ -9,10 +9,14 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
 from traitlets import Bool, CFloat, CInt, Enum, Unicode
 
-from . import _commands
+from . import _commands, _turn
+from . import _explain as _explain  # registers `%kimi explain` and `%kimi fix`
 from ._client import Kimi
+from ._constants import CONTEXT_TOKENS, IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX, VARIABLE_TOKENS
+from ._context import NotebookContext
 from ._conversation import Conversation, Message
 from ._display import show_stream
 from ._endpoint import resolve_endpoint
@@ -41,11 +45,21 @@ class KimiMagics(Magics):
     stream = Bool(True, help="Stream the answer as it is generated.").tag(config=True)
     system = Unicode("", help="System prompt sent first in every conversation.").tag(config=True)
     read_timeout = CFloat(120.0, help="Seconds to wait for the next byte.").tag(config=True)
+    variable_tokens = CInt(VARIABLE_TOKENS, help="Token budget of one variable's rendering "
+                           "in a prompt.").tag(config=True)
+    context_tokens = CInt(CONTEXT_TOKENS, help="Token budget of all variable renderings in "
+                          "one prompt.").tag(config=True)
+    image_max_side = CInt(IMAGE_MAX_SIDE_PX, help="Images are downscaled to at most this many "
+                          "pixels on their longest side.").tag(config=True)
+    image_max_bytes = CInt(IMAGE_MAX_BYTES, help="Images are re-encoded to at most this many "
+                           "bytes.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self.conversations: dict[str, Conversation] = {}
         self._client: Kimi | None = None
+        # Displayed images and cell errors; load_ipython_extension installs its hooks.
+        self.context = NotebookContext()
 
     def conversation(self, name: str | None = None) -> Conversation:
         name = name or "default"
@@ -88,6 +102,22 @@ class KimiMagics(Magics):
     @argument("--max-tokens", type=int, help="Upper bound on reasoning + answer tokens.")
     @argument("--system", help="System prompt for this call.")
     @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
+    @argument("-v", "--var", action="append", metavar="NAME",
+              help="Attach a variable as context (repeatable).")
+    @argument("--image", action="append", metavar="WHICH",
+              help="Attach an image: 'last', a cell number, or a Figure / PIL image / array / "
+                   "bytes / path / data URL by name (repeatable).")
+    @argument("--no-interpolate", action="store_true",
+              help="Send {braces} as typed: no {name} references.")
+    @argument("-o", "--output", metavar="NAME",
+              help="Store the answer in NAME (the parsed object with --json / --schema).")
+    @argument("-f", "--format", choices=["code"],
+              help="'code': put the answer's code into a new cell below.")
+    @argument("--json", action="store_true", help="Ask for a JSON object and parse it.")
+    @argument("--schema", metavar="NAME",
+              help="Ask for JSON matching NAME: a JSON Schema dict or a pydantic model class.")
+    @argument("--dry-run", action="store_true",
+              help="Show what would be sent, and the estimated tokens and cost; send nothing.")
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> None:
         """Ask Kimi K2.6; the answer streams in as rendered markdown.
@@ -112,11 +142,15 @@ class KimiMagics(Magics):
 
     def ask(self, question: str, args: argparse.Namespace) -> None:
         conversation = Conversation() if args.new else self.conversation(args.chat)
-        user: Message = {"role": "user", "content": question}
         try:
-            client = self.client()
-            settings = self.request_settings(args)
+            turn = _turn.prepare(self, question, args)
+            user: Message = turn.message
+            settings = turn.settings(self.request_settings(args))
             messages = conversation.request_messages(user, args.system or self.system or None)
+            if args.dry_run:
+                display(_turn.dry_run(self, turn, messages, settings))
+                return
+            client = self.client()
             events = client.stream(messages, session_id=conversation.session_id, **settings)
         except KimiError as error:
             raise UsageError(str(error)) from None
@@ -129,6 +163,9 @@ class KimiMagics(Magics):
         if shown.keyboard_interrupt:
             raise UsageError("Interrupted: the answer so far is kept above and in the "
                              "conversation, so a follow-up question can build on it.")
+        problem = _turn.deliver(self, answer, args, turn)
+        if problem:
+            raise UsageError(problem)
 
     def _run_command(self, word: str, rest: str) -> Any:
         try:
