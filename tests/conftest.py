@@ -62,3 +62,20 @@ def validate_request(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]
         validator.validate(body)
 
     return validate
+
+
+@pytest.fixture
+def kimi_shell(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh in-process IPython shell (no kernel) with kimi_magic loaded, aimed at the emulator."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("KIMI_MAGIC_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", emulator.account_id)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", emulator.token)
+    monkeypatch.delenv("KIMI_MAGIC_OPENAI_BASE_URL", raising=False)
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=True)
+    ip.run_line_magic("load_ext", "kimi_magic")
+    yield ip
+    ip.run_line_magic("unload_ext", "kimi_magic")
+    ip.reset(new_session=True)
