@@ -2,8 +2,8 @@
 
 A brace pair is a reference only when its whole content is `name`, `name.attr`, `name["key"]`,
 `name[3]` or a chain of those (`{In[3]}`, `{Out[3]}`, `{Err[3]}` included), with no spaces.
-Braces inside code fences, inline code, f-string literals and after a LaTeX command are never
-touched, so pasted dicts, f-strings, set comprehensions, JSON and LaTeX pass through as typed.
+Braces inside code fences, inline code, f-string literals, inside another brace pair (a dict or
+JSON literal) and after a LaTeX command are never touched, so pasted dicts, f-strings, set comprehensions, JSON and LaTeX pass through as typed.
 `{{name}}` gives a literal `{name}`. A reference to a missing name is an error only where it
 reads as prose; in code-like text it is left as it is.
 """
@@ -32,6 +32,9 @@ _FPREFIX = r"(?<![A-Za-z0-9_])(?:[rRbB]?[fF]|[fF][rRbB])"
 _FSTRING = re.compile(
     _FPREFIX + r"""(?:(\"\"\"|\'\'\')(?:\\.|(?!\1).)*?\1|("|')(?:\\.|(?!\2)[^\n])*\2)""",
     re.DOTALL)
+# Math: $$...$$, $...$, \(...\), \[...\] and \begin{env}...\end{env}.
+_MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$|\\\(.+?\\\)|\\\[.+?\\\]|"
+                   r"\\begin\{([A-Za-z]+\*?)\}.*?\\end\{\1\}", re.DOTALL)
 _LATEX_BEFORE = re.compile(r"(\\[A-Za-z]+\*?|[\^_$%#@}\]])$")
 # Text before a brace that makes it code, not prose: `x = {a}`, `f({a})`, `{"k": {a}}`, ...
 _CODE_BEFORE = re.compile(r"(?:[=(\[{|&]|\breturn|\byield|\blambda\b.*)\s*$")
@@ -58,7 +61,7 @@ class MissingReference(KimiError):
 
 
 def _protected_spans(text: str) -> list[tuple[int, int]]:
-    """Where braces are code: fenced blocks, inline code spans and f-string literals."""
+    """Where braces are code or math: fenced blocks, inline code, f-strings, LaTeX math."""
     spans: list[tuple[int, int]] = []
     fences = [m.start() for m in _FENCE.finditer(text)]
     for opening, closing in zip(fences[::2], [*fences[1::2], len(text)], strict=False):
@@ -68,6 +71,8 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
         for match in _INLINE_CODE.finditer(text, start, end):
             spans.append(match.span())
         for match in _FSTRING.finditer(text, start, end):
+            spans.append(match.span())
+        for match in _MATH.finditer(text, start, end):
             spans.append(match.span())
     return spans
 
@@ -85,6 +90,22 @@ def _outside(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
     return any(start <= position < end for start, end in spans)
+
+
+def _brace_depths(text: str, protected: list[tuple[int, int]]) -> dict[int, int]:
+    """For each `{`, how many braces are open around it: a reference inside a literal like
+    `{"inner": {x}}` is code, not prose."""
+    depths: dict[int, int] = {}
+    depth = 0
+    for position, char in enumerate(text):
+        if char not in "{}" or _inside(position, protected):
+            continue
+        if char == "{":
+            depths[position] = depth
+            depth += 1
+        else:
+            depth = max(0, depth - 1)
+    return depths
 
 
 def _line_of(text: str, position: int) -> tuple[str, str]:
@@ -106,11 +127,13 @@ def _reads_as_prose(text: str, start: int, end: int) -> bool:
 def interpolate(text: str, namespace: Mapping[str, Any]) -> list[Segment]:
     """The text cut into literal strings and resolved references; raises MissingReference."""
     protected = _protected_spans(text)
+    depth = _brace_depths(text, protected)
     segments: list[Segment] = []
     position = 0
     for match in _CANDIDATE.finditer(text):
         start, end = match.span()
-        if _inside(start, protected) or _LATEX_BEFORE.search(text[max(0, start - 24):start]):
+        if (_inside(start, protected) or depth.get(start, 0) > 0
+                or _LATEX_BEFORE.search(text[max(0, start - 24):start])):
             continue
         escaped = match.group("escaped")
         if escaped is not None:
@@ -131,7 +154,13 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> list[Segment]:
         segments.append(Reference(expression, value))
         position = end
     segments.append(text[position:])
-    return [s for s in segments if s != ""]
+    merged: list[Segment] = []
+    for segment in segments:
+        if isinstance(segment, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += segment
+        elif segment != "":
+            merged.append(segment)
+    return merged
 
 
 def references(segments: list[Segment]) -> Iterator[Reference]:
