@@ -42,10 +42,23 @@ class Execution:
                        if m["content"]["name"] == name)
 
     def final_outputs(self) -> list[dict[str, Any]]:
-        """Display outputs as a notebook would keep them: display_id updates applied."""
+        """Display outputs as a notebook would keep them: display_id updates applied, and
+        outputs captured by an Output widget (one whose `msg_id` is set) left to the widget."""
         outputs: list[dict[str, Any]] = []
         by_id: dict[str, int] = {}
-        for message in self.of_type("display_data", "update_display_data", "execute_result"):
+        capturing: set[str] = set()
+        for message in self.messages:
+            if message["msg_type"] == "comm_msg":
+                state = message["content"]["data"].get("state", {})
+                if "msg_id" in state:
+                    comm_id = message["content"]["comm_id"]
+                    (capturing.add if state["msg_id"] else capturing.discard)(comm_id)
+                continue
+            if message["msg_type"] not in ("display_data", "update_display_data",
+                                           "execute_result"):
+                continue
+            if capturing and message["msg_type"] == "display_data":
+                continue
             content = message["content"]
             display_id = content.get("transient", {}).get("display_id")
             if message["msg_type"] == "update_display_data":
@@ -93,7 +106,7 @@ class KernelSession:
             if message["parent_header"].get("msg_id") != msg_id:
                 continue
             execution.messages.append(message)
-            execution.sizes.append(len(json.dumps(message["content"], default=str)))
+            execution.sizes.append(wire_size(message))
             if on_message is not None:
                 on_message(message, execution)
             if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
@@ -121,6 +134,12 @@ class KernelSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wire_size(message: Message) -> int:
+    """Bytes of the message's JSON parts as the frontend receives them (header to content)."""
+    parts = ("header", "parent_header", "metadata", "content")
+    return sum(len(json.dumps(message.get(part, {}), default=str)) for part in parts)
 
 
 def widget_of(message: Message) -> tuple[str, dict[str, Any]] | None:

@@ -1,9 +1,8 @@
 """The widget view of an answer while it streams (design.md section 3).
 
-One display slot per answer. Finished markdown blocks go out once, each in its own `Output`
-widget, and are never sent again; only the open tail block is re-rendered, at most
-MAX_UPDATES_PER_SECOND times a second. So the bytes sent for an answer of N characters stay
-a small multiple of N, not N squared.
+One display slot per answer. Finished markdown blocks go out once and are never sent again;
+only the open tail block is re-rendered, at most MAX_UPDATES_PER_SECOND times a second. So the
+bytes sent for an answer of N characters stay a small multiple of N, not N squared.
 """
 
 from __future__ import annotations
@@ -21,6 +20,11 @@ from ._markdown_blocks import BlockSplitter
 from ._types import Answer
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
+# A long open block (a big code block or table) is re-sent only when it has grown by this
+# share of its size, or after _TAIL_MAX_WAIT_S, so its cost stays linear in its length.
+_TAIL_GROWTH_SHARE = 0.25
+_TAIL_MAX_WAIT_S = 0.5
+_FOOTER_INTERVAL_S = 1.0
 
 
 def close_widget(widget: widgets.Widget) -> None:
@@ -37,14 +41,20 @@ def _markdown_output(text: str) -> tuple[dict[str, Any], ...]:
 
 
 class MarkdownStream:
-    """A column of frozen markdown blocks with one live tail block at the bottom."""
+    """Frozen markdown blocks above one live tail block.
+
+    A finished block is displayed once into the `frozen` Output (the frontend appends it; the
+    kernel never sends it again); the open tail block is re-sent into the `tail` Output.
+    """
 
     def __init__(self) -> None:
         self._splitter = BlockSplitter()
         self._pending: list[str] = []
+        self._frozen = widgets.Output()
         self._tail = widgets.Output()
         self._shown_tail = ""
-        self.box = widgets.VBox([self._tail])
+        self._tail_sent_at = 0.0
+        self.box = widgets.VBox([self._frozen, self._tail])
         self.has_text = False
 
     def append(self, text: str) -> None:
@@ -57,20 +67,24 @@ class MarkdownStream:
         finished = self._splitter.feed(text)
         if final:
             finished += self._splitter.close()
-        for block in finished:
-            self._tail.outputs = _markdown_output(block)
-            self._tail = widgets.Output()
-            self.box.children = (*self.box.children, self._tail)
-            self._shown_tail = ""
+        if finished:
+            with self._frozen:
+                for block in finished:
+                    display({MIME_MARKDOWN: block}, raw=True)
         tail = "" if final else self._splitter.tail
-        if tail != self._shown_tail:
+        if tail != self._shown_tail and (finished or self._tail_due(tail)):
             self._tail.outputs = _markdown_output(tail) if tail else ()
             self._shown_tail = tail
+            self._tail_sent_at = time.perf_counter()
+
+    def _tail_due(self, tail: str) -> bool:
+        grown = len(tail) - len(self._shown_tail)
+        return (grown >= _TAIL_GROWTH_SHARE * len(self._shown_tail)
+                or time.perf_counter() - self._tail_sent_at >= _TAIL_MAX_WAIT_S)
 
     def close(self) -> None:
-        for child in self.box.children:
-            close_widget(child)
-        close_widget(self.box)
+        for widget in (self._frozen, self._tail, self.box):
+            close_widget(widget)
 
 
 class LiveView:
@@ -92,6 +106,8 @@ class LiveView:
         self.root = widgets.VBox([self.thinking, self.answer.box, bar])
         self._handle: DisplayHandle | None = None
         self._last_render = 0.0
+        self._footer_at = 0.0
+        self._phase = ""
         self._started = time.perf_counter()
 
     def show(self) -> None:
@@ -123,11 +139,15 @@ class LiveView:
         self._last_render = time.perf_counter()
         self.reasoning.render()
         self.answer.render()
-        elapsed = self._last_render - self._started
-        phase = "answering" if self.answer.has_text else "thinking" if self.reasoning.has_text else "waiting"
-        tokens = answer.usage.completion_tokens
-        counted = f" · {tokens:,} tokens" if tokens else ""
-        self.footer.value = f"<small>{html.escape(phase)}… {elapsed:.1f} s{counted}</small>"
+        phase = ("answering" if self.answer.has_text
+                 else "thinking" if self.reasoning.has_text else "waiting")
+        # The footer is a clock: once a second is enough, and a phase change shows at once.
+        if phase != self._phase or self._last_render - self._footer_at >= _FOOTER_INTERVAL_S:
+            self._phase, self._footer_at = phase, self._last_render
+            elapsed = self._last_render - self._started
+            tokens = answer.usage.completion_tokens
+            counted = f" · {tokens:,} tokens" if tokens else ""
+            self.footer.value = f"<small>{html.escape(phase)}… {elapsed:.0f} s{counted}</small>"
 
     def finish(self, answer: Answer, endpoint_kind: str | None, error: str | None = None) -> None:
         """Replace the live view by the static markdown output, then free the widgets."""
