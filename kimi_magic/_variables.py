@@ -168,7 +168,8 @@ def _render_container(value: Any, max_chars: int) -> tuple[str, str]:
         body, shortened = _pretty(shown)
         cut = f"showing {count:,} of {total:,} {noun}" if count < total else ""
         if shortened:
-            long = f"{shortened:,} long {noun} shortened to {ITEM_CHARS} characters"
+            plural = noun if shortened > 1 else noun.rstrip("s")
+            long = f"{shortened:,} long {plural} shortened to {ITEM_CHARS} characters"
             cut = f"{cut}; {long}" if cut else long
         text = f"{label} with {total:,} {noun}:\n{body}"
         if len(text) + len(cut) + 10 <= max_chars or count <= 1:

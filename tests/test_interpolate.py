@@ -7,7 +7,7 @@ feature); the table below uses defined names wherever the surrounding code must 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from IPython.core.error import UsageError
@@ -54,7 +54,7 @@ def test_code_with_braces_passes_through_untouched(text: str) -> None:
 
 def test_references_resolve_by_attribute_key_and_index() -> None:
     class Box:
-        inner = {"deep": [10, 20, 30]}
+        inner: ClassVar[dict[str, list[int]]] = {"deep": [10, 20, 30]}
 
     namespace = {"box": Box(), "rows": [[1, 2], [3, 4]], "d": {"it's": 1, "k": "v"}}
     segments = interpolate("A {box.inner[\"deep\"][-1]} B {rows[1][0]} C {d['k']}", namespace)
