@@ -51,6 +51,7 @@ class AnswerStream:
         self._events: list[StreamEvent] = []
         self._response: httpx.Response | None = None
         self._consumed = False
+        self._stopped = False
         self.attempts = 0
 
     @property
@@ -70,6 +71,8 @@ class AnswerStream:
                 yield event
             self._builder.finish()
         except StreamError as error:
+            if self._stopped:
+                return  # the read failed because stop() closed the response
             self._builder.finish(truncated=True)
             error.answer = self._builder.answer
             raise
@@ -85,8 +88,9 @@ class AnswerStream:
 
     def stop(self) -> None:
         """End the stream now (the Stop button): the answer so far is kept as interrupted."""
-        self.close()
+        self._stopped = True
         self._builder.finish(interrupted=True)
+        self.close()
 
     def close(self) -> None:
         if self._response is not None:
@@ -183,6 +187,9 @@ class Kimi:
         try:
             response = self._open(call)
             call._response = response
+            if call._stopped:  # stopped while waiting for the headers
+                response.close()
+                return
             # The model asked for, so provenance names it even when chunks do not say.
             request_id = response.headers.get("cf-ray") or response.headers.get("x-request-id")
             yield ResponseStarted(request_id, self.endpoint.model)

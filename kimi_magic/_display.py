@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ._client import AnswerStream
+from ._constants import MAX_UPDATES_PER_SECOND
 from ._errors import KimiError, StreamError
-from ._types import Answer, ReasoningDelta, TextDelta
+from ._types import Answer, ReasoningDelta, StreamEvent, TextDelta
+
+_END = object()
 
 
 @dataclass
@@ -45,8 +51,10 @@ def show_stream(events: AnswerStream, endpoint_kind: str | None = None) -> Shown
     view = LiveView()
     view.show()
     try:
-        for event in events:
-            if isinstance(event, TextDelta) and event.choice == 0:
+        for event in with_ticks(events):
+            if event is None:
+                pass  # no news: still re-render the clock and look for a Stop click
+            elif isinstance(event, TextDelta) and event.choice == 0:
                 view.add_text(event.text)
             elif isinstance(event, ReasoningDelta) and event.choice == 0:
                 view.add_reasoning(event.text)
@@ -70,3 +78,40 @@ def show_stream(events: AnswerStream, endpoint_kind: str | None = None) -> Shown
         raise
     view.finish(events.answer, endpoint_kind)
     return Shown(events.answer)
+
+
+def with_ticks(events: AnswerStream) -> Iterator[StreamEvent | None]:
+    """The events, read from the network on a helper thread, with `None` whenever none came
+    for a tick: so the main thread can take a Stop click while the model is silent (a long
+    wait for the first token) and a kernel interrupt lands here, not inside a socket read."""
+    arrived: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            for event in events:
+                arrived.put(event)
+        except BaseException as error:  # handed to the main thread, raised there
+            arrived.put(error)
+        arrived.put(_END)
+
+    reader = threading.Thread(target=read, name="kimi-magic-stream", daemon=True)
+    reader.start()
+    tick = 1.0 / MAX_UPDATES_PER_SECOND
+    try:
+        while True:
+            try:
+                item = arrived.get(timeout=tick)
+            except queue.Empty:
+                yield None
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        if reader.is_alive():
+            # Closing the response ends the reader's read; a request still waiting for its
+            # headers is closed by the reader as soon as they come (see AnswerStream.stop).
+            events.stop()
+            reader.join(timeout=0.5)

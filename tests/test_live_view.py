@@ -180,3 +180,18 @@ def test_error_before_any_answer_is_one_message(kernel: KernelSession, emulator:
     run = kernel.run("%%kimi --new\nhello")
     assert "Workers Paid plan" in usage_error(run)
     assert not [o for o in run.final_outputs() if o.get("data", {}).get("text/markdown")]
+
+
+def test_stop_works_while_the_model_is_silent(kernel: KernelSession, emulator: Emulator) -> None:
+    emulator.script({"content": "late words", "fault": {"type": "stall", "seconds": 8}})
+
+    def click_stop_soon(message: dict[str, Any], execution: Execution) -> None:
+        widget = widget_of(message)
+        if widget and widget[0] == "ButtonModel" and widget[1].get("description") == "Stop":
+            threading.Timer(1.0, kernel.click, (message["content"]["comm_id"],)).start()
+
+    run = kernel.run("%%kimi --new\nslow to start", on_message=click_stop_soon)
+    assert run.ended - run.started < 6  # did not wait out the 8 s stall
+    markdown, metadata = final_markdown(run)
+    assert "Interrupted" in markdown and metadata["kimi_magic"]["interrupted"] is True
+    assert not run.errors
