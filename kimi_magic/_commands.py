@@ -24,9 +24,11 @@ def command(name: str, help: str) -> Callable[[Command], Command]:
     return register
 
 
-@command("reset", "forget the conversation (`%kimi reset NAME` for a named one)")
-def _reset(magics: KimiMagics, rest: str) -> None:
-    magics.conversation(rest.strip() or None).reset()
+def show_markdown(text: str) -> None:
+    """Display markdown, with the same text as text/plain so a terminal shows it too."""
+    from IPython.display import display
+
+    display({"text/markdown": text, "text/plain": text}, raw=True)
 
 
 @command("help", "list the %kimi commands")

@@ -47,3 +47,8 @@ IMAGE_PIXELS_PER_TOKEN = 784  # 28 x 28 pixels a token (vision patch merge), for
 IMAGES_REMEMBERED = 32  # displayed images kept for --image
 ERRORS_REMEMBERED = 20  # cells whose last exception is kept for explain / {Err[n]}
 THUMBNAIL_PX = 160  # --dry-run thumbnails
+
+# Conversations (issue 4): what an answer needs left over, and an image's rough token cost
+# when trimming history to the context window.
+CONTEXT_RESERVE_TOKENS = 16_384  # kept free for the answer when max_completion_tokens is unset
+IMAGE_TOKENS_ESTIMATE = 1_000

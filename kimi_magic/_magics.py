@@ -10,41 +10,59 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Bool, CFloat, CInt, Enum, Unicode
+from traitlets import CInt
 
-from . import _commands, _turn
+from . import _commands, _controls, _panel, _turn, _usage
+from . import _config_view as _config_view  # registers `%kimi config`
 from . import _explain as _explain  # registers `%kimi explain` and `%kimi fix`
+from . import _history as _history  # registers history, reset, save, load
 from ._client import Kimi
 from ._constants import CONTEXT_TOKENS, IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX, VARIABLE_TOKENS
 from ._context import NotebookContext
 from ._conversation import Conversation, Message
-from ._display import show_stream
 from ._endpoint import resolve_endpoint
 from ._errors import KimiError
-
-# Settings sent with every request unless a flag overrides them for one call.
-REQUEST_SETTINGS = ("temperature", "top_p", "reasoning_effort", "thinking", "seed",
-                    "max_completion_tokens", "stream")
+from ._flags import flag_settings, parameter_arguments
+from ._settings import Resolved, resolve
+from ._traits import setting_trait
 
 
 @magics_class
 class KimiMagics(Magics):
     """Kimi K2.6 in the notebook. Settings are `%config KimiMagics.<name> = value`."""
 
-    model = Unicode("@cf/moonshotai/kimi-k2.6", help="Model id.").tag(config=True)
-    api = Enum(["native", "openai"], "native",
-               help="Workers AI endpoint: native /ai/run or OpenAI-compatible /ai/v1.").tag(config=True)
-    temperature = CFloat(None, allow_none=True, help="Sampling temperature, 0 to 2.").tag(config=True)
-    top_p = CFloat(None, allow_none=True, help="Nucleus sampling, 0 to 1.").tag(config=True)
-    reasoning_effort = Enum(["low", "medium", "high"], None, allow_none=True,
-                            help="Reasoning effort: low, medium or high.").tag(config=True)
-    thinking = Bool(None, allow_none=True, help="Reasoning on or off.").tag(config=True)
-    seed = CInt(None, allow_none=True, help="Seed for repeatable sampling.").tag(config=True)
-    max_completion_tokens = CInt(None, allow_none=True,
-                                 help="Upper bound on reasoning + answer tokens.").tag(config=True)
-    stream = Bool(True, help="Stream the answer as it is generated.").tag(config=True)
-    system = Unicode("", help="System prompt sent first in every conversation.").tag(config=True)
-    read_timeout = CFloat(120.0, help="Seconds to wait for the next byte.").tag(config=True)
+    # Every setting of _settings.py; None means "not set here", so a config file, the
+    # environment or the default applies (`%kimi config` says which). The panel binds to these.
+    model = setting_trait("model")
+    api = setting_trait("api")
+    system = setting_trait("system")
+    temperature = setting_trait("temperature")
+    top_p = setting_trait("top_p")
+    reasoning_effort = setting_trait("reasoning_effort")
+    thinking = setting_trait("thinking")
+    seed = setting_trait("seed")
+    seed_mode = setting_trait("seed_mode")
+    max_completion_tokens = setting_trait("max_completion_tokens")
+    max_tokens = setting_trait("max_tokens")
+    frequency_penalty = setting_trait("frequency_penalty")
+    presence_penalty = setting_trait("presence_penalty")
+    stop = setting_trait("stop")
+    n = setting_trait("n")
+    logprobs = setting_trait("logprobs")
+    top_logprobs = setting_trait("top_logprobs")
+    logit_bias = setting_trait("logit_bias")
+    metadata = setting_trait("metadata")
+    modalities = setting_trait("modalities")
+    parallel_tool_calls = setting_trait("parallel_tool_calls")
+    service_tier = setting_trait("service_tier")
+    store = setting_trait("store")
+    stream = setting_trait("stream")
+    user = setting_trait("user")
+    read_timeout = setting_trait("read_timeout")
+    cache = setting_trait("cache")
+    cache_dir = setting_trait("cache_dir")
+    max_cost = setting_trait("max_cost")
+    context_window = setting_trait("context_window")
     variable_tokens = CInt(VARIABLE_TOKENS, help="Token budget of one variable's rendering "
                            "in a prompt.").tag(config=True)
     context_tokens = CInt(CONTEXT_TOKENS, help="Token budget of all variable renderings in "
@@ -58,6 +76,8 @@ class KimiMagics(Magics):
         super().__init__(shell, **kwargs)
         self.conversations: dict[str, Conversation] = {}
         self._client: Kimi | None = None
+        self.ledger = _usage.Ledger()
+        self.panel_view: _panel.Panel | None = None
         # Displayed images and cell errors; load_ipython_extension installs its hooks.
         self.context = NotebookContext()
 
@@ -67,41 +87,37 @@ class KimiMagics(Magics):
             self.conversations[name] = Conversation(name=name)
         return self.conversations[name]
 
-    def client(self) -> Kimi:
+    def settings(self, args: argparse.Namespace | None = None) -> Resolved:
+        """Every effective setting and its source: flag > panel / %config > file > env > default."""
+        session = {name: getattr(self, name) for name in self.trait_names(config=True)}
+        return resolve(flag_settings(args) if args is not None else {}, session)
+
+    def client(self, resolved: Resolved | None = None) -> Kimi:
         """A client for the current credentials and endpoint settings (re-made if they change)."""
-        endpoint = resolve_endpoint(api=self.api, model=self.model)  # type: ignore[arg-type]
+        resolved = resolved or self.settings()
+        endpoint = resolve_endpoint(api=resolved["api"], model=resolved["model"])
         if self._client is None or self._client.endpoint != endpoint:
             if self._client is not None:
                 self._client.close()
-            self._client = Kimi(endpoint=endpoint, read_timeout=self.read_timeout)
+            self._client = Kimi(endpoint=endpoint, read_timeout=resolved["read_timeout"])
         return self._client
 
-    def request_settings(self, args: argparse.Namespace) -> dict[str, Any]:
-        """Configured settings, with this call's flags on top."""
-        settings = {name: getattr(self, name) for name in REQUEST_SETTINGS}
-        flags = {
-            "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
-            "max_completion_tokens": args.max_tokens,
-            "reasoning_effort": None if args.effort in (None, "off") else args.effort,
-            "thinking": False if args.no_thinking or args.effort == "off" else None,
-            "stream": False if args.no_stream else None,
-        }
-        settings.update({k: v for k, v in flags.items() if v is not None})
-        return settings
+    def request_settings(self, args: argparse.Namespace,
+                         resolved: Resolved | None = None) -> dict[str, Any]:
+        """The request parameters of this call, checked against their documented ranges."""
+        return _controls.request_parameters(resolved or self.settings(args))
 
     @no_var_expand
     @magic_arguments()
     @argument("--new", action="store_true", help="Start a fresh conversation for this call.")
     @argument("--chat", metavar="NAME", help="Use the named conversation (default: 'default').")
-    @argument("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2.")
-    @argument("--top-p", type=float, help="Nucleus sampling, 0 to 1.")
-    @argument("--effort", choices=["low", "medium", "high", "off"],
-              help="Reasoning effort; 'off' turns reasoning off.")
-    @argument("--no-thinking", action="store_true", help="Turn reasoning off for this call.")
-    @argument("--seed", type=int, help="Seed for repeatable sampling.")
-    @argument("--max-tokens", type=int, help="Upper bound on reasoning + answer tokens.")
     @argument("--system", help="System prompt for this call.")
-    @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
+    @argument("--model", help="Model id for this call.")
+    @argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+              help="Answer an identical earlier request from the local response cache.")
+    @argument("--refresh", action="store_true",
+              help="With the cache on: ask the server anyway and store the new answer.")
+    @parameter_arguments
     @argument("-v", "--var", action="append", metavar="NAME",
               help="Attach a variable as context (repeatable).")
     @argument("--image", action="append", metavar="WHICH",
@@ -143,21 +159,23 @@ class KimiMagics(Magics):
     def ask(self, question: str, args: argparse.Namespace) -> None:
         conversation = Conversation() if args.new else self.conversation(args.chat)
         try:
+            resolved = self.settings(args)
             turn = _turn.prepare(self, question, args)
             user: Message = turn.message
-            settings = turn.settings(self.request_settings(args))
-            messages = conversation.request_messages(user, args.system or self.system or None)
+            settings = turn.settings(self.request_settings(args, resolved))
+            messages = conversation.request_messages(user, resolved["system"] or None)
             if args.dry_run:
                 display(_turn.dry_run(self, turn, messages, settings))
                 return
-            client = self.client()
-            events = client.stream(messages, session_id=conversation.session_id, **settings)
+            client = self.client(resolved)
+            call = _controls.start(self, client, conversation, messages, settings, resolved, args)
         except KimiError as error:
             raise UsageError(str(error)) from None
-        shown = show_stream(events, client.endpoint.kind)
+        shown = _controls.show(call)
         answer = shown.answer
         if answer.text or answer.reasoning or answer.interrupted:
             conversation.record(user, answer)
+        _controls.finish(self, conversation, call, shown)
         if shown.error is not None:
             raise UsageError(str(shown.error))
         if shown.keyboard_interrupt:

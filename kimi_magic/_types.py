@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from ._constants import PRICE_CACHED_INPUT_PER_M, PRICE_INPUT_PER_M, PRICE_OUTPUT_PER_M
 
@@ -98,8 +97,8 @@ class ResponseStarted:
     model: str | None = None
 
 
-StreamEvent = Union[ReasoningDelta, TextDelta, ToolCallDelta, UsageReport, Finish, ResponseStarted,
-                    LogprobsDelta]
+StreamEvent = (ReasoningDelta | TextDelta | ToolCallDelta | UsageReport | Finish | ResponseStarted
+               | LogprobsDelta)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,104 @@
+"""`n > 1`: the choices side by side as tabs while they stream, static markdown at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ._client import AnswerStream
+from ._display import Shown, in_kernel
+from ._errors import KimiError, StreamError
+from ._final_output import METADATA_KEY, footer_line, provenance, status_note
+from ._types import Answer, TextDelta
+
+_MIN_INTERVAL_S = 1.0 / 15  # choices re-render at most this often (design.md section 3)
+
+
+def choices_markdown(answer: Answer, error: str | None = None) -> str:
+    """Each choice under its own heading, then one footer for the whole call."""
+    texts = answer.choices or [answer.text]
+    parts = [f"#### Choice {i + 1} of {len(texts)}\n\n{text.strip()}\n"
+             for i, text in enumerate(texts)]
+    note = status_note(answer, error)
+    if note:
+        parts.append(note + "\n")
+    parts.append(f"<sub>{footer_line(answer)}</sub>\n")
+    return "\n".join(parts)
+
+
+def _finish(handle: object, answer: Answer, kind: str | None, error: str | None) -> None:
+    from IPython.display import display
+
+    data = {"text/markdown": choices_markdown(answer, error),
+            "text/plain": "\n\n".join(answer.choices or [answer.text])}
+    metadata = {METADATA_KEY: provenance(answer, kind)}
+    if handle is None:
+        display(data, raw=True, metadata=metadata)
+    else:
+        handle.update(data, raw=True, metadata=metadata)  # type: ignore[attr-defined]
+
+
+def show_choices(events: AnswerStream, n: int, endpoint_kind: str | None = None) -> Shown:
+    """Stream `n` choices into tabs (a kernel) or collect them (elsewhere), then show markdown."""
+    if not in_kernel():
+        return _collect(events, endpoint_kind)
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    panes = [widgets.Output() for _ in range(n)]
+    pieces: list[list[str]] = [[] for _ in range(n)]
+    shown = [0] * n  # pieces already on screen per choice: only changed tabs are re-sent
+    tabs = widgets.Tab(children=panes, titles=tuple(f"Choice {i + 1}" for i in range(n)))
+    handle = display(tabs, display_id=True)
+    last = 0.0
+    error: KimiError | None = None
+    try:
+        for event in events:
+            if isinstance(event, TextDelta) and event.choice < n:
+                pieces[event.choice].append(event.text)
+            if time.perf_counter() - last >= _MIN_INTERVAL_S:
+                last = time.perf_counter()
+                _render(panes, pieces, shown)
+    except KeyboardInterrupt:
+        _finish(handle, events.answer, endpoint_kind, None)
+        return Shown(events.answer, keyboard_interrupt=True)
+    except StreamError as caught:
+        error = caught
+    except KimiError as caught:
+        _close(tabs, panes)
+        return Shown(events.answer, caught)
+    answer = error.answer if isinstance(error, StreamError) and error.answer else events.answer
+    _finish(handle, answer, endpoint_kind, str(error) if error else None)
+    _close(tabs, panes)
+    return Shown(answer, error)
+
+
+def _render(panes: list[Any], pieces: list[list[str]], shown: list[int]) -> None:
+    for i, (pane, texts) in enumerate(zip(panes, pieces, strict=True)):
+        if len(texts) == shown[i]:
+            continue
+        shown[i] = len(texts)
+        # Rendered by the frontend's markdown renderer, like the single-answer view.
+        pane.outputs = ({"output_type": "display_data", "data": {"text/markdown": "".join(texts)},
+                         "metadata": {}},)
+
+
+def _close(tabs: Any, panes: list[Any]) -> None:
+    for widget in (*panes, tabs):
+        for part in (getattr(widget, "layout", None), widget):
+            if part is not None:
+                part.close()
+
+
+def _collect(events: AnswerStream, endpoint_kind: str | None) -> Shown:
+    try:
+        events.until_done()
+    except KeyboardInterrupt:
+        return Shown(events.answer, keyboard_interrupt=True)
+    except StreamError as error:
+        _finish(None, error.answer or events.answer, endpoint_kind, str(error))
+        return Shown(error.answer or events.answer, error)
+    except KimiError as error:
+        return Shown(events.answer, error)
+    _finish(None, events.answer, endpoint_kind, None)
+    return Shown(events.answer)
