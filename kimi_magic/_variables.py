@@ -108,6 +108,8 @@ def _render_bytes(value: bytes | bytearray, max_chars: int) -> tuple[str, str]:
 
 def _render_repr(value: Any, max_chars: int) -> tuple[str, str]:
     text = repr(value)
+    if type(value) in (int, float, bool, complex, type(None)):
+        return text, ""  # the repr already says the type
     if len(text) <= max_chars:
         return f"{type(value).__name__}: {text}", ""
     keep = max_chars - 100
