@@ -29,8 +29,8 @@ def choices_markdown(answer: Answer, error: str | None = None) -> str:
 def _finish(handle: object, answer: Answer, kind: str | None, error: str | None) -> None:
     from IPython.display import display
 
-    data = {"text/markdown": choices_markdown(answer, error),
-            "text/plain": "\n\n".join(answer.choices or [answer.text])}
+    markdown = choices_markdown(answer, error)
+    data = {"text/markdown": markdown, "text/plain": markdown}
     metadata = {METADATA_KEY: provenance(answer, kind)}
     if handle is None:
         display(data, raw=True, metadata=metadata)

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import _wire
+from . import _choices, _wire
 from ._default import DEFAULT_REASONING, default_answer
 from ._usage import CHARS_PER_TOKEN, tokens_for_chars, usage
 
@@ -39,6 +39,7 @@ DEFAULT_CHUNK_CHARS = 4
 REPLY_KEYS = frozenset(
     {
         "content",
+        "alternatives",
         "reasoning",
         "tool_calls",
         "chunk_chars",
@@ -287,14 +288,39 @@ def message(answer: Answer, reasoning_field: str) -> dict[str, Any]:
     return result
 
 
-def build_completion(answer: Answer, meter: Meter, reasoning_field: str) -> dict[str, Any]:
-    """The non-streaming `chat.completion` for `answer`."""
-    return _wire.completion(
+def build_completion(
+    answer: Answer,
+    meter: Meter,
+    reasoning_field: str,
+    body: Mapping[str, Any] | None = None,
+    reply: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The non-streaming `chat.completion` for `answer` (n choices, logprobs if asked for)."""
+    n = _choices.choice_count(body)
+    extra = _choices.alternatives(answer.content or "", reply or {}, n)
+    completion = _wire.completion(
         _wire.new_completion_id(),
         message(answer, reasoning_field),
         answer.finish_reason,
-        meter.final(answer),
+        _with_extra_tokens(meter.final(answer), extra),
     )
+    size = int((reply or {}).get("chunk_chars") or DEFAULT_CHUNK_CHARS)
+    first = completion["choices"][0]
+    first["logprobs"] = _choices.logprobs_for(_split(answer.content or "", size), body)
+    for i, text in enumerate(extra, start=1):
+        completion["choices"].append({
+            "index": i, "message": {"role": "assistant", "content": text},
+            "logprobs": _choices.logprobs_for(_split(text, size), body), "finish_reason": "stop"})
+    return completion
+
+
+def _with_extra_tokens(usage_: dict[str, Any], extra: list[str]) -> dict[str, Any]:
+    """Usage counting the extra choices' tokens too, as the completion side of n > 1 does."""
+    added = sum(tokens_for_chars(len(text)) for text in extra)
+    if added:
+        usage_ = {**usage_, "completion_tokens": usage_["completion_tokens"] + added,
+                  "total_tokens": usage_["total_tokens"] + added}
+    return usage_
 
 
 @dataclass(frozen=True)
@@ -306,7 +332,11 @@ class StreamPlan:
 
 
 def build_stream(
-    answer: Answer, meter: Meter, reply: Mapping[str, Any], reasoning_field: str
+    answer: Answer,
+    meter: Meter,
+    reply: Mapping[str, Any],
+    reasoning_field: str,
+    body: Mapping[str, Any] | None = None,
 ) -> StreamPlan:
     """Every SSE write of `answer`, shaped by the reply's chunking and usage options."""
     le = str(reply.get("line_ending", "\n"))
@@ -322,9 +352,19 @@ def build_stream(
     for delta, chars in _deltas(answer, reply, reasoning_field):
         generated += chars
         running = meter.at(generated) if mode == "every_chunk" else None
-        events.append(write(_wire.chunk(completion_id, created, delta, usage=running)))
+        logprobs = _choices.logprobs_for([delta["content"]], body) if delta.get("content") else None
+        events.append(write(_wire.chunk(completion_id, created, delta, usage=running,
+                                        logprobs=logprobs)))
+    extra = _choices.alternatives(answer.content or "", reply, _choices.choice_count(body))
+    size = int(reply.get("chunk_chars") or DEFAULT_CHUNK_CHARS)
+    for index, text in enumerate(extra, start=1):
+        for piece in _split(text, size):
+            logprobs = _choices.logprobs_for([piece], body)
+            events.append(write(_wire.chunk(completion_id, created, {"content": piece},
+                                            index=index, logprobs=logprobs)))
+        events.append(write(_wire.chunk(completion_id, created, {}, "stop", index=index)))
 
-    final = meter.final(answer)
+    final = _with_extra_tokens(meter.final(answer), extra)
     finish_usage = None if mode == "trailing_response" else final
     tail = [write(_wire.chunk(completion_id, created, {}, answer.finish_reason, finish_usage))]
     if mode == "trailing_response":

@@ -274,7 +274,7 @@ class Handler(BaseHTTPRequestHandler):
         meter = Meter(max(1, estimate_tokens(text)), cached, options.get("usage"))
         answer = answer_for(reply, body)
         if stream:
-            plan = build_stream(answer, meter, options, reasoning_field)
+            plan = build_stream(answer, meter, options, reasoning_field, body)
             le = str(options.get("line_ending", "\n"))
             return self._stream(200, "text/event-stream", plan.events, plan.tail, fault, rate, le)
         if kind == "malformed":
@@ -282,7 +282,7 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "stream_error":
             message = str((fault or {}).get("message") or "AiError: Internal server error")
             return self._send_json(500, _wire.error_envelope(3043, message))
-        completion = build_completion(answer, meter, reasoning_field)
+        completion = build_completion(answer, meter, reasoning_field, body, options)
         self._send_json(200, _wire.envelope(completion) if found.shape == "native" else completion)
 
     def _send_fault(self, fault: Mapping[str, Any]) -> None:

@@ -99,14 +99,17 @@ def chunk(
     delta: dict[str, Any],
     finish_reason: str | None = None,
     usage: dict[str, Any] | None = None,
+    index: int = 0,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One `chat.completion.chunk`."""
+    """One `chat.completion.chunk` (of choice `index`)."""
+    choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
     body: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": MODEL_ID,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [choice],
     }
     if usage is not None:
         body["usage"] = usage
