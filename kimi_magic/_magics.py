@@ -12,7 +12,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import CInt
 
-from . import _commands, _controls, _panel, _turn, _usage
+from . import _commands, _controls, _panel, _usage
 from . import _config_view as _config_view  # registers `%kimi config`
 from . import _explain as _explain  # registers `%kimi explain` and `%kimi fix`
 from . import _history as _history  # registers history, reset, save, load
@@ -157,6 +157,8 @@ class KimiMagics(Magics):
         self.ask(question, args)
 
     def ask(self, question: str, args: argparse.Namespace) -> None:
+        from . import _turn  # the prompt stages load on the first question, not at %load_ext
+
         conversation = Conversation() if args.new else self.conversation(args.chat)
         try:
             resolved = self.settings(args)

@@ -62,7 +62,7 @@ def _endpoint_kind(magics: KimiMagics) -> str:
     try:
         return magics.client().endpoint.kind
     except ConfigurationError:  # a dry run needs no credentials
-        return str(magics.api)
+        return str(magics.settings()["api"])
 
 
 def dry_run(magics: KimiMagics, turn: Turn, messages: list[dict[str, Any]],
