@@ -22,6 +22,8 @@ def footer_line(answer: Answer) -> str:
              f"out {usage.completion_tokens:,}",
              f"${answer.cost:.4f}",
              f"{answer.seconds:.1f} s"]
+    if answer.from_cache:
+        return "from the local cache, nothing sent or paid · first asked: " + " · ".join(parts[:3])
     if answer.tokens_per_second:
         parts.append(f"{answer.tokens_per_second:,.0f} tok/s")
     return " · ".join(parts)
@@ -78,6 +80,7 @@ def provenance(answer: Answer, endpoint_kind: str | None = None) -> dict[str, An
         "finish_reason": answer.finish_reason,
         "interrupted": answer.interrupted,
         "truncated": answer.truncated,
+        "from_cache": answer.from_cache,
     }
 
 

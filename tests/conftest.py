@@ -79,3 +79,19 @@ def kimi_shell(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield ip
     ip.run_line_magic("unload_ext", "kimi_magic")
     ip.reset(new_session=True)
+
+
+@pytest.fixture
+def controls_shell(kimi_shell: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`kimi_shell` with configuration isolated: no config files, no KIMI_MAGIC_* settings in the
+    environment, a private response cache, and no `%config KimiMagics` left for the next test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("KIMI_MAGIC_") and name != "KIMI_MAGIC_BASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml above tmp_path
+    yield kimi_shell
+    kimi_shell.config.pop("KimiMagics", None)
