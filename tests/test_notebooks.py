@@ -74,6 +74,12 @@ def asks_the_model(source: str) -> bool:
     return word not in LOCAL_COMMANDS and "--dry-run" not in first
 
 
+def is_local_command(source: str) -> bool:
+    """`%kimi usage`, `%kimi panel`, ...: answered by the extension itself, not the model."""
+    words = source.split()
+    return len(words) >= 2 and words[0] == "%kimi" and words[1] in LOCAL_COMMANDS
+
+
 def answers(cell: Any) -> list[Any]:
     return [out for out in cell.get("outputs", [])
             if MIME_MARKDOWN in out.get("data", {}) and METADATA_KEY in out.get("metadata", {})]
@@ -94,6 +100,8 @@ def test_notebook_runs_and_saves_every_answer(path: Path, tmp_path: Path,
         assert record["usage"]["completion_tokens"] > 0
         assert found[-1]["data"][MIME_MARKDOWN].strip()
     for cell in notebook.cells:
+        if cell.cell_type == "code" and is_local_command(cell.source):
+            assert not answers(cell), f"`{cell.source}` was sent to the model as a question"
         expected_error = "raises-exception" in cell.get("metadata", {}).get("tags", [])
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if not expected_error:
