@@ -180,3 +180,13 @@ def test_dry_run_html_has_thumbnails_and_is_not_remembered_as_an_image(kimi_shel
     before = len(magics.context.images.shown)
     kimi_shell.display_pub.publish({"image/png": image.data}, metadata)
     assert len(magics.context.images.shown) == before
+
+
+def test_dry_run_needs_no_credentials(kimi_shell: Any, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "KIMI_MAGIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = kimi_shell.run_cell("%kimi --dry-run Hello there")
+    assert result.error_in_exec is None
+    out = capsys.readouterr().out
+    assert "no credentials set, so no endpoint yet" in out and '"content": "Hello there"' in out
