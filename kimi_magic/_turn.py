@@ -41,7 +41,7 @@ class Turn:
 
 def prepare(magics: KimiMagics, question: str, args: argparse.Namespace) -> Turn:
     """The turn for `question` and the flags; raises KimiError with what to fix."""
-    namespace = magics.shell.user_ns if magics.shell is not None else {}
+    namespace: dict[str, Any] = magics.shell.user_ns if magics.shell is not None else {}
     output = spec_from(getattr(args, "json", False), getattr(args, "schema", None), namespace)
     budgets = Budgets(magics.variable_tokens, magics.context_tokens, magics.image_max_side,
                       magics.image_max_bytes)
@@ -89,7 +89,7 @@ def deliver(magics: KimiMagics, answer: Answer, args: argparse.Namespace,
 
     Returns an error paragraph for the magic to raise, or None.
     """
-    namespace = magics.shell.user_ns
+    namespace: dict[str, Any] = magics.shell.user_ns if magics.shell is not None else {}
     value: Any = answer.text
     problem = None
     if turn.output is not None and answer.text:
