@@ -235,10 +235,11 @@ def _render_pandas(value: Any, max_chars: int) -> tuple[str, str]:
         frame = frame.iloc[:, :max_cols]
         notes.append(f"showing {max_cols} of {cols:,} columns")
     parts = [f"pandas {kind} with {rows:,} rows and {cols:,} columns"]
-    dtypes = frame.dtypes
-    nulls = frame.isna().sum()
+    # Positional, so duplicate column names cannot turn a lookup into a Series.
+    nulls = frame.isna().sum().tolist()
     parts.append("Columns (dtype, nulls): " + ", ".join(
-        f"{c} ({dtypes[c]}, {int(nulls[c]):,})" for c in frame.columns))
+        f"{c} ({t}, {int(n):,})"
+        for c, t, n in zip(frame.columns, frame.dtypes.tolist(), nulls, strict=True)))
     table, shown = _pandas_head_tail(frame, TABLE_ROWS)
     if shown < rows:
         notes.append(f"showing {shown:,} of {rows:,} rows (head and tail)")

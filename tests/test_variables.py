@@ -167,3 +167,21 @@ def test_budgets_are_configurable(kimi_shell: Any, emulator: Emulator) -> None:
     section = text.split("### long_text\n", 1)[1]
     assert len(section) <= 100 * CHARS_PER_TOKEN
     assert "[cut: showing the first 320 of 20,000 characters]" in section
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: pd.DataFrame([[1, 2], [3, 4]], columns=["a", "a"]), id="duplicate-cols"),
+    pytest.param(lambda: pd.DataFrame(np.ones((3, 2)), columns=pd.MultiIndex.from_tuples(
+        [("x", "1"), ("x", "2")])), id="multiindex-cols"),
+    pytest.param(lambda: pd.DataFrame(), id="empty"),
+    pytest.param(lambda: pd.DataFrame({"t": pd.date_range("2020", periods=30),
+                                       "c": pd.Categorical(["u", "v"] * 15)}), id="dates-cats"),
+    pytest.param(lambda: pd.DataFrame({"o": [{"a": 1}, None, [1, 2]]}), id="objects"),
+    pytest.param(lambda: pd.DataFrame(np.zeros((3, 50))), id="wide"),
+    pytest.param(lambda: np.array([np.nan, np.nan]), id="all-nan"),
+    pytest.param(lambda: np.zeros((2, 2), dtype=bool), id="bool-array"),
+    pytest.param(lambda: np.array(["a", "b"]), id="str-array"),
+])
+def test_awkward_values_render_within_budget(make: Any) -> None:
+    rendering = render(make(), "v", 300)
+    assert rendering.text and within(rendering.text, 300)
