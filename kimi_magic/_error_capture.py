@@ -22,6 +22,7 @@ from ._constants import ERRORS_REMEMBERED
 from ._errors import KimiError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+PART_CHARS = 3_000  # of a cell's source and of its traceback in an {Err[n]} rendering
 
 
 @dataclass
@@ -51,8 +52,17 @@ class CellError:
         return f"{type(self.exception).__name__}: {self.exception}"
 
     def _repr_llm_(self) -> str:
+        # Keep the traceback's end (the innermost frames and the message) when it is long.
+        trace = self.traceback_text
+        if len(trace) > PART_CHARS:
+            trace = f"[cut: showing the last {PART_CHARS:,} of {len(trace):,} characters]\n…" \
+                    + trace[-PART_CHARS:]
+        source = self.source.rstrip()
+        if len(source) > PART_CHARS:
+            source = source[:PART_CHARS] + f"\n[cut: showing the first {PART_CHARS:,} of " \
+                     f"{len(source):,} characters]"
         return (f"Cell {self.execution_count} raised {self.summary}\n\nCell source:\n```python\n"
-                f"{self.source.rstrip()}\n```\n\nTraceback:\n```\n{self.traceback_text}\n```")
+                f"{source}\n```\n\nTraceback:\n```\n{trace}\n```")
 
 
 class ErrorMemory:
