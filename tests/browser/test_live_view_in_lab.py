@@ -1,8 +1,11 @@
-"""What a JupyterLab user sees while an answer streams: growth, folding, rendering, Stop."""
+"""What a JupyterLab user sees while an answer streams: growth, folding, rendering, Stop.
+
+Screenshots go to artifacts/screenshots/; docs/live-view.png (the README's) is a copy of
+03-table-frozen-code-streaming.png, refreshed by hand when the view changes.
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,6 @@ from kimi_magic.emulator import Emulator
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-DOCS_SCREENSHOT = REPO / "docs" / "live-view.png"
 SLOW_RATE = 20  # chunks a second: a ~600-character answer takes ~8 s, plenty of renders to see
 STREAM_TIMEOUT_S = 60
 
@@ -55,7 +56,6 @@ def test_quickstart_answer_grows_folds_its_reasoning_and_renders(
     wait_for_state(page, lambda s: s["live"] and "return sum" in s["answer"], STREAM_TIMEOUT_S,
                    "the code block to stream in")
     cell.screenshot(path=screenshots / "03-table-frozen-code-streaming.png")
-    shutil.copy(screenshots / "03-table-frozen-code-streaming.png", DOCS_SCREENSHOT)
     wait_for_state(page, lambda s: not s["live"] and "Reasoning" in s["text"],
                    STREAM_TIMEOUT_S, "the static final output")
     page.screenshot(path=screenshots / "04-final-answer.png")
