@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,23 @@ def unit_price(name, count):
     return total / (count - count)
 unit_price("apple", 4)
 """
+
+
+@pytest.fixture(autouse=True)
+def _every_request_matches_the_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that talks to the emulator, check every body it sent against the
+    published schema (where ../shared is present)."""
+    if "emulator" not in request.fixturenames:
+        yield
+        return
+    emulator = request.getfixturevalue("emulator")
+    try:
+        validate = request.getfixturevalue("validate_request")
+    except pytest.skip.Exception:
+        validate = None
+    yield
+    for sent in emulator.requests if validate else ():
+        validate(sent["json"])
 
 
 def last_text(emulator: Emulator) -> str:
