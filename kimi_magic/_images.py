@@ -273,6 +273,21 @@ def _from_array(array: Any, label: str, max_side: int) -> Image:
     return _from_bytes(encode_png(array), label)
 
 
+def pending_inline_figure() -> Any:
+    """The newest figure this cell drew that the inline backend has not displayed yet.
+
+    The inline backend shows (and closes) a cell's figures only after the cell ends, so with
+    `plt.plot(...)` and `%kimi --image last` in one cell, "last" means that open figure.
+    """
+    import sys
+
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None or "inline" not in str(pyplot.get_backend()).lower():
+        return None
+    numbers = pyplot.get_fignums()
+    return pyplot.figure(numbers[-1]) if numbers else None
+
+
 def _pillow() -> Any:
     try:
         from PIL import Image as PILImage

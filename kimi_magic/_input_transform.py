@@ -8,10 +8,15 @@ _QUESTION_LINE = re.compile(r"^%kimi[ \t]+(?P<rest>\S.*?)\s*$")
 
 
 def protect_question_marks(lines: list[str]) -> list[str]:
-    """Turn a one-line `%kimi ...?` cell into the line-magic call before help parsing sees it."""
-    if len(lines) != 1:
-        return lines
-    match = _QUESTION_LINE.match(lines[0])
+    """Turn each `%kimi ...?` line into the line-magic call before help parsing sees it (also
+    after code in the same cell: `plt.plot(y)` then `%kimi --image last why?`)."""
+    if not lines or lines[0].startswith("%%"):
+        return lines  # a cell magic's body is its own business
+    return [_protected(line) for line in lines]
+
+
+def _protected(line: str) -> str:
+    match = _QUESTION_LINE.match(line)
     if match is None or not match.group("rest").endswith("?"):
-        return lines
-    return [f"get_ipython().run_line_magic('kimi', {match.group('rest')!r})\n"]
+        return line
+    return f"get_ipython().run_line_magic('kimi', {match.group('rest')!r})\n"

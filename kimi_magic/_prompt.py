@@ -17,7 +17,14 @@ from ._constants import (
 )
 from ._context import NotebookContext
 from ._errors import KimiError
-from ._images import Image, ImageError, fit, image_from_object, is_image_object
+from ._images import (
+    Image,
+    ImageError,
+    fit,
+    image_from_object,
+    is_image_object,
+    pending_inline_figure,
+)
 from ._interpolate import MissingReference, Reference, interpolate, resolve
 from ._variables import Rendering, estimate_tokens, render
 
@@ -156,6 +163,11 @@ def build_prompt(
 def _attach_spec(builder: _Builder, spec: str, context: NotebookContext | None) -> None:
     """`--image last | N | name | path`."""
     spec = spec.strip()
+    if spec == "last":
+        figure = pending_inline_figure()
+        if figure is not None:
+            builder.attach_image(figure, "the figure this cell drew")
+            return
     if spec == "last" or spec.isdigit():
         if context is None:
             raise ImageError(f"--image {spec}: displayed images are remembered only after "

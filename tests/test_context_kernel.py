@@ -28,6 +28,7 @@ CELLS = [
     "totals = {'north': 3}\ntotals['south'] / 2",                                  # [6] raises
     "%kimi explain",                                                               # [7]
     "%kimi -f code Write a function that adds two numbers.",                       # [8]
+    "plt.plot([5, 1])\n%kimi --image last Is this line falling?",                  # [9]
 ]
 
 
@@ -72,10 +73,11 @@ def test_notebook_context_in_a_real_kernel(emulator: Emulator, monkeypatch: pyte
         {"content": "The second is a straight line."},
         {"content": "`totals` has no key 'south'."},
         {"content": "Here:\n\n```python\ndef add(a, b):\n    return a + b\n```\n"},
+        {"content": "Yes, it falls."},
     )
     notebook = run_notebook(tmp_path)
     requests = emulator.requests
-    assert len(requests) == 4
+    assert len(requests) == 5
 
     # [3] the inline figure of cell [2], as the kernel displayed it.
     (figure,) = images_of(requests[0])
@@ -100,6 +102,12 @@ def test_notebook_context_in_a_real_kernel(emulator: Emulator, monkeypatch: pyte
     outputs = notebook.cells[7].outputs
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "Copy code" in html and "def add(a, b):" in html
+
+    # [9] the figure drawn in the same cell, before the inline backend displays it.
+    (pending,) = images_of(requests[4])
+    assert pending not in (figure, big)
+    assert "1. the figure this cell drew" in text_of(requests[4])
+    assert max(image_size(pending, "image/png")) <= 1568
 
     for request in requests:
         validate_request(request["json"])
