@@ -18,10 +18,14 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
 
+from IPython.core.error import UsageError
+
 from ._constants import ERRORS_REMEMBERED
 from ._errors import KimiError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# A magic's usage message or an interrupt is no bug of the notebook's code to explain.
+_NOT_BUGS: tuple[type[BaseException], ...] = (UsageError, KeyboardInterrupt)
 PART_CHARS = 3_000  # of a cell's source and of its traceback in an {Err[n]} rendering
 
 
@@ -77,7 +81,7 @@ class ErrorMemory:
         result has no count: cells run without storing history)."""
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         count = getattr(result, "execution_count", None) or cell
-        if error is None or count is None:
+        if error is None or count is None or isinstance(error, _NOT_BUGS):
             return
         source = getattr(getattr(result, "info", None), "raw_cell", "") or ""
         line, names = _failing_frame(error, user_ns)

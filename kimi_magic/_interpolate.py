@@ -2,10 +2,11 @@
 
 A brace pair is a reference only when its whole content is `name`, `name.attr`, `name["key"]`,
 `name[3]` or a chain of those (`{In[3]}`, `{Out[3]}`, `{Err[3]}` included), with no spaces.
-Braces inside code fences, inline code, f-string literals, inside another brace pair (a dict or
-JSON literal) and after a LaTeX command are never touched, so pasted dicts, f-strings, set comprehensions, JSON and LaTeX pass through as typed.
-`{{name}}` gives a literal `{name}`. A reference to a missing name is an error only where it
-reads as prose; in code-like text it is left as it is.
+Braces inside code fences, inline code, f-string literals, LaTeX math, another brace pair (a
+dict or JSON literal) and after a LaTeX command are never touched, so pasted dicts, f-strings,
+set comprehensions, JSON and LaTeX pass through as typed. `{{name}}` gives a literal `{name}`.
+A reference to a missing name is an error only where it reads as prose; in code-like text it
+is left as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ._errors import KimiError
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _STEP = rf"""(?:\.{_NAME}|\[(?:-?\d+|"[^"\\\n]*"|'[^'\\\n]*')\])"""
 _REF = rf"{_NAME}{_STEP}*"
+REFERENCE = re.compile(_REF)
 # An escaped reference `{{ref}}` first, so its inner `{ref}` is not taken on its own.
 _CANDIDATE = re.compile(rf"\{{\{{(?P<escaped>{_REF})\}}\}}|\{{(?P<ref>{_REF})\}}")
 _STEPS = re.compile(rf"""\.(?P<attr>{_NAME})|\[(?P<index>-?\d+)\]|\[(?P<key>"[^"]*"|'[^']*')\]""")
@@ -170,7 +172,8 @@ def references(segments: list[Segment]) -> Iterator[Reference]:
 def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
     """The value of `name.attr["key"][3]` in `namespace`, or MissingReference saying why."""
     name = re.match(_NAME, expression)
-    assert name is not None  # the candidate pattern guarantees a leading name
+    if name is None:
+        raise MissingReference(f"'{expression}' is not a name, so it cannot be looked up.")
     head = name.group(0)
     if head not in namespace:
         raise MissingReference(_missing_name(expression, head, namespace))

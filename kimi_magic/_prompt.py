@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ._constants import (
@@ -25,7 +26,7 @@ from ._images import (
     is_image_object,
     pending_inline_figure,
 )
-from ._interpolate import MissingReference, Reference, interpolate, resolve
+from ._interpolate import REFERENCE, MissingReference, Reference, interpolate, resolve
 from ._variables import Rendering, estimate_tokens, render
 
 MIN_RENDERING_TOKENS = 40  # below this a value is left out rather than shown as a stub
@@ -179,7 +180,9 @@ def _attach_spec(builder: _Builder, spec: str, context: NotebookContext | None) 
         return
     try:
         value: Any = resolve(spec, builder.namespace)
-    except (MissingReference, AssertionError):
+    except MissingReference as missing:
+        if REFERENCE.fullmatch(spec) and not Path(spec).expanduser().exists():
+            raise ImageError(f"--image {spec}: {missing}") from None
         value = spec  # not a name: a path or a data URL
     builder.attach_image(value, spec)
 

@@ -66,7 +66,7 @@ def validate_request(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]
 
 @pytest.fixture
 def kimi_shell(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A fresh in-process IPython shell (no kernel) with kimi_magic loaded, aimed at the emulator."""
+    """A fresh in-process IPython shell (no kernel) with kimi_magic, aimed at the emulator."""
     from IPython.core.interactiveshell import InteractiveShell
 
     monkeypatch.setenv("KIMI_MAGIC_BASE_URL", emulator.base_url)

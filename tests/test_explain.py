@@ -133,3 +133,11 @@ def test_commands_are_registered_with_help(kimi_shell: Any, command: str) -> Non
     from kimi_magic._commands import COMMANDS, HELP
 
     assert command in COMMANDS and "error" in HELP[command]
+
+
+def test_a_magics_own_usage_error_is_not_an_error_to_explain(kimi_shell: Any,
+                                                            emulator: Emulator) -> None:
+    kimi_shell.run_cell("1 / 0", store_history=True)
+    kimi_shell.run_cell("%kimi {no_such_name}", store_history=True)  # a UsageError
+    kimi_shell.run_cell("%kimi explain", store_history=True)
+    assert "ZeroDivisionError" in last_text(emulator)

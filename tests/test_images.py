@@ -157,3 +157,12 @@ def test_without_pillow_oversized_images_get_a_clear_message(
 def test_data_url_of_the_image_type() -> None:
     image = Image("image/jpeg", b"\xff\xd8abc", 1, 1)
     assert image.data_url == "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8abc").decode()
+
+
+def test_an_undefined_image_name_names_the_close_ones(kimi_shell: Any,
+                                                      emulator: Emulator) -> None:
+    kimi_shell.run_cell("import numpy as np\nfigure1 = np.zeros((4, 4, 3), dtype=np.uint8)")
+    result = kimi_shell.run_cell("%kimi --image figure look")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "--image figure:" in str(result.error_in_exec)
+    assert "Did you mean {figure1}?" in str(result.error_in_exec)
