@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._client import AnswerStream, Kimi
@@ -35,6 +36,7 @@ __all__ = [
     "Usage",
     "ask",
     "load_ipython_extension",
+    "panel",
 ]
 
 
@@ -45,6 +47,7 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
     >>> answer.text, answer.reasoning, answer.usage, answer.cost
     """
     connection = {k: params.pop(k) for k in list(params) if k in _CONNECTION_KEYS}
+    params, system = _configured(params, system)
     with Kimi(**connection) as client:
         if not echo:
             return client.ask(prompt, system=system, **params)
@@ -54,6 +57,40 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
         user = {"role": "user", "content": prompt}
         events = client.stream(conversation.request_messages(user, system), **params)
         return stream_to_stdout(events)
+
+
+def _configured(params: dict[str, Any], system: str | None) -> tuple[dict[str, Any], str | None]:
+    """Keywords on top of the config files, the environment and the defaults (as in the magic)."""
+    from ._controls import request_parameters
+    from ._settings import DEFAULTS, resolve
+
+    if params.get("max_tokens") is not None:
+        from ._parameters import deprecation_note
+
+        logging.getLogger("kimi_magic").warning(deprecation_note("max_tokens"))
+    given = {k: v for k, v in params.items() if k in DEFAULTS}
+    resolved = resolve({**given, "system": system})
+    others = {k: v for k, v in params.items() if k not in DEFAULTS}  # tools, response_format, ...
+    return {**request_parameters(resolved), **others}, resolved["system"] or None
+
+
+def panel(where: str = "auto") -> Any:
+    """The settings panel (JupyterLab's right side area, inline elsewhere); loads the extension.
+
+    >>> kimi_magic.panel()
+    """
+    from IPython import get_ipython
+
+    from ._errors import ConfigurationError
+    from ._panel import open_panel
+
+    ipython = get_ipython()
+    if ipython is None:
+        raise ConfigurationError("The panel needs a notebook or IPython: run kimi_magic.panel() "
+                                 "in a Jupyter cell.")
+    if "KimiMagics" not in ipython.magics_manager.registry:
+        ipython.extension_manager.load_extension("kimi_magic")
+    return open_panel(ipython.magics_manager.registry["KimiMagics"], where)
 
 
 _CONNECTION_KEYS = frozenset({
@@ -83,3 +120,7 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
     magics = ipython.magics_manager.registry.get("KimiMagics")
     if magics is not None:
         magics.context.uninstall()
+        magics.close()
+    # Otherwise `%config KimiMagics.x` after a reload could read or set the old instance.
+    ipython.configurables[:] = [c for c in ipython.configurables
+                                if type(c).__name__ != "KimiMagics"]

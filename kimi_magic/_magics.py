@@ -92,6 +92,12 @@ class KimiMagics(Magics):
         session = {name: getattr(self, name) for name in self.trait_names(config=True)}
         return resolve(flag_settings(args) if args is not None else {}, session)
 
+    def close(self) -> None:
+        """Release the HTTP connections (on `%unload_ext`)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def client(self, resolved: Resolved | None = None) -> Kimi:
         """A client for the current credentials and endpoint settings (re-made if they change)."""
         resolved = resolved or self.settings()
