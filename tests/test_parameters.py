@@ -171,7 +171,7 @@ def test_every_parameter_is_a_config_setting(controls_shell: Any, emulator: Emul
             controls_shell.run_line_magic("config", f"KimiMagics.{name} = {value!r}")
     assert controls_shell.run_cell("%kimi hello").error_in_exec is None
     body = last_body(emulator)
-    for name, value, expected in VALID:
+    for name, _value, expected in VALID:
         if name not in ("max_tokens", "n", "stream", "thinking"):
             assert {k: body.get(k) for k in expected} == expected, name
     assert body["chat_template_kwargs"] == {"thinking": False, "enable_thinking": False}
