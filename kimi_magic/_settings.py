@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,12 +113,14 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
 
 def _value(name: str, raw: Any, where: str) -> Any:
     """A setting's value from text or TOML, converted to its kind."""
-    kind = OWN_SETTINGS[name][0] if name in OWN_SETTINGS else None
+    kind = OWN_SETTINGS[name][0] if name in OWN_SETTINGS else ""
     try:
-        if isinstance(raw, str) and kind is None:
+        if isinstance(raw, str) and not kind:  # a request parameter: its table says how
             return coerce(name, raw)
         if isinstance(raw, str) and kind != "string":
-            return {"number": float, "integer": int, "boolean": _flag_text}[kind](raw.strip())
+            convert: dict[str, Callable[[str], Any]] = {
+                "number": float, "integer": int, "boolean": _flag_text}
+            return convert[kind](raw.strip())
     except (ValueError, KeyError):
         raise ConfigurationError(f"{where} sets {name} to {raw!r}, which is not a {kind}. "
                                  "Fix or remove it.") from None
