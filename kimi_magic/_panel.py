@@ -40,6 +40,8 @@ def side_area_available() -> bool:
     """
     if "google.colab" in sys.modules or "voila" in sys.modules:
         return False
+    if os.environ.get("SERVER_SOFTWARE", "").startswith("voila"):  # set in voila's kernels
+        return False
     if any(name.startswith("VSCODE_") for name in os.environ):
         return False
     try:
