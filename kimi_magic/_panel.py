@@ -24,11 +24,11 @@ TITLE = "Kimi K2.6"
 BOUND = ("temperature", "top_p", "reasoning_effort", "thinking", "seed", "seed_mode",
          "max_completion_tokens", "frequency_penalty", "presence_penalty", "system", "model",
          "stream")
-SLIDERS: dict[str, tuple[float, float, float]] = {  # name: (min, max, step)
-    "temperature": (0.0, 2.0, 0.05),
-    "top_p": (0.0, 1.0, 0.01),
-    "frequency_penalty": (-2.0, 2.0, 0.05),
-    "presence_penalty": (-2.0, 2.0, 0.05),
+SLIDERS: dict[str, tuple[float, float, float, str]] = {  # name: (min, max, step, label)
+    "temperature": (0.0, 2.0, 0.05, "temperature"),
+    "top_p": (0.0, 1.0, 0.01, "top p"),
+    "frequency_penalty": (-2.0, 2.0, 0.05, "freq. penalty"),
+    "presence_penalty": (-2.0, 2.0, 0.05, "pres. penalty"),
 }
 SEED_NONE, SEED_FIXED, SEED_RANDOM = "none", "fixed", "random per call"
 
@@ -60,30 +60,34 @@ class Panel:
         self.magics = magics
         self._syncing = False
         wide = w.Layout(width="98%")
-        style = {"description_width": "9em"}
+        # The side area is narrow: short labels leave the sliders a usable track.
+        style = {"description_width": "8em"}
         self.controls: dict[str, Any] = {}
-        for name, (low, high, step) in SLIDERS.items():
-            self.controls[name] = w.FloatSlider(min=low, max=high, step=step,
-                                                description=name.replace("_", " "),
+        for name, (low, high, step, label) in SLIDERS.items():
+            self.controls[name] = w.FloatSlider(min=low, max=high, step=step, description=label,
+                                                description_allow_html=False,
+                                                tooltip=PARAMETERS[name].help,
                                                 continuous_update=False, layout=wide, style=style)
         self.controls["reasoning_effort"] = w.Dropdown(
             options=[("model default", None), ("low", "low"), ("medium", "medium"),
                      ("high", "high"), ("off (no thinking)", "off")],
-            description="reasoning effort", layout=wide, style=style)
+            description="reasoning", layout=wide, style=style)
         self.controls["thinking"] = w.Dropdown(
             options=[("model default", None), ("on", True), ("off", False)],
             description="thinking", layout=wide, style=style)
-        self.controls["seed_choice"] = w.ToggleButtons(
-            options=[SEED_NONE, SEED_FIXED, SEED_RANDOM], description="seed", style=style)
+        self.controls["seed_choice"] = w.Dropdown(
+            options=[SEED_NONE, SEED_FIXED, SEED_RANDOM], description="seed", layout=wide,
+            style=style)
         self.controls["seed"] = w.IntText(description="seed value", layout=wide, style=style)
         self.controls["max_completion_tokens"] = w.BoundedIntText(
-            min=0, max=CONTEXT_WINDOW_TOKENS, description="max tokens (0: default)",
-            layout=wide, style=style)
-        self.controls["system"] = w.Textarea(description="system prompt", layout=wide,
+            min=0, max=CONTEXT_WINDOW_TOKENS, description="max tokens",
+            tooltip="max_completion_tokens; 0: the model's default", layout=wide, style=style)
+        self.controls["system"] = w.Textarea(description="system", layout=wide,
                                              style=style, continuous_update=False)
         self.controls["model"] = w.Text(description="model id", layout=wide, style=style,
                                         continuous_update=False)
-        self.controls["stream"] = w.Checkbox(description="stream the answer", indent=False)
+        self.controls["stream"] = w.Checkbox(description="stream", indent=True,
+                                             style=style)
         self.reset_button = w.Button(description="reset to defaults", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
         self.usage = w.HTML()
@@ -173,12 +177,12 @@ class Panel:
             latency = (f"{ledger.last_latency:.2f} s to the first token, "
                        f"{ledger.last_seconds or 0:.1f} s in all")
         self.usage.value = (
-            "<small><b>Session usage</b><br>"
+            '<div style="line-height:1.35;font-size:90%"><b>Session usage</b><br>'
             f"calls: {total.calls:,}<br>"
             f"tokens in: {u.prompt_tokens:,} (cached {u.cached_tokens:,})<br>"
             f"tokens out: {u.completion_tokens:,}<br>"
             f"cost: ${total.cost:.4f}<br>"
-            f"last call: {latency}</small>")
+            f"last call: {latency}</div>")
 
     # -- showing ------------------------------------------------------------------------------
 
