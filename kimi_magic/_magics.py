@@ -117,8 +117,8 @@ class KimiMagics(Magics):
     @magic_arguments()
     @argument("--new", action="store_true", help="Start a fresh conversation for this call.")
     @argument("--chat", metavar="NAME", help="Use the named conversation (default: 'default').")
-    @argument("--system", help="System prompt for this call.")
-    @argument("--model", help="Model id for this call.")
+    @argument("--system", metavar="TEXT", help="System prompt for this call.")
+    @argument("--model", metavar="ID", help="Model id for this call.")
     @argument("--cache", action=argparse.BooleanOptionalAction, default=None,
               help="Answer an identical earlier request from the local response cache.")
     @argument("--refresh", action="store_true",

@@ -67,11 +67,11 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
     _P("temperature", "number", "Sampling temperature.", 0, 2, server_default=1.0),
     _P("top_p", "number", "Nucleus sampling: the probability mass considered.", 0, 1,
        server_default=1.0),
-    _P("reasoning_effort", "choice", "How hard the model reasons ('off' on a flag turns "
-       "thinking off).", choices=("low", "medium", "high")),
+    _P("reasoning_effort", "choice", "How hard the model reasons.",
+       choices=("low", "medium", "high")),
     _P("thinking", "boolean", "Reasoning on or off (sent as chat_template_kwargs.thinking "
        "and .enable_thinking)."),
-    _P("seed", "integer", "Seed for repeatable sampling.", -(2**63), 2**63 - 1),
+    _P("seed", "integer", "Seed for repeatable sampling."),
     _P("max_completion_tokens", "integer", "Upper bound on reasoning + answer tokens.", 1,
        CONTEXT_WINDOW_TOKENS),
     _P("max_tokens", "integer", "Deprecated: sent as max_completion_tokens.", 1,
