@@ -47,6 +47,7 @@ class Call:
 
     events: AnswerStream
     client: Kimi
+    name: str  # the conversation's name in `%kimi usage`
     n: int = 1
     cache: ResponseCache | None = None
     notes: list[str] = field(default_factory=list)
@@ -65,7 +66,8 @@ def start(magics: KimiMagics, client: Kimi, conversation: Conversation,
     if trimmed.note:
         notes.append(trimmed.note)
     events = client.stream(trimmed.messages, session_id=conversation.session_id, **settings)
-    call = Call(events, client, n=int(settings.get("n") or 1), notes=notes)
+    name = "(--new)" if getattr(args, "new", False) else conversation.name
+    call = Call(events, client, name, n=int(settings.get("n") or 1), notes=notes)
     if resolved["cache"]:
         call.cache = ResponseCache(Path(resolved["cache_dir"]).expanduser()
                                    if resolved["cache_dir"] else None)
@@ -87,11 +89,11 @@ def show(call: Call) -> Shown:
     return show_stream(call.events, kind)
 
 
-def finish(magics: KimiMagics, conversation: Conversation, call: Call, shown: Shown) -> None:
+def finish(magics: KimiMagics, call: Call, shown: Shown) -> None:
     """Count the usage, keep a whole answer in the cache, show logprobs, refresh the panel."""
     answer = shown.answer
     if shown.error is None or answer.text:
-        magics.ledger.add(conversation.name, answer)
+        magics.ledger.add(call.name, answer)
     if call.cache is not None and shown.error is None and not shown.keyboard_interrupt:
         call.cache.store(call.events, call.client)
     if answer.logprobs:
@@ -100,3 +102,4 @@ def finish(magics: KimiMagics, conversation: Conversation, call: Call, shown: Sh
         show_logprobs(answer.logprobs)
     if magics.panel_view is not None:
         magics.panel_view.refresh_usage()
+        magics.panel_view.pull()  # a config file or the environment may have changed

@@ -59,4 +59,5 @@ def show_logprobs(tokens: Sequence[TokenLogprob]) -> None:
     if not tokens:
         return
     display({"text/html": logprobs_html(tokens), "text/markdown": logprobs_table(tokens),
-             "text/plain": f"{len(tokens)} tokens with log probabilities"}, raw=True)
+             "text/plain": f"{len(tokens)} token{'s' if len(tokens) != 1 else ''} with log "
+                           "probabilities"}, raw=True)

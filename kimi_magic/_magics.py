@@ -183,7 +183,7 @@ class KimiMagics(Magics):
         answer = shown.answer
         if answer.text or answer.reasoning or answer.interrupted:
             conversation.record(user, answer)
-        _controls.finish(self, conversation, call, shown)
+        _controls.finish(self, call, shown)
         if shown.error is not None:
             raise UsageError(str(shown.error))
         if shown.keyboard_interrupt:
