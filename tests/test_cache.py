@@ -75,3 +75,16 @@ def test_the_cache_is_off_by_default(controls_shell: Any, emulator: Emulator) ->
     controls_shell.run_cell("%kimi --new q")
     controls_shell.run_cell("%kimi --new q")
     assert len(emulator.requests) == 2
+
+
+def test_choices_and_logprobs_replay_from_the_cache(controls_shell: Any, emulator: Emulator,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    emulator.script({"content": "Red.", "alternatives": ["Blue."]})
+    controls_shell.run_cell("%kimi --cache -n 2 --top-logprobs 2 --new colour?")
+    first = capsys.readouterr().out
+    controls_shell.run_cell("%kimi --cache -n 2 --top-logprobs 2 --new colour?")
+    second = capsys.readouterr().out
+    assert len(emulator.requests) == 1
+    for out in (first, second):
+        assert "Choice 1 of 2" in out and "Red." in out and "Blue." in out
+        assert "1 token with log probabilities" in out

@@ -79,3 +79,14 @@ def test_spending_cap_from_the_environment(controls_shell: Any, emulator: Emulat
     capsys.readouterr()
     controls_shell.run_cell("%kimi usage")
     assert "Spending cap: $0.0000 per session." in capsys.readouterr().out
+
+
+def test_one_off_calls_get_their_own_row(controls_shell: Any, emulator: Emulator,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    emulator.script(reply("a", 100, 0, 10), reply("b", 200, 0, 20))
+    controls_shell.run_cell("%kimi --new aside")
+    controls_shell.run_cell("%kimi main")
+    capsys.readouterr()
+    controls_shell.run_cell("%kimi usage")
+    out = capsys.readouterr().out
+    assert "| (--new) | 1 | 100 | 0 | 10 |" in out and "| default | 1 | 200 | 0 | 20 |" in out
