@@ -294,3 +294,15 @@ def test_logprobs_colour_tokens_with_alternatives_on_hover(controls_shell: Any,
     assert "~1" in html  # the runner-up alternative the emulator invented
     table = next(o["data"]["text/markdown"] for o in outputs if "text/html" in o["data"])
     assert "| token | p | top alternatives |" in table
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_logprobs_arrive_streaming_or_not(emulator: Emulator, stream: bool) -> None:
+    emulator.script({"content": "One two three.", "chunk_chars": 4,
+                     "alternatives": ["Four five."]})
+    with Kimi(base_url=emulator.base_url, account_id=emulator.account_id,
+              api_token=emulator.token) as kimi:
+        answer = kimi.ask("count", top_logprobs=2, n=2, stream=stream)
+    assert "".join(t.token for t in answer.logprobs) == "One two three."
+    assert all(len(t.top) == 2 and t.top[0][0] == t.token for t in answer.logprobs)
+    assert answer.choices == ["One two three.", "Four five."]

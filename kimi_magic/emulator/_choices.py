@@ -35,7 +35,8 @@ def logprobs_for(pieces: list[str], body: Mapping[str, Any] | None) -> dict[str,
     body = body or {}
     if body.get("logprobs") is not True:
         return None
-    top = body.get("top_logprobs") if isinstance(body.get("top_logprobs"), int) else 0
+    requested = body.get("top_logprobs")
+    top = requested if isinstance(requested, int) else 0
     content = []
     for piece in pieces:
         p = _probability(piece)
