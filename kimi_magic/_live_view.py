@@ -7,6 +7,7 @@ bytes sent for an answer of N characters stay a small multiple of N, not N squar
 
 from __future__ import annotations
 
+import functools
 import html
 import time
 from typing import Any
@@ -25,6 +26,19 @@ _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
 _TAIL_GROWTH_SHARE = 0.25
 _TAIL_MAX_WAIT_S = 0.5
 _FOOTER_INTERVAL_S = 1.0
+
+
+@functools.cache
+def keep_widget_comms_open() -> widgets.Widget:
+    """One widget model left open for the kernel's life, never displayed.
+
+    JupyterLab 4.6 sends widget messages over a kernel subshell per comm target and deletes that
+    subshell when the target's last comm closes: after every answer, since the live view closes
+    all its widgets. ipykernel 7 then can drop a message still queued there and print "Task was
+    destroyed but it is pending!" into the running cell (seen in tests/browser). One open comm
+    keeps the subshell, and spares starting a subshell thread per answer.
+    """
+    return widgets.Widget()
 
 
 def close_widget(widget: widgets.Widget) -> None:
@@ -111,6 +125,7 @@ class LiveView:
         self._started = time.perf_counter()
 
     def show(self) -> None:
+        keep_widget_comms_open()
         # The handle is outside any Output widget, where updating it works.
         self._handle = display(self.root, display_id=True)
 
