@@ -24,11 +24,11 @@ def command(name: str, help: str) -> Callable[[Command], Command]:
     return register
 
 
-def show_markdown(text: str) -> None:
-    """Display markdown, with the same text as text/plain so a terminal shows it too."""
+def show_markdown(text: str, plain: str | None = None) -> None:
+    """Display markdown, with the same text (or `plain`) as text/plain so a terminal shows it."""
     from IPython.display import display
 
-    display({"text/markdown": text, "text/plain": text}, raw=True)
+    display({"text/markdown": text, "text/plain": text if plain is None else plain}, raw=True)
 
 
 @command("help", "list the %kimi commands")

@@ -84,4 +84,6 @@ def _row(name: str, tally: Tally) -> str:
 def _usage(magics: KimiMagics, rest: str) -> None:
     cap = magics.settings()["max_cost"]
     note = f"\n\nSpending cap: ${cap:.4f} per session." if cap is not None else ""
-    show_markdown("**kimi_magic usage this session**\n\n" + magics.ledger.markdown() + note)
+    text = "**kimi_magic usage this session**\n\n" + magics.ledger.markdown() + note
+    # JupyterLab typesets the text between two `$` of the table as LaTeX math: escape them.
+    show_markdown(text.replace("$", "\\$"), plain=text)
