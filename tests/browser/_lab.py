@@ -43,6 +43,19 @@ class Lab:
         return f"{self.url}/lab/tree/{notebook}?token={self.token}&reset"
 
 
+def shut_down_sessions(lab: Lab) -> None:
+    """End every notebook session and its kernel, so kernels do not pile up across tests."""
+    headers = {"Authorization": f"token {lab.token}"}
+    request = urllib.request.Request(f"{lab.url}/api/sessions", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        sessions = json.load(reply)
+    for session in sessions:
+        delete = urllib.request.Request(f"{lab.url}/api/sessions/{session['id']}",
+                                        headers=headers, method="DELETE")
+        with urllib.request.urlopen(delete, timeout=30):
+            pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

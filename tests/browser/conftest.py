@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _lab import Lab, running_lab
+from _lab import Lab, running_lab, shut_down_sessions
 
 from kimi_magic.emulator import Emulator
 
@@ -78,12 +78,14 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, lab: Lab) -> Iterator[Any]:
+    """A fresh browser page; afterwards the kernels it started are shut down."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     context.close()
+    shut_down_sessions(lab)
 
 
 @pytest.fixture(scope="session")
