@@ -30,6 +30,12 @@ SLIDERS: dict[str, tuple[float, float, float, str]] = {  # name: (min, max, step
     "frequency_penalty": (-2.0, 2.0, 0.05, "freq. penalty"),
     "presence_penalty": (-2.0, 2.0, 0.05, "pres. penalty"),
 }
+PANEL_CLASS = "kimi-magic-panel"
+# The side area is narrow: a compact readout leaves the sliders a track that can be dragged.
+PANEL_CSS = (f"<style>.{PANEL_CLASS} .widget-readout {{width: 3em; min-width: 3em;}} "
+             f".{PANEL_CLASS} .widget-hslider {{width: 100%;}}</style>")
+# A dropdown's "model default" entry: a widget value of None would mean "nothing selected".
+UNSET = "(unset)"
 SEED_NONE, SEED_FIXED, SEED_RANDOM = "none", "fixed", "random per call"
 
 
@@ -69,11 +75,11 @@ class Panel:
                                                 tooltip=PARAMETERS[name].help,
                                                 continuous_update=False, layout=wide, style=style)
         self.controls["reasoning_effort"] = w.Dropdown(
-            options=[("model default", None), ("low", "low"), ("medium", "medium"),
+            options=[("model default", UNSET), ("low", "low"), ("medium", "medium"),
                      ("high", "high"), ("off (no thinking)", "off")],
             description="reasoning", layout=wide, style=style)
         self.controls["thinking"] = w.Dropdown(
-            options=[("model default", None), ("on", True), ("off", False)],
+            options=[("model default", UNSET), ("on", True), ("off", False)],
             description="thinking", layout=wide, style=style)
         self.controls["seed_choice"] = w.Dropdown(
             options=[SEED_NONE, SEED_FIXED, SEED_RANDOM], description="seed", layout=wide,
@@ -91,9 +97,10 @@ class Panel:
         self.reset_button = w.Button(description="reset to defaults", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
         self.usage = w.HTML()
-        self.root = w.VBox([w.HTML(f"<b>{TITLE}</b>"), *self.controls.values(),
+        self.root = w.VBox([w.HTML(f"<b>{TITLE}</b>{PANEL_CSS}"), *self.controls.values(),
                             self.reset_button, self.usage],
                            layout=w.Layout(padding="0 6px"))
+        self.root.add_class(PANEL_CLASS)
         self._sidecar: Any = None
         self.pull()
         self.refresh_usage()
@@ -118,8 +125,8 @@ class Panel:
                 c[name].value = shown(name)
             thinking = resolved["thinking"]
             effort = "off" if thinking is False else resolved["reasoning_effort"]
-            c["reasoning_effort"].value = effort
-            c["thinking"].value = thinking
+            c["reasoning_effort"].value = UNSET if effort is None else effort
+            c["thinking"].value = UNSET if thinking is None else thinking
             if resolved["seed_mode"] == "random":
                 c["seed_choice"].value = SEED_RANDOM
             else:
@@ -140,6 +147,7 @@ class Panel:
         if self._syncing:
             return
         m, value = self.magics, self.controls[name].value
+        value = None if value == UNSET else value
         if name in SLIDERS or name in ("thinking", "stream"):
             setattr(m, name, value)
         elif name == "reasoning_effort":

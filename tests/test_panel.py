@@ -131,6 +131,8 @@ def test_unset_settings_show_their_effective_value_without_becoming_set(
     view = open_panel(magics(controls_shell), "inline")
     assert view.controls["temperature"].value == 0.8  # from the environment
     assert view.controls["top_p"].value == 1.0  # the model's documented default
+    assert view.controls["thinking"].label == "model default"  # selected, not blank
+    assert view.controls["reasoning_effort"].label == "model default"
     assert magics(controls_shell).temperature is None  # still unset: the env keeps applying
     view.controls["temperature"].value = 0.2
     view.reset()
