@@ -85,10 +85,13 @@ def test_stop_keeps_the_partial_answer_marked_interrupted(
     emu.script({"reasoning": "Plan a long answer.", "content": "\n\n".join(paragraphs),
                 "rate": SLOW_RATE})
     write_notebook(lab.root / "stop.ipynb", "%load_ext kimi_magic",
-                   "%%kimi\nWrite a very long answer.")
+                   "%%kimi\nWrite a very long answer.", "%kimi history")
     open_notebook(page, lab, "stop.ipynb")
     record_cell(page, 1)
-    run_menu(page, "Run All Cells")
+    select_cell(page, 1)
+    run_menu(page, "Run All Above Selected Cell")
+    select_cell(page, 1)
+    run_menu(page, "Run Selected Cell and Do not Advance")
     cell = cells(page).nth(1)
 
     wait_for_state(page, lambda s: "Paragraph 2" in s.get("answer", ""), STREAM_TIMEOUT_S,
@@ -101,3 +104,10 @@ def test_stop_keeps_the_partial_answer_marked_interrupted(
     assert "Paragraph 1:" in final["text"] and "Paragraph 2" in final["text"]
     assert "Paragraph 39" not in final["text"], "the stream was not stopped"
     assert len(emu.requests) == 1
+
+    # The conversation kept the partial answer, so a follow-up can build on it.
+    select_cell(page, 2)
+    run_menu(page, "Run Selected Cell and Do not Advance")
+    history = cells(page).nth(2).locator(".jp-RenderedMarkdown").first
+    history.wait_for()
+    assert "Paragraph 1:" in (history.text_content() or "")
