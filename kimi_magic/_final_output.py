@@ -17,6 +17,11 @@ METADATA_KEY = "kimi_magic"
 def footer_line(answer: Answer) -> str:
     """`in 1,234 (cached 1,000) · out 567 · $0.0012 · 3.2 s · 180 tok/s`"""
     usage = answer.usage
+    if usage.total_tokens == 0 and not answer.complete and not answer.from_cache:
+        # Usage comes with the last chunk, so a stream cut short never reports it.
+        produced = len(answer.text) + len(answer.reasoning)
+        return (f"usage not reported for an answer cut short · out ≈ {-(-produced // 4):,} "
+                f"(estimated) · {answer.seconds:.1f} s")
     parts = [f"in {usage.prompt_tokens:,}" + (f" (cached {usage.cached_tokens:,})"
                                               if usage.cached_tokens else ""),
              f"out {usage.completion_tokens:,}",
