@@ -30,12 +30,14 @@ REPEATS = 5
 
 def make_frame() -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "when": pd.date_range("2020-01-01", periods=ROWS, freq="min"),
-        "price": rng.normal(100, 15, ROWS),
-        "units": rng.integers(0, 50, ROWS),
-        "city": rng.choice(["Oslo", "Rome", "Lima", "Pune"], ROWS),
-    })
+    return pd.DataFrame(
+        {
+            "when": pd.date_range("2020-01-01", periods=ROWS, freq="min"),
+            "price": rng.normal(100, 15, ROWS),
+            "units": rng.integers(0, 50, ROWS),
+            "city": rng.choice(["Oslo", "Rome", "Lima", "Pune"], ROWS),
+        }
+    )
 
 
 def make_figure() -> Figure:
@@ -61,22 +63,32 @@ def main() -> None:
     frame, figure = make_frame(), make_figure()
     namespace = {"df": frame, "fig": figure}
 
-    median, worst, prompt = timed(lambda: build_prompt(
-        "What story does {df} tell, and does {fig} agree?", namespace=namespace))
+    median, worst, prompt = timed(
+        lambda: build_prompt(
+            "What story does {df} tell, and does {fig} agree?", namespace=namespace
+        )
+    )
     image = prompt.images[0]  # type: ignore[attr-defined]
-    print(f"{{df}} + {{fig}}: median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms "
-          f"over {REPEATS} runs; prompt ~{prompt.tokens:,} tokens, "  # type: ignore[attr-defined]
-          f"image {image.size_text}")
+    print(
+        f"{{df}} + {{fig}}: median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms "
+        f"over {REPEATS} runs; prompt ~{prompt.tokens:,} tokens, "  # type: ignore[attr-defined]
+        f"image {image.size_text}"
+    )
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")  # what the inline backend would have displayed
     context = NotebookContext()
     context.images.remember({"image/png": buffer.getvalue()}, 1)
-    median, worst, prompt = timed(lambda: build_prompt(
-        "What story does {df} tell?", namespace=namespace, context=context, images=["last"]))
+    median, worst, prompt = timed(
+        lambda: build_prompt(
+            "What story does {df} tell?", namespace=namespace, context=context, images=["last"]
+        )
+    )
     image = prompt.images[0]  # type: ignore[attr-defined]
-    print(f"{{df}} + --image last (2000x2000 PNG displayed): median {median * 1000:.0f} ms, "
-          f"worst {worst * 1000:.0f} ms; image {image.size_text}")
+    print(
+        f"{{df}} + --image last (2000x2000 PNG displayed): median {median * 1000:.0f} ms, "
+        f"worst {worst * 1000:.0f} ms; image {image.size_text}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,10 +27,17 @@ def long_answer(size: int = 20_000) -> str:
     parts = ["# A long answer\n"]
     for i in range(12):
         parts.append(f"Paragraph {i}. " + "The quick brown fox jumps over the lazy dog. " * 18)
-    parts.append("```python\n" + "\n".join(
-        f"def step_{i}(x):\n    return x * {i} + {i * i}  # a line of code" for i in range(60)) + "\n```")
-    parts.append("| n | square | cube |\n|---|---|---|\n" + "\n".join(
-        f"| {i} | {i * i} | {i ** 3} |" for i in range(80)))
+    parts.append(
+        "```python\n"
+        + "\n".join(
+            f"def step_{i}(x):\n    return x * {i} + {i * i}  # a line of code" for i in range(60)
+        )
+        + "\n```"
+    )
+    parts.append(
+        "| n | square | cube |\n|---|---|---|\n"
+        + "\n".join(f"| {i} | {i * i} | {i**3} |" for i in range(80))
+    )
     text = "\n\n".join(parts)
     while len(text) < size:
         text += "\n\nMore closing words, " + "and then some more. " * 10
@@ -53,56 +60,83 @@ NAIVE_CELL = textwrap.dedent("""
 
 def display_updates(run: Execution) -> int:
     """Messages that change what the frontend shows: widget state updates and display updates."""
-    return sum(1 for m in run.messages
-               if m["msg_type"] in ("update_display_data", "display_data")
-               or (m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update"))
+    return sum(
+        1
+        for m in run.messages
+        if m["msg_type"] in ("update_display_data", "display_data")
+        or (m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update")
+    )
 
 
-def measure(kernel: KernelSession, emulator: Emulator, code: str, answer: str,
-            rate: float | None) -> dict[str, float]:
+def measure(
+    kernel: KernelSession, emulator: Emulator, code: str, answer: str, rate: float | None
+) -> dict[str, float]:
     emulator.script({"content": answer, "chunks": CHUNKS, "rate": rate})
     cpu_before = kernel.cpu_seconds()
     run = kernel.run(code, timeout=300)
     cpu = kernel.cpu_seconds() - cpu_before
     wall = run.ended - run.started
     assert not run.errors, run.errors
-    return {"bytes": run.published_bytes, "updates": display_updates(run), "wall_s": wall,
-            "cpu_s": cpu, "cpu_share": cpu / wall, "chunks_per_s": CHUNKS / wall}
+    return {
+        "bytes": run.published_bytes,
+        "updates": display_updates(run),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_share": cpu / wall,
+        "chunks_per_s": CHUNKS / wall,
+    }
 
 
 def load_ext_ms(repeats: int = 7) -> float:
-    code = ("import time; from IPython.core.interactiveshell import InteractiveShell; "
-            "ip = InteractiveShell.instance(); t = time.perf_counter(); "
-            "ip.run_line_magic('load_ext', 'kimi_magic'); print(time.perf_counter() - t)")
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout) for _ in range(repeats)]
+    code = (
+        "import time; from IPython.core.interactiveshell import InteractiveShell; "
+        "ip = InteractiveShell.instance(); t = time.perf_counter(); "
+        "ip.run_line_magic('load_ext', 'kimi_magic'); print(time.perf_counter() - t)"
+    )
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(repeats)
+    ]
     return statistics.median(runs) * 1000
 
 
 def main() -> None:
     answer = long_answer()
     with Emulator() as emulator:
-        env = {"KIMI_MAGIC_BASE_URL": emulator.base_url,
-               "CLOUDFLARE_ACCOUNT_ID": emulator.account_id,
-               "CLOUDFLARE_API_TOKEN": emulator.token}
+        env = {
+            "KIMI_MAGIC_BASE_URL": emulator.base_url,
+            "CLOUDFLARE_ACCOUNT_ID": emulator.account_id,
+            "CLOUDFLARE_API_TOKEN": emulator.token,
+        }
         with KernelSession(env) as kernel:
             kernel.run("%load_ext kimi_magic")
             ours = measure(kernel, emulator, "%%kimi --new\nbench", answer, RATE)
             naive = measure(kernel, emulator, NAIVE_CELL, answer, RATE)
             fast = measure(kernel, emulator, "%%kimi --new\nbench fast", answer, None)
     print(f"answer: {len(answer):,} characters in {CHUNKS:,} chunks at {RATE} chunks/s")
-    print(f"{'renderer':<12}{'bytes published':>18}{'display updates':>17}{'kernel CPU':>12}"
-          f"{'wall s':>9}")
+    print(
+        f"{'renderer':<12}{'bytes published':>18}{'display updates':>17}{'kernel CPU':>12}"
+        f"{'wall s':>9}"
+    )
     for name, row in (("kimi_magic", ours), ("naive", naive)):
-        print(f"{name:<12}{row['bytes']:>18,.0f}{row['updates']:>17,.0f}"
-              f"{row['cpu_share']:>11.1%}{row['wall_s']:>9.1f}")
-    print(f"bytes ratio naive / kimi_magic: {naive['bytes'] / ours['bytes']:.1f}x "
-          "(target >= 20x)")
+        print(
+            f"{name:<12}{row['bytes']:>18,.0f}{row['updates']:>17,.0f}"
+            f"{row['cpu_share']:>11.1%}{row['wall_s']:>9.1f}"
+        )
+    print(f"bytes ratio naive / kimi_magic: {naive['bytes'] / ours['bytes']:.1f}x (target >= 20x)")
     print(f"kernel CPU share while streaming: {ours['cpu_share']:.1%} (target < 5%)")
-    print(f"as fast as the emulator can: {fast['chunks_per_s']:,.0f} chunks/s end to end "
-          f"({fast['wall_s']:.2f} s for {CHUNKS:,} chunks, {fast['updates']:.0f} display updates)")
-    print(f"%load_ext kimi_magic in a fresh interpreter: {load_ext_ms():.0f} ms median "
-          "(target < 150 ms)")
+    print(
+        f"as fast as the emulator can: {fast['chunks_per_s']:,.0f} chunks/s end to end "
+        f"({fast['wall_s']:.2f} s for {CHUNKS:,} chunks, {fast['updates']:.0f} display updates)"
+    )
+    print(
+        f"%load_ext kimi_magic in a fresh interpreter: {load_ext_ms():.0f} ms median "
+        "(target < 150 ms)"
+    )
 
 
 if __name__ == "__main__":

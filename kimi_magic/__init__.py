@@ -86,17 +86,30 @@ def panel(where: str = "auto") -> Any:
 
     ipython = get_ipython()
     if ipython is None:
-        raise ConfigurationError("The panel needs a notebook or IPython: run kimi_magic.panel() "
-                                 "in a Jupyter cell.")
+        raise ConfigurationError(
+            "The panel needs a notebook or IPython: run kimi_magic.panel() in a Jupyter cell."
+        )
     if "KimiMagics" not in ipython.magics_manager.registry:
         ipython.extension_manager.load_extension("kimi_magic")
     return open_panel(ipython.magics_manager.registry["KimiMagics"], where)
 
 
-_CONNECTION_KEYS = frozenset({
-    "account_id", "api_token", "base_url", "openai_base_url", "api_key", "api", "model",
-    "connect_timeout", "read_timeout", "max_retries", "transport", "endpoint",
-})
+_CONNECTION_KEYS = frozenset(
+    {
+        "account_id",
+        "api_token",
+        "base_url",
+        "openai_base_url",
+        "api_key",
+        "api",
+        "model",
+        "connect_timeout",
+        "read_timeout",
+        "max_retries",
+        "transport",
+        "endpoint",
+    }
+)
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
@@ -117,10 +130,12 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
 
     if protect_question_marks in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(protect_question_marks)
-    magics = ipython.magics_manager.registry.get("KimiMagics")
+    manager = ipython.magics_manager
+    magics = manager.registry.get("KimiMagics") if manager is not None else None
     if magics is not None:
         magics.context.uninstall()
         magics.close()
     # Otherwise `%config KimiMagics.x` after a reload could read or set the old instance.
-    ipython.configurables[:] = [c for c in ipython.configurables
-                                if type(c).__name__ != "KimiMagics"]
+    ipython.configurables[:] = [
+        c for c in ipython.configurables if type(c).__name__ != "KimiMagics"
+    ]

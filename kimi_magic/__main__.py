@@ -17,8 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--system", help="system prompt")
     args = parser.parse_args(argv)
     try:
-        ask(" ".join(args.question), system=args.system, echo=True,
-            temperature=args.temperature, reasoning_effort=args.effort)
+        ask(
+            " ".join(args.question),
+            system=args.system,
+            echo=True,
+            temperature=args.temperature,
+            reasoning_effort=args.effort,
+        )
     except KimiError as error:
         print(f"kimi_magic: {error}", file=sys.stderr)
         return 1

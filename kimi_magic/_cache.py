@@ -29,9 +29,18 @@ from ._types import (
     UsageReport,
 )
 
-_EVENT_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in (
-    Finish, LogprobsDelta, ReasoningDelta, ResponseStarted, TextDelta, ToolCallDelta,
-    UsageReport)}
+_EVENT_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        Finish,
+        LogprobsDelta,
+        ReasoningDelta,
+        ResponseStarted,
+        TextDelta,
+        ToolCallDelta,
+        UsageReport,
+    )
+}
 # Keys of the body that change how an answer is delivered, not what it is.
 _DELIVERY_KEYS = frozenset({"stream", "stream_options"})
 
@@ -58,8 +67,10 @@ def _decode(raw: Mapping[str, Any]) -> StreamEvent:
     if kind == "UsageReport":
         return UsageReport(Usage(**fields["usage"]))
     if kind == "LogprobsDelta":
-        tokens = tuple(TokenLogprob(t["token"], t["logprob"], tuple(tuple(a) for a in t["top"]))
-                       for t in fields["tokens"])
+        tokens = tuple(
+            TokenLogprob(t["token"], t["logprob"], tuple(tuple(a) for a in t["top"]))
+            for t in fields["tokens"]
+        )
         return LogprobsDelta(tokens, fields.get("choice", 0))
     event: StreamEvent = _EVENT_TYPES[kind](**fields)
     return event
@@ -103,6 +114,8 @@ class ResponseCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(stream, client)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"events": [_encode(e) for e in stream._events]},
-                                        ensure_ascii=False), encoding="utf-8")
+        temporary.write_text(
+            json.dumps({"events": [_encode(e) for e in stream._events]}, ensure_ascii=False),
+            encoding="utf-8",
+        )
         temporary.replace(path)  # atomic: a reader never sees half a file

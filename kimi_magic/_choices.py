@@ -17,8 +17,9 @@ _MIN_INTERVAL_S = 1.0 / 15  # choices re-render at most this often (design.md se
 def choices_markdown(answer: Answer, error: str | None = None) -> str:
     """Each choice under its own heading, then one footer for the whole call."""
     texts = answer.choices or [answer.text]
-    parts = [f"#### Choice {i + 1} of {len(texts)}\n\n{text.strip()}\n"
-             for i, text in enumerate(texts)]
+    parts = [
+        f"#### Choice {i + 1} of {len(texts)}\n\n{text.strip()}\n" for i, text in enumerate(texts)
+    ]
     note = status_note(answer, error)
     if note:
         parts.append(note + "\n")
@@ -79,8 +80,13 @@ def _render(panes: list[Any], pieces: list[list[str]], shown: list[int]) -> None
             continue
         shown[i] = len(texts)
         # Rendered by the frontend's markdown renderer, like the single-answer view.
-        pane.outputs = ({"output_type": "display_data", "data": {"text/markdown": "".join(texts)},
-                         "metadata": {}},)
+        pane.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {"text/markdown": "".join(texts)},
+                "metadata": {},
+            },
+        )
 
 
 def _close(tabs: Any, panes: list[Any]) -> None:

@@ -133,8 +133,13 @@ class Kimi:
         **defaults: Any,
     ) -> None:
         self.endpoint = endpoint or resolve_endpoint(
-            account_id=account_id, api_token=api_token, base_url=base_url,
-            openai_base_url=openai_base_url, api_key=api_key, api=api, model=model,
+            account_id=account_id,
+            api_token=api_token,
+            base_url=base_url,
+            openai_base_url=openai_base_url,
+            api_key=api_key,
+            api=api,
+            model=model,
         )
         self.max_retries = max_retries
         self.defaults = defaults
@@ -153,8 +158,9 @@ class Kimi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stream(self, messages: Sequence[Message], *, session_id: str | None = None,
-               **params: Any) -> AnswerStream:
+    def stream(
+        self, messages: Sequence[Message], *, session_id: str | None = None, **params: Any
+    ) -> AnswerStream:
         """Start a call; iterate the result for events. Nothing is sent until iteration."""
         merged = validate({**self.defaults, **params})  # before anything is sent
         if merged.get("max_tokens") is not None:
@@ -166,8 +172,14 @@ class Kimi:
         body = request_body(messages, merged, stream=stream, model=model)
         return AnswerStream(self, body, session_id)
 
-    def ask(self, prompt: str, *, conversation: Conversation | None = None,
-            system: str | None = None, **params: Any) -> Answer:
+    def ask(
+        self,
+        prompt: str,
+        *,
+        conversation: Conversation | None = None,
+        system: str | None = None,
+        **params: Any,
+    ) -> Answer:
         """Send one user turn and return the whole answer (kept in `conversation` if given)."""
         conversation = conversation if conversation is not None else Conversation()
         user: Message = {"role": "user", "content": prompt}
@@ -198,8 +210,10 @@ class Kimi:
             else:
                 body = parse_json(response.read().decode("utf-8", errors="replace"))
                 if not isinstance(body, Mapping):
-                    raise StreamError("The server's reply was not JSON. Check the base URL points "
-                                      "at Workers AI or an OpenAI-compatible server.")
+                    raise StreamError(
+                        "The server's reply was not JSON. Check the base URL points "
+                        "at Workers AI or an OpenAI-compatible server."
+                    )
                 yield from events_from_completion(body)
         except KimiError as error:
             error.args = (redact(str(error), self._secrets()),)
@@ -214,7 +228,11 @@ class Kimi:
             error: KimiError
             try:
                 request = self._http.build_request(
-                    "POST", endpoint.url, json=call._body, headers=endpoint.headers(call._session_id))
+                    "POST",
+                    endpoint.url,
+                    json=call._body,
+                    headers=endpoint.headers(call._session_id),
+                )
                 response = self._http.send(request, stream=True)
             except httpx.TimeoutException as exc:
                 error = _timeout_error(endpoint, exc)
@@ -222,7 +240,8 @@ class Kimi:
                 error = APIConnectionError(
                     f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
                     "network connection and the base URL; if you use the emulator, check it is "
-                    "still running.")
+                    "still running."
+                )
             else:
                 failure = self._failure(call, response)
                 if failure is None:
@@ -262,34 +281,43 @@ class Kimi:
                 chunk = parse_json(sse.data)
                 if sse.event == "error" or not isinstance(chunk, Mapping):
                     if sse.event == "error":
-                        raise StreamError(f"The server reported an error mid-answer: {sse.data[:300]}")
+                        raise StreamError(
+                            f"The server reported an error mid-answer: {sse.data[:300]}"
+                        )
                     raise StreamError(
                         "The server sent an event that is not valid JSON "
                         f"({sse.data[:80]!r}), so the answer stops here; what arrived before it "
-                        "is kept. Run the cell again to get a whole answer.")
+                        "is kept. Run the cell again to get a whole answer."
+                    )
                 for event in events_from_chunk(chunk):
                     finished = finished or isinstance(event, Finish)
                     yield event
         except httpx.TimeoutException as exc:
             raise StreamError(
                 f"The server went quiet for longer than the read timeout "
-                f"({self._http.timeout.read} s) in the middle of the answer ({type(exc).__name__}). "
-                "What arrived is kept; run the cell again, or raise read_timeout.") from None
+                f"({self._http.timeout.read} s) in the middle of the answer "
+                f"({type(exc).__name__}). What arrived is kept; run the cell again, or raise "
+                "read_timeout."
+            ) from None
         except httpx.TransportError as exc:
             raise StreamError(
                 f"The connection broke in the middle of the answer ({type(exc).__name__}). What "
-                "arrived is kept; run the cell again to get a whole answer.") from None
+                "arrived is kept; run the cell again to get a whole answer."
+            ) from None
         if not done and not finished:
             raise StreamError(
                 "The stream ended before the answer was finished (no [DONE] and no finish "
-                "reason): the answer is truncated. What arrived is kept; run the cell again.")
+                "reason): the answer is truncated. What arrived is kept; run the cell again."
+            )
 
 
 def _timeout_error(endpoint: Endpoint, exc: httpx.TimeoutException) -> APITimeoutError:
     if isinstance(exc, httpx.ConnectTimeout):
         return APITimeoutError(
             f"Connecting to {endpoint.host} timed out. Check the network and the base URL, "
-            "or raise connect_timeout.")
+            "or raise connect_timeout."
+        )
     return APITimeoutError(
         f"{endpoint.host} accepted the request but sent nothing before the read timeout. "
-        "Try again, or raise read_timeout for long reasoning.")
+        "Try again, or raise read_timeout for long reasoning."
+    )

@@ -7,8 +7,9 @@ import json
 import re
 from typing import Any
 
-_BLOCK = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$",
-                    re.DOTALL | re.MULTILINE)
+_BLOCK = re.compile(
+    r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE
+)
 _PYTHON = ("", "python", "py", "python3", "ipython", "ipython3")
 
 
@@ -23,7 +24,8 @@ def extract_code(text: str) -> str:
 def copy_button_html(code: str) -> str:
     """The code with a Copy button, for frontends that cannot make a new cell."""
     return (
-        "<div><button onclick='navigator.clipboard.writeText(" + html.escape(json.dumps(code))
+        "<div><button onclick='navigator.clipboard.writeText("
+        + html.escape(json.dumps(code))
         + ")'>Copy code</button> <span style='font-size:smaller'>(if no new cell appeared "
         "below)</span><pre>" + html.escape(code) + "</pre></div>"
     )

@@ -36,5 +36,10 @@ def _help(magics: KimiMagics, rest: str) -> None:
     from IPython.display import Markdown, display
 
     lines = [f"- `%kimi {name}`: {text}" for name, text in sorted(HELP.items())]
-    display(Markdown("**%kimi commands**\n\n" + "\n".join(lines) +
-                     "\n\nAnything else after `%kimi` is a question. Flags: `%kimi?`."))
+    display(
+        Markdown(
+            "**%kimi commands**\n\n"
+            + "\n".join(lines)
+            + "\n\nAnything else after `%kimi` is a question. Flags: `%kimi?`."
+        )
+    )

@@ -15,8 +15,10 @@ from ._settings import Resolved
 if TYPE_CHECKING:
     from ._magics import KimiMagics
 
-ORDER_NOTE = ("Order: flag > panel / %config > [tool.kimi_magic] in pyproject.toml or "
-              "~/.config/kimi_magic/config.toml > environment (KIMI_MAGIC_*) > default.")
+ORDER_NOTE = (
+    "Order: flag > panel / %config > [tool.kimi_magic] in pyproject.toml or "
+    "~/.config/kimi_magic/config.toml > environment (KIMI_MAGIC_*) > default."
+)
 
 
 def _shown(name: str, value: Any) -> str:
@@ -40,8 +42,10 @@ def config_markdown(resolved: Resolved, endpoint_line: str) -> str:
     for name, setting in resolved.settings.items():
         rows.append(f"| {name} | {_shown(name, setting.value)} | {html.escape(setting.source)} |")
     notes = "".join(f"\n\n⚠ {html.escape(note)}" for note in resolved.notes)
-    return ("**kimi_magic settings**\n\n" + "\n".join(rows) + f"\n\n{endpoint_line}\n\n"
-            f"<small>{ORDER_NOTE}</small>{notes}\n")
+    return (
+        "**kimi_magic settings**\n\n" + "\n".join(rows) + f"\n\n{endpoint_line}\n\n"
+        f"<small>{ORDER_NOTE}</small>{notes}\n"
+    )
 
 
 @command("config", "each effective setting and where it came from (the token redacted)")
@@ -49,7 +53,7 @@ def _config(magics: KimiMagics, rest: str) -> None:
     resolved = magics.settings()
     try:
         endpoint = magics.client(resolved).endpoint
-        line = (f"Endpoint: `{endpoint.url}` ({endpoint.kind}); API token: {_token_source()}.")
+        line = f"Endpoint: `{endpoint.url}` ({endpoint.kind}); API token: {_token_source()}."
     except ConfigurationError as error:
         line = f"Endpoint: not configured. {error}"
     show_markdown(config_markdown(resolved, line))

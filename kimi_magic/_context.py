@@ -40,8 +40,10 @@ class NotebookContext:
         shell = self._shell
         if shell is None:
             return
-        for name, hook in (("pre_run_cell", self._pre_run_cell),
-                           ("post_run_cell", self._post_run_cell)):
+        for name, hook in (
+            ("pre_run_cell", self._pre_run_cell),
+            ("post_run_cell", self._post_run_cell),
+        ):
             with contextlib.suppress(ValueError):
                 shell.events.unregister(name, hook)
         _unwrap(shell.display_pub, "publish")

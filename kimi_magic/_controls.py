@@ -53,9 +53,15 @@ class Call:
     notes: list[str] = field(default_factory=list)
 
 
-def start(magics: KimiMagics, client: Kimi, conversation: Conversation,
-          messages: list[Message], settings: dict[str, Any], resolved: Resolved,
-          args: argparse.Namespace) -> Call:
+def start(
+    magics: KimiMagics,
+    client: Kimi,
+    conversation: Conversation,
+    messages: list[Message],
+    settings: dict[str, Any],
+    resolved: Resolved,
+    args: argparse.Namespace,
+) -> Call:
     """Check the cap, fit the history, then open the stream (or its cached replay)."""
     magics.ledger.check(resolved["max_cost"])
     notes = []
@@ -69,8 +75,9 @@ def start(magics: KimiMagics, client: Kimi, conversation: Conversation,
     name = "(--new)" if getattr(args, "new", False) else conversation.name
     call = Call(events, client, name, n=int(settings.get("n") or 1), notes=notes)
     if resolved["cache"]:
-        call.cache = ResponseCache(Path(resolved["cache_dir"]).expanduser()
-                                   if resolved["cache_dir"] else None)
+        call.cache = ResponseCache(
+            Path(resolved["cache_dir"]).expanduser() if resolved["cache_dir"] else None
+        )
         replay = None if getattr(args, "refresh", False) else call.cache.lookup(events, client)
         if replay is not None:
             call.events = replay

@@ -39,26 +39,33 @@ class DryRun:
         return _elide_images(self.body)
 
     def summary(self) -> str:
-        return (f"Dry run, nothing was sent. POST {self.url}\n"
-                f"Estimated prompt: about {self.prompt_tokens:,} tokens, "
-                f"${self.cost:.4f} at ${PRICE_INPUT_PER_M:.2f} per million input tokens "
-                "(less if the prefix is cached).")
+        return (
+            f"Dry run, nothing was sent. POST {self.url}\n"
+            f"Estimated prompt: about {self.prompt_tokens:,} tokens, "
+            f"${self.cost:.4f} at ${PRICE_INPUT_PER_M:.2f} per million input tokens "
+            "(less if the prefix is cached)."
+        )
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[
-            dict[str, str], dict[str, Any]]:
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
         body = json.dumps(self.shown_body(), indent=2, ensure_ascii=False)
         plain = f"{self.summary()}\n\n{body}"
         thumbs = "".join(
             f'<figure style="display:inline-block;margin:4px"><img src="{i.data_url}" '
             f'style="max-width:{THUMBNAIL_PX}px;max-height:{THUMBNAIL_PX}px;border:1px solid #ccc">'
             f"<figcaption style='font-size:smaller'>{html.escape(i.label)}<br>"
-            f"{html.escape(i.size_text)}</figcaption></figure>" for i in self.images)
-        page = (f"<div><p><b>Dry run</b>: nothing was sent. <code>POST "
-                f"{html.escape(self.url)}</code></p><p>Estimated prompt: about "
-                f"<b>{self.prompt_tokens:,}</b> tokens, <b>${self.cost:.4f}</b> at "
-                f"${PRICE_INPUT_PER_M:.2f} per million input tokens (less if the prefix is "
-                f"cached).</p>{thumbs}<pre style='white-space:pre-wrap'>{html.escape(body)}</pre>"
-                "</div>")
+            f"{html.escape(i.size_text)}</figcaption></figure>"
+            for i in self.images
+        )
+        page = (
+            f"<div><p><b>Dry run</b>: nothing was sent. <code>POST "
+            f"{html.escape(self.url)}</code></p><p>Estimated prompt: about "
+            f"<b>{self.prompt_tokens:,}</b> tokens, <b>${self.cost:.4f}</b> at "
+            f"${PRICE_INPUT_PER_M:.2f} per million input tokens (less if the prefix is "
+            f"cached).</p>{thumbs}<pre style='white-space:pre-wrap'>{html.escape(body)}</pre>"
+            "</div>"
+        )
         return {"text/plain": plain, "text/html": page}, {OWN_OUTPUT_KEY: {"dry_run": True}}
 
 

@@ -42,7 +42,9 @@ class Endpoint:
 
     def __repr__(self) -> str:
         shown = "set" if self.token else "none"
-        return f"Endpoint(url={self.url!r}, kind={self.kind!r}, model={self.model!r}, token={shown})"
+        return (
+            f"Endpoint(url={self.url!r}, kind={self.kind!r}, model={self.model!r}, token={shown})"
+        )
 
     @property
     def host(self) -> str:
@@ -87,8 +89,8 @@ def resolve_endpoint(
     model = model or MODEL_ID
     openai_base = openai_base_url or env.get(ENV_OPENAI_BASE_URL, "").strip()
     if openai_base:
-        token = api_key or env.get(ENV_OPENAI_API_KEY, "").strip() or api_token or ""
-        return Endpoint(f"{openai_base.rstrip('/')}/chat/completions", "openai", model, token)
+        key = api_key or env.get(ENV_OPENAI_API_KEY, "").strip() or api_token or ""
+        return Endpoint(f"{openai_base.rstrip('/')}/chat/completions", "openai", model, key)
 
     token = api_token or _first_env(env, ENV_API_TOKEN)
     base = (base_url or env.get(ENV_BASE_URL, "").strip() or CLOUDFLARE_BASE_URL).rstrip("/")

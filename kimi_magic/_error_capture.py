@@ -59,14 +59,20 @@ class CellError:
         # Keep the traceback's end (the innermost frames and the message) when it is long.
         trace = self.traceback_text
         if len(trace) > PART_CHARS:
-            trace = f"[cut: showing the last {PART_CHARS:,} of {len(trace):,} characters]\n…" \
-                    + trace[-PART_CHARS:]
+            trace = (
+                f"[cut: showing the last {PART_CHARS:,} of {len(trace):,} characters]\n…"
+                + trace[-PART_CHARS:]
+            )
         source = self.source.rstrip()
         if len(source) > PART_CHARS:
-            source = source[:PART_CHARS] + f"\n[cut: showing the first {PART_CHARS:,} of " \
-                     f"{len(source):,} characters]"
-        return (f"Cell {self.execution_count} raised {self.summary}\n\nCell source:\n```python\n"
-                f"{source}\n```\n\nTraceback:\n```\n{trace}\n```")
+            source = (
+                source[:PART_CHARS] + f"\n[cut: showing the first {PART_CHARS:,} of "
+                f"{len(source):,} characters]"
+            )
+        return (
+            f"Cell {self.execution_count} raised {self.summary}\n\nCell source:\n```python\n"
+            f"{source}\n```\n\nTraceback:\n```\n{trace}\n```"
+        )
 
 
 class ErrorMemory:
@@ -85,24 +91,28 @@ class ErrorMemory:
             return
         source = getattr(getattr(result, "info", None), "raw_cell", "") or ""
         line, names = _failing_frame(error, user_ns)
-        self.by_cell[count] = CellError(count, source, error, line, names,
-                                        _machinery_frames(error, user_ns))
+        self.by_cell[count] = CellError(
+            count, source, error, line, names, _machinery_frames(error, user_ns)
+        )
         self.by_cell.move_to_end(count)
         while len(self.by_cell) > self.size:
             self.by_cell.popitem(last=False)
 
     def last(self) -> CellError:
         if not self.by_cell:
-            raise KimiError("There is no error to explain: no cell has raised an exception since "
-                            "kimi_magic was loaded. Run the failing cell again, then "
-                            "`%kimi explain`.")
+            raise KimiError(
+                "There is no error to explain: no cell has raised an exception since "
+                "kimi_magic was loaded. Run the failing cell again, then "
+                "`%kimi explain`."
+            )
         return next(reversed(self.by_cell.values()))
 
     def __getitem__(self, execution_count: int) -> CellError:
         if execution_count not in self.by_cell:
             cells = ", ".join(map(str, self.by_cell)) or "none yet"
-            raise KeyError(f"cell {execution_count} raised no remembered error "
-                           f"(cells with errors: {cells})")
+            raise KeyError(
+                f"cell {execution_count} raised no remembered error (cells with errors: {cells})"
+            )
         return self.by_cell[execution_count]
 
     def __iter__(self) -> Any:
@@ -157,8 +167,13 @@ def _names_in(line: str) -> list[str]:
     previous = ""
     for token in tokens:
         name = token.string
-        if (token.type == tokenize.NAME and not keyword.iskeyword(name) and previous != "."
-                and name not in found and not hasattr(builtins, name)):
+        if (
+            token.type == tokenize.NAME
+            and not keyword.iskeyword(name)
+            and previous != "."
+            and name not in found
+            and not hasattr(builtins, name)
+        ):
             found.append(name)
         previous = token.string
     return found

@@ -35,8 +35,15 @@ class APITimeoutError(APIConnectionError):
 class APIStatusError(KimiError):
     """An error reply; `status` is the HTTP status, `code` Cloudflare's error code if any."""
 
-    def __init__(self, message: str, *, status: int, code: int | None = None,
-                 server_message: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: int | None = None,
+        server_message: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -97,8 +104,10 @@ def advice_for(status: int, code: int | None) -> str:
     if status in _ADVICE_BY_STATUS:
         return _ADVICE_BY_STATUS[status]
     if status >= 500:
-        return (f"The server had an internal error ({status}). kimi_magic already retried; "
-                "try again in a minute.")
+        return (
+            f"The server had an internal error ({status}). kimi_magic already retried; "
+            "try again in a minute."
+        )
     return f"The server answered with HTTP {status}."
 
 

@@ -15,24 +15,32 @@ if TYPE_CHECKING:
 
 TRACEBACK_TOKENS = 2_000
 
-EXPLAIN = ("Explain this error from my notebook: what went wrong, why, and how to fix it. "
-           "Be brief and concrete.")
-FIX = ("Fix this error from my notebook. Say in one or two sentences what was wrong, then give "
-       "the corrected code of the whole cell in one ```python block.")
+EXPLAIN = (
+    "Explain this error from my notebook: what went wrong, why, and how to fix it. "
+    "Be brief and concrete."
+)
+FIX = (
+    "Fix this error from my notebook. Say in one or two sentences what was wrong, then give "
+    "the corrected code of the whole cell in one ```python block."
+)
 
 
 def error_question(error: CellError, fix: bool, variable_tokens: int) -> str:
     """The question about `error`: cell source, traceback, failing line and its values."""
-    parts = [FIX if fix else EXPLAIN,
-             f"Cell [{error.execution_count}]:\n```python\n{error.source.rstrip()}\n```"]
+    parts = [
+        FIX if fix else EXPLAIN,
+        f"Cell [{error.execution_count}]:\n```python\n{error.source.rstrip()}\n```",
+    ]
     trace = render(error.traceback_text, "traceback", TRACEBACK_TOKENS).text
     parts.append(f"Traceback:\n```\n{trace}\n```")
     if error.frame_line:
         parts.append(f"The failing line: `{error.frame_line}`")
     if error.frame_names:
         budget = max(100, variable_tokens // max(1, len(error.frame_names)))
-        shown = [f"### {name}\n{render(value, name, budget).text}"
-                 for name, value in error.frame_names.items()]
+        shown = [
+            f"### {name}\n{render(value, name, budget).text}"
+            for name, value in error.frame_names.items()
+        ]
         parts.append("Values of the names on that line when it failed:\n\n" + "\n\n".join(shown))
     return "\n\n".join(parts)
 
@@ -43,8 +51,10 @@ def _run(magics: KimiMagics, rest: str, fix: bool) -> None:
     errors = magics.context.errors
     if which:
         if not which.isdigit():
-            raise KimiError(f"`%kimi {'fix' if fix else 'explain'} {which}`: give a cell number "
-                            "(the N of In [N]), or nothing for the last error.")
+            raise KimiError(
+                f"`%kimi {'fix' if fix else 'explain'} {which}`: give a cell number "
+                "(the N of In [N]), or nothing for the last error."
+            )
         try:
             error = errors[int(which)]
         except KeyError as missing:

@@ -20,13 +20,17 @@ def footer_line(answer: Answer) -> str:
     if usage.total_tokens == 0 and not answer.complete and not answer.from_cache:
         # Usage comes with the last chunk, so a stream cut short never reports it.
         produced = len(answer.text) + len(answer.reasoning)
-        return (f"usage not reported for an answer cut short · out ≈ {-(-produced // 4):,} "
-                f"(estimated) · {answer.seconds:.1f} s")
-    parts = [f"in {usage.prompt_tokens:,}" + (f" (cached {usage.cached_tokens:,})"
-                                              if usage.cached_tokens else ""),
-             f"out {usage.completion_tokens:,}",
-             f"${answer.cost:.4f}",
-             f"{answer.seconds:.1f} s"]
+        return (
+            f"usage not reported for an answer cut short · out ≈ {-(-produced // 4):,} "
+            f"(estimated) · {answer.seconds:.1f} s"
+        )
+    parts = [
+        f"in {usage.prompt_tokens:,}"
+        + (f" (cached {usage.cached_tokens:,})" if usage.cached_tokens else ""),
+        f"out {usage.completion_tokens:,}",
+        f"${answer.cost:.4f}",
+        f"{answer.seconds:.1f} s",
+    ]
     if answer.from_cache:
         return "from the local cache, nothing sent or paid · first asked: " + " · ".join(parts[:3])
     if answer.tokens_per_second:
@@ -51,8 +55,9 @@ def status_note(answer: Answer, error: str | None = None) -> str:
 def answer_markdown(answer: Answer, error: str | None = None) -> str:
     parts = []
     if answer.reasoning.strip():
-        parts.append(f"<details><summary>Reasoning</summary>\n\n{answer.reasoning.strip()}\n\n"
-                     "</details>\n")
+        parts.append(
+            f"<details><summary>Reasoning</summary>\n\n{answer.reasoning.strip()}\n\n</details>\n"
+        )
     if answer.text.strip():
         parts.append(answer.text.rstrip() + "\n")
     for call in answer.tool_calls:
@@ -76,8 +81,11 @@ def provenance(answer: Answer, endpoint_kind: str | None = None) -> dict[str, An
         "model": answer.model,
         "endpoint": endpoint_kind,
         "parameters": {k: v for k, v in answer.parameters.items() if k != "messages"},
-        "usage": {"prompt_tokens": usage.prompt_tokens, "cached_tokens": usage.cached_tokens,
-                  "completion_tokens": usage.completion_tokens},
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "completion_tokens": usage.completion_tokens,
+        },
         "cost_usd": round(answer.cost, 8),
         "seconds": round(answer.seconds, 3),
         "latency_seconds": None if answer.latency is None else round(answer.latency, 3),
@@ -89,8 +97,9 @@ def provenance(answer: Answer, endpoint_kind: str | None = None) -> dict[str, An
     }
 
 
-def output_bundle(answer: Answer, endpoint_kind: str | None = None,
-                  error: str | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+def output_bundle(
+    answer: Answer, endpoint_kind: str | None = None, error: str | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
     """(data, metadata) for a display_data output."""
     data = {MIME_MARKDOWN: answer_markdown(answer, error), MIME_PLAIN: answer_plain(answer, error)}
     return data, {METADATA_KEY: provenance(answer, endpoint_kind)}

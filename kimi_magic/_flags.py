@@ -23,8 +23,9 @@ def _json_value(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not JSON, e.g. '{{\"50256\": -100}}'") \
-            from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not JSON, e.g. '{{\"50256\": -100}}'"
+        ) from None
 
 
 def _word_list(text: str) -> list[str]:
@@ -35,21 +36,36 @@ def _argument_for(p: Parameter) -> Callable[[Any], Any]:
     flags = _SPELLINGS.get(p.name, (p.flag,))
     text = f"{p.help.rstrip('.')} ({p.range_text})."
     if p.kind == "boolean":
-        return argument(*flags, dest=p.name, action=argparse.BooleanOptionalAction, default=None,
-                        help=p.help)
+        return argument(
+            *flags, dest=p.name, action=argparse.BooleanOptionalAction, default=None, help=p.help
+        )
     if p.name == "reasoning_effort":
-        return argument(*flags, dest=p.name, choices=[*p.choices, "off"], metavar="LEVEL",
-                        help=f"{p.help.rstrip('.')}: low, medium or high; 'off' turns thinking "
-                             "off.")
+        return argument(
+            *flags,
+            dest=p.name,
+            choices=[*p.choices, "off"],
+            metavar="LEVEL",
+            help=f"{p.help.rstrip('.')}: low, medium or high; 'off' turns thinking off.",
+        )
     if p.kind == "choice":
         return argument(*flags, dest=p.name, choices=list(p.choices), metavar="TIER", help=text)
     if p.kind == "stop":
-        return argument(*flags, dest=p.name, action="append", metavar="TEXT",
-                        help=p.help + " Repeat the flag for several.")
-    converter = {"number": float, "integer": int, "object": _json_value,
-                 "modalities": _word_list}.get(p.kind, str)
+        return argument(
+            *flags,
+            dest=p.name,
+            action="append",
+            metavar="TEXT",
+            help=p.help + " Repeat the flag for several.",
+        )
+    converter = {
+        "number": float,
+        "integer": int,
+        "object": _json_value,
+        "modalities": _word_list,
+    }.get(p.kind, str)
     metavar = {"number": "X", "integer": "N", "object": "JSON", "modalities": "LIST"}.get(
-        p.kind, "TEXT")
+        p.kind, "TEXT"
+    )
     return argument(*flags, dest=p.name, type=converter, metavar=metavar, help=text)
 
 

@@ -25,6 +25,7 @@ FORMAT_VERSION = 1
 
 # -- trimming to the context window --------------------------------------------------------
 
+
 def estimate_tokens(message: Message) -> int:
     """About one token per four characters of text; a fixed estimate per image."""
     content = message.get("content")
@@ -51,9 +52,11 @@ class Trimmed:
         if not self.dropped_turns:
             return ""
         turns = "turn" if self.dropped_turns == 1 else "turns"
-        return (f"Note: the {self.dropped_turns} oldest {turns} of this conversation (about "
-                f"{self.dropped_tokens:,} tokens) were left out so the request fits the context "
-                "window; the newest turns were sent. They stay in `%kimi history`.")
+        return (
+            f"Note: the {self.dropped_turns} oldest {turns} of this conversation (about "
+            f"{self.dropped_tokens:,} tokens) were left out so the request fits the context "
+            "window; the newest turns were sent. They stay in `%kimi history`."
+        )
 
 
 def fit_to_context(messages: Sequence[Message], budget_tokens: int) -> Trimmed:
@@ -84,6 +87,7 @@ def fit_to_context(messages: Sequence[Message], budget_tokens: int) -> Trimmed:
 
 
 # -- rendering ---------------------------------------------------------------------------------
+
 
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
@@ -127,45 +131,78 @@ def history_markdown(conversation: Conversation) -> str:
 
 # -- save / load -------------------------------------------------------------------------------
 
+
 def _turn(answer: Answer) -> dict[str, Any]:
     u = answer.usage
-    return {"usage": {"prompt_tokens": u.prompt_tokens, "cached_tokens": u.cached_tokens,
-                      "completion_tokens": u.completion_tokens},
-            "model": answer.model, "finish_reason": answer.finish_reason,
-            "reasoning": answer.reasoning, "seconds": answer.seconds, "latency": answer.latency,
-            "interrupted": answer.interrupted, "truncated": answer.truncated}
+    return {
+        "usage": {
+            "prompt_tokens": u.prompt_tokens,
+            "cached_tokens": u.cached_tokens,
+            "completion_tokens": u.completion_tokens,
+        },
+        "model": answer.model,
+        "finish_reason": answer.finish_reason,
+        "reasoning": answer.reasoning,
+        "seconds": answer.seconds,
+        "latency": answer.latency,
+        "interrupted": answer.interrupted,
+        "truncated": answer.truncated,
+    }
 
 
 def _answer(turn: dict[str, Any], text: str) -> Answer:
     usage = turn.get("usage") or {}
-    return Answer(text=text, reasoning=turn.get("reasoning") or "",
-                  usage=Usage(int(usage.get("prompt_tokens", 0)),
-                              int(usage.get("cached_tokens", 0)),
-                              int(usage.get("completion_tokens", 0))),
-                  model=turn.get("model"), finish_reason=turn.get("finish_reason"),
-                  seconds=float(turn.get("seconds") or 0.0), latency=turn.get("latency"),
-                  interrupted=bool(turn.get("interrupted")), truncated=bool(turn.get("truncated")))
+    return Answer(
+        text=text,
+        reasoning=turn.get("reasoning") or "",
+        usage=Usage(
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("cached_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+        ),
+        model=turn.get("model"),
+        finish_reason=turn.get("finish_reason"),
+        seconds=float(turn.get("seconds") or 0.0),
+        latency=turn.get("latency"),
+        interrupted=bool(turn.get("interrupted")),
+        truncated=bool(turn.get("truncated")),
+    )
 
 
 def dump(conversations: Sequence[Conversation]) -> dict[str, Any]:
     """Conversations as JSON-able data: messages as sent (image parts as data URLs) and usage."""
-    return {"format": FORMAT, "version": FORMAT_VERSION, "conversations": [
-        {"name": c.name, "session_id": c.session_id, "messages": c.messages,
-         "turns": [_turn(a) for a in c.answers]} for c in conversations]}
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "conversations": [
+            {
+                "name": c.name,
+                "session_id": c.session_id,
+                "messages": c.messages,
+                "turns": [_turn(a) for a in c.answers],
+            }
+            for c in conversations
+        ],
+    }
 
 
 def undump(data: Any, source: str = "the file") -> list[Conversation]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ConfigurationError(f"{source} is not a kimi_magic conversation file (it has no "
-                                 f'"format": "{FORMAT}"). Save one with %kimi save FILE.')
+        raise ConfigurationError(
+            f"{source} is not a kimi_magic conversation file (it has no "
+            f'"format": "{FORMAT}"). Save one with %kimi save FILE.'
+        )
     loaded = []
     for raw in data.get("conversations") or ():
         messages = list(raw.get("messages") or ())
         replies = [m for m in messages if m.get("role") == "assistant"]
-        answers = [_answer(turn, _text_of(reply.get("content")))
-                   for turn, reply in zip(raw.get("turns") or (), replies, strict=False)]
-        conversation = Conversation(name=str(raw.get("name") or "default"), messages=messages,
-                                    answers=answers)
+        answers = [
+            _answer(turn, _text_of(reply.get("content")))
+            for turn, reply in zip(raw.get("turns") or (), replies, strict=False)
+        ]
+        conversation = Conversation(
+            name=str(raw.get("name") or "default"), messages=messages, answers=answers
+        )
         if raw.get("session_id"):
             conversation.session_id = str(raw["session_id"])  # keeps the prefix cache warm
         loaded.append(conversation)
@@ -173,25 +210,28 @@ def undump(data: Any, source: str = "the file") -> list[Conversation]:
 
 
 def save(path: Path, conversations: Sequence[Conversation]) -> None:
-    path.write_text(json.dumps(dump(conversations), ensure_ascii=False, indent=1),
-                    encoding="utf-8")
+    path.write_text(json.dumps(dump(conversations), ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def load(path: Path) -> list[Conversation]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigurationError(f"Could not read {path} ({error.strerror}). Check the path; "
-                                 "it is relative to the notebook's folder.") from None
+        raise ConfigurationError(
+            f"Could not read {path} ({error.strerror}). Check the path; "
+            "it is relative to the notebook's folder."
+        ) from None
     try:
         data = json.loads(text)
     except ValueError:
-        raise ConfigurationError(f"{path} is not JSON. Save conversations with "
-                                 "%kimi save FILE, then load that file.") from None
+        raise ConfigurationError(
+            f"{path} is not JSON. Save conversations with %kimi save FILE, then load that file."
+        ) from None
     return undump(data, str(path))
 
 
 # -- the commands ------------------------------------------------------------------------------
+
 
 def _words(rest: str) -> list[str]:
     try:
@@ -218,8 +258,10 @@ def _reset(magics: KimiMagics, rest: str) -> None:
 def _save(magics: KimiMagics, rest: str) -> None:
     words = _words(rest)
     if not words:
-        raise ConfigurationError("Name the file: %kimi save chats.json (and optionally the "
-                                 "conversation: %kimi save chats.json NAME).")
+        raise ConfigurationError(
+            "Name the file: %kimi save chats.json (and optionally the "
+            "conversation: %kimi save chats.json NAME)."
+        )
     names = words[1:] or sorted(magics.conversations)
     save(Path(words[0]), [magics.conversation(name) for name in names])
 

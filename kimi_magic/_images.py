@@ -74,8 +74,12 @@ class ImageMemory:
     def __init__(self, size: int = IMAGES_REMEMBERED) -> None:
         self.shown: deque[ShownImage] = deque(maxlen=size)
 
-    def remember(self, bundle: Mapping[str, Any], execution_count: int | None,
-                 metadata: Mapping[str, Any] | None = None) -> None:
+    def remember(
+        self,
+        bundle: Mapping[str, Any],
+        execution_count: int | None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
         """Keep the image of a display bundle (PNG preferred over JPEG), if it has one."""
         if isinstance(metadata, Mapping) and OWN_OUTPUT_KEY in metadata:
             return
@@ -87,18 +91,25 @@ class ImageMemory:
 
     def last(self) -> Image:
         if not self.shown:
-            raise ImageError("--image last: no image has been displayed since kimi_magic was "
-                             "loaded. Display a figure or image first, or name one: --image fig.")
+            raise ImageError(
+                "--image last: no image has been displayed since kimi_magic was "
+                "loaded. Display a figure or image first, or name one: --image fig."
+            )
         return self.shown[-1].image()
 
     def of_cell(self, execution_count: int) -> list[Image]:
         found = [s.image() for s in self.shown if s.execution_count == execution_count]
         if not found:
             cells = sorted({s.execution_count for s in self.shown if s.execution_count})
-            known = (f"Cells with remembered images: {', '.join(map(str, cells))}." if cells
-                     else "No image has been displayed since kimi_magic was loaded.")
-            raise ImageError(f"--image {execution_count}: cell {execution_count} displayed no "
-                             f"image that is remembered. {known}")
+            known = (
+                f"Cells with remembered images: {', '.join(map(str, cells))}."
+                if cells
+                else "No image has been displayed since kimi_magic was loaded."
+            )
+            raise ImageError(
+                f"--image {execution_count}: cell {execution_count} displayed no "
+                f"image that is remembered. {known}"
+            )
         return found
 
 
@@ -106,8 +117,9 @@ def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=False)
     except (binascii.Error, ValueError) as error:
-        raise ImageError(f"A displayed image's base64 data could not be decoded ({error}).") \
-            from None
+        raise ImageError(
+            f"A displayed image's base64 data could not be decoded ({error})."
+        ) from None
 
 
 # -- sizes and types without Pillow ---------------------------------------------------------
@@ -140,9 +152,9 @@ def image_size(data: bytes, mime: str) -> tuple[int, int]:
                 continue
             marker = data[position + 1]
             if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                height, width = struct.unpack(">HH", data[position + 5:position + 9])
+                height, width = struct.unpack(">HH", data[position + 5 : position + 9])
                 return int(width), int(height)
-            length = struct.unpack(">H", data[position + 2:position + 4])[0]
+            length = struct.unpack(">H", data[position + 2 : position + 4])[0]
             position += 2 + length
     return 0, 0
 
@@ -158,12 +170,20 @@ def encode_png(pixels: Any) -> bytes:
     raw = np.hstack([np.zeros((height, 1), dtype=np.uint8), rows]).tobytes()  # filter 0 a row
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 # -- objects to images ---------------------------------------------------------------------
@@ -207,7 +227,8 @@ def image_from_object(value: Any, label: str, max_side: int = IMAGE_MAX_SIDE_PX)
     raise ImageError(
         f"--image {label}: a {type(value).__name__} is not an image. Use a matplotlib Figure, a "
         "PIL image, an RGB(A) numpy array, image bytes, a path to an image file, a data URL, "
-        "'last', or the number of a cell that displayed an image.")
+        "'last', or the number of a cell that displayed an image."
+    )
 
 
 def _from_bytes(data: bytes, label: str) -> Image:
@@ -230,8 +251,10 @@ def _from_data_url(url: str, label: str) -> Image:
 def _convert_to_png(data: bytes, mime: str, label: str) -> tuple[bytes, str]:
     pil = _pillow()
     if pil is None:
-        raise ImageError(f"{label} is {mime[6:].upper()}; Workers AI is sent PNG or JPEG, and "
-                         f"converting it needs Pillow. {PILLOW_HINT}")
+        raise ImageError(
+            f"{label} is {mime[6:].upper()}; Workers AI is sent PNG or JPEG, and "
+            f"converting it needs Pillow. {PILLOW_HINT}"
+        )
     buffer = io.BytesIO()
     pil.open(io.BytesIO(data)).convert("RGBA").save(buffer, format="PNG")
     return buffer.getvalue(), MIME_PNG
@@ -250,8 +273,10 @@ def _from_array(array: Any, label: str, max_side: int) -> Image:
     import numpy as np
 
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))):
-        raise ImageError(f"--image {label}: an array of shape {array.shape} is not an image; "
-                         "use HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA).")
+        raise ImageError(
+            f"--image {label}: an array of shape {array.shape} is not an image; "
+            "use HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA)."
+        )
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.dtype != np.uint8:
@@ -299,8 +324,7 @@ def _pillow() -> Any:
 # -- fitting under the caps ----------------------------------------------------------------
 
 
-def fit(image: Image, max_side: int = IMAGE_MAX_SIDE_PX,
-        max_bytes: int = IMAGE_MAX_BYTES) -> Image:
+def fit(image: Image, max_side: int = IMAGE_MAX_SIDE_PX, max_bytes: int = IMAGE_MAX_BYTES) -> Image:
     """The image, downscaled and re-encoded if needed so both caps hold."""
     if max(image.width, image.height) <= max_side and len(image.data) <= max_bytes:
         return image
@@ -309,7 +333,8 @@ def fit(image: Image, max_side: int = IMAGE_MAX_SIDE_PX,
         raise ImageError(
             f"{image.label} is {image.size_text}, over the caps ({max_side} px on the longest "
             f"side, {max_bytes:,} bytes), and shrinking it needs Pillow. {PILLOW_HINT} Or raise "
-            "the caps: %config KimiMagics.image_max_side / KimiMagics.image_max_bytes.")
+            "the caps: %config KimiMagics.image_max_side / KimiMagics.image_max_bytes."
+        )
     picture = pil.open(io.BytesIO(image.data))
     picture.load()
     side = min(max_side, max(picture.size))
@@ -323,8 +348,10 @@ def fit(image: Image, max_side: int = IMAGE_MAX_SIDE_PX,
             return Image(mime, data, width, height, image.label)
         if attempt > 0:
             side = max(16, int(side * 0.75))
-    raise ImageError(f"{image.label} could not be made smaller than {max_bytes:,} bytes; "
-                     "raise KimiMagics.image_max_bytes.")
+    raise ImageError(
+        f"{image.label} could not be made smaller than {max_bytes:,} bytes; "
+        "raise KimiMagics.image_max_bytes."
+    )
 
 
 def _encode(pil: Any, picture: Any, prefer_png: bool) -> tuple[str, bytes]:

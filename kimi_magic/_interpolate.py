@@ -32,11 +32,14 @@ _FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
 _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
 _FPREFIX = r"(?<![A-Za-z0-9_])(?:[rRbB]?[fF]|[fF][rRbB])"
 _FSTRING = re.compile(
-    _FPREFIX + r"""(?:(\"\"\"|\'\'\')(?:\\.|(?!\1).)*?\1|("|')(?:\\.|(?!\2)[^\n])*\2)""",
-    re.DOTALL)
+    _FPREFIX + r"""(?:(\"\"\"|\'\'\')(?:\\.|(?!\1).)*?\1|("|')(?:\\.|(?!\2)[^\n])*\2)""", re.DOTALL
+)
 # Math: $$...$$, $...$, \(...\), \[...\] and \begin{env}...\end{env}.
-_MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$|\\\(.+?\\\)|\\\[.+?\\\]|"
-                   r"\\begin\{([A-Za-z]+\*?)\}.*?\\end\{\1\}", re.DOTALL)
+_MATH = re.compile(
+    r"\$\$.+?\$\$|\$[^$\n]+\$|\\\(.+?\\\)|\\\[.+?\\\]|"
+    r"\\begin\{([A-Za-z]+\*?)\}.*?\\end\{\1\}",
+    re.DOTALL,
+)
 _LATEX_BEFORE = re.compile(r"(\\[A-Za-z]+\*?|[\^_$%#@}\]])$")
 # Text before a brace that makes it code, not prose: `x = {a}`, `f({a})`, `{"k": {a}}`, ...
 _CODE_BEFORE = re.compile(r"(?:[=(\[{|&]|\breturn|\byield|\blambda\b.*)\s*$")
@@ -114,13 +117,13 @@ def _line_of(text: str, position: int) -> tuple[str, str]:
     """The text of the line before `position`, and the whole line."""
     start = text.rfind("\n", 0, position) + 1
     end = text.find("\n", position)
-    return text[start:position], text[start:end if end != -1 else len(text)]
+    return text[start:position], text[start : end if end != -1 else len(text)]
 
 
 def _reads_as_prose(text: str, start: int, end: int) -> bool:
     """True where a missing reference is surely a typo, not code passing through."""
     before, line = _line_of(text, start)
-    after = text[end:end + 1]
+    after = text[end : end + 1]
     if _CODE_BEFORE.search(before) or _CODE_LINE.search(line):
         return False
     return after == "" or after.isspace() or after in ".,;:!?)'\"*"
@@ -134,8 +137,11 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> list[Segment]:
     position = 0
     for match in _CANDIDATE.finditer(text):
         start, end = match.span()
-        if (_inside(start, protected) or depth.get(start, 0) > 0
-                or _LATEX_BEFORE.search(text[max(0, start - 24):start])):
+        if (
+            _inside(start, protected)
+            or depth.get(start, 0) > 0
+            or _LATEX_BEFORE.search(text[max(0, start - 24) : start])
+        ):
             continue
         escaped = match.group("escaped")
         if escaped is not None:
@@ -185,9 +191,14 @@ def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
             try:
                 value = getattr(value, attribute)
             except AttributeError:
-                raise MissingReference(_missing_part(
-                    expression, f"{path} has no attribute '{attribute}'", attribute,
-                    [a for a in dir(value) if not a.startswith("_")])) from None
+                raise MissingReference(
+                    _missing_part(
+                        expression,
+                        f"{path} has no attribute '{attribute}'",
+                        attribute,
+                        [a for a in dir(value) if not a.startswith("_")],
+                    )
+                ) from None
             path += f".{attribute}"
             continue
         key: Any = int(step.group("index")) if step.group("index") else step.group("key")[1:-1]
@@ -195,9 +206,14 @@ def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
             value = value[key]
         except (KeyError, IndexError, TypeError) as error:
             keys = [str(k) for k in value] if isinstance(value, Mapping) else []
-            raise MissingReference(_missing_part(
-                expression, f"{path}[{key!r}] does not exist ({type(error).__name__}: {error})",
-                str(key), keys)) from None
+            raise MissingReference(
+                _missing_part(
+                    expression,
+                    f"{path}[{key!r}] does not exist ({type(error).__name__}: {error})",
+                    str(key),
+                    keys,
+                )
+            ) from None
         path += f"[{key!r}]"
     return value
 
@@ -205,15 +221,22 @@ def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
 def _missing_name(expression: str, head: str, namespace: Mapping[str, Any]) -> str:
     names = [n for n in namespace if not n.startswith("_")]
     close = difflib.get_close_matches(head, names, n=3, cutoff=0.6)
-    hint = (f" Did you mean {', '.join('{' + c + '}' for c in close)}?" if close
-            else " No defined name is close to it.")
-    return (f"The prompt refers to {{{expression}}}, but '{head}' is not defined in the "
-            f"notebook.{hint} Run the cell that defines it first, write {{{{{expression}}}}} "
-            "for literal braces, or add --no-interpolate to send the text as typed.")
+    hint = (
+        f" Did you mean {', '.join('{' + c + '}' for c in close)}?"
+        if close
+        else " No defined name is close to it."
+    )
+    return (
+        f"The prompt refers to {{{expression}}}, but '{head}' is not defined in the "
+        f"notebook.{hint} Run the cell that defines it first, write {{{{{expression}}}}} "
+        "for literal braces, or add --no-interpolate to send the text as typed."
+    )
 
 
 def _missing_part(expression: str, what: str, wanted: str, options: list[str]) -> str:
     close = difflib.get_close_matches(wanted, options, n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return (f"The prompt refers to {{{expression}}}, but {what}.{hint} Fix the reference, write "
-            f"{{{{{expression}}}}} for literal braces, or add --no-interpolate.")
+    return (
+        f"The prompt refers to {{{expression}}}, but {what}.{hint} Fix the reference, write "
+        f"{{{{{expression}}}}} for literal braces, or add --no-interpolate."
+    )

@@ -38,8 +38,9 @@ class Execution:
         return self.of_type("error")
 
     def stream_text(self, name: str = "stdout") -> str:
-        return "".join(m["content"]["text"] for m in self.of_type("stream")
-                       if m["content"]["name"] == name)
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == name
+        )
 
     def final_outputs(self) -> list[dict[str, Any]]:
         """Display outputs as a notebook would keep them: display_id updates applied, and
@@ -54,8 +55,7 @@ class Execution:
                     comm_id = message["content"]["comm_id"]
                     (capturing.add if state["msg_id"] else capturing.discard)(comm_id)
                 continue
-            if message["msg_type"] not in ("display_data", "update_display_data",
-                                           "execute_result"):
+            if message["msg_type"] not in ("display_data", "update_display_data", "execute_result"):
                 continue
             if capturing and message["msg_type"] == "display_data":
                 continue
@@ -93,8 +93,13 @@ class KernelSession:
             fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def run(self, code: str, *, timeout: float = 120.0,
-            on_message: Callable[[Message, Execution], None] | None = None) -> Execution:
+    def run(
+        self,
+        code: str,
+        *,
+        timeout: float = 120.0,
+        on_message: Callable[[Message, Execution], None] | None = None,
+    ) -> Execution:
         execution = Execution(started=time.perf_counter())
         msg_id = self.client.execute(code)
         deadline = time.monotonic() + timeout
@@ -117,8 +122,10 @@ class KernelSession:
 
     def click(self, comm_id: str) -> None:
         """What a frontend sends when a Button is clicked."""
-        message = self.client.session.msg("comm_msg", {
-            "comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}})
+        message = self.client.session.msg(
+            "comm_msg",
+            {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}},
+        )
         self.client.shell_channel.send(message)
 
     def interrupt(self) -> None:

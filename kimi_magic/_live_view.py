@@ -93,8 +93,10 @@ class MarkdownStream:
 
     def _tail_due(self, tail: str) -> bool:
         grown = len(tail) - len(self._shown_tail)
-        return (grown >= _TAIL_GROWTH_SHARE * len(self._shown_tail)
-                or time.perf_counter() - self._tail_sent_at >= _TAIL_MAX_WAIT_S)
+        return (
+            grown >= _TAIL_GROWTH_SHARE * len(self._shown_tail)
+            or time.perf_counter() - self._tail_sent_at >= _TAIL_MAX_WAIT_S
+        )
 
     def close(self) -> None:
         for widget in (self._frozen, self._tail, self.box):
@@ -110,12 +112,14 @@ class LiveView:
         self.thinking = widgets.Accordion(children=[self.reasoning.box], titles=("Thinking…",))
         self.thinking.layout.display = "none"
         self.footer = widgets.HTML("<small>waiting for the first token…</small>")
-        self.stop_button = widgets.Button(description="Stop", icon="stop",
-                                          layout=widgets.Layout(width="auto"))
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", layout=widgets.Layout(width="auto")
+        )
         self.stop_button.on_click(self._on_stop)
         self.stop_requested = False
-        bar = widgets.HBox([self.stop_button, self.footer],
-                           layout=widgets.Layout(align_items="center"))
+        bar = widgets.HBox(
+            [self.stop_button, self.footer], layout=widgets.Layout(align_items="center")
+        )
         self._bar_parts = (bar,)
         self.root = widgets.VBox([self.thinking, self.answer.box, bar])
         self._handle: DisplayHandle | None = None
@@ -154,8 +158,13 @@ class LiveView:
         self._last_render = time.perf_counter()
         self.reasoning.render()
         self.answer.render()
-        phase = ("answering" if self.answer.has_text
-                 else "thinking" if self.reasoning.has_text else "waiting")
+        phase = (
+            "answering"
+            if self.answer.has_text
+            else "thinking"
+            if self.reasoning.has_text
+            else "waiting"
+        )
         # The footer is a clock: once a second is enough, and a phase change shows at once.
         if phase != self._phase or self._last_render - self._footer_at >= _FOOTER_INTERVAL_S:
             self._phase, self._footer_at = phase, self._last_render

@@ -33,19 +33,22 @@ def logprobs_html(tokens: Sequence[TokenLogprob]) -> str:
         f'title="{html.escape(_title(t), quote=True)}">{html.escape(t.token)}</span>'
         for t in tokens
     ]
-    legend = " ".join(f'<span style="background-color:{c}">&nbsp;p &ge; {floor:g}&nbsp;</span>'
-                      for floor, c in _BANDS)
-    return (f'<div style="white-space:pre-wrap;font-family:monospace;line-height:1.6">'
-            f'{"".join(spans)}</div><div><small>Token probabilities (hover a token for the top '
-            f"alternatives): {legend}</small></div>")
+    legend = " ".join(
+        f'<span style="background-color:{c}">&nbsp;p &ge; {floor:g}&nbsp;</span>'
+        for floor, c in _BANDS
+    )
+    return (
+        f'<div style="white-space:pre-wrap;font-family:monospace;line-height:1.6">'
+        f"{''.join(spans)}</div><div><small>Token probabilities (hover a token for the top "
+        f"alternatives): {legend}</small></div>"
+    )
 
 
 def logprobs_table(tokens: Sequence[TokenLogprob], limit: int = 200) -> str:
     """The same as a markdown table (shown where HTML is not, e.g. in text/plain viewers)."""
     rows = ["| # | token | p | top alternatives |", "|---:|---|---:|---|"]
     for i, t in enumerate(tokens[:limit]):
-        alternatives = ", ".join(f"`{a!r}` {math.exp(lp):.2f}" for a, lp in t.top
-                                 if a != t.token)
+        alternatives = ", ".join(f"`{a!r}` {math.exp(lp):.2f}" for a, lp in t.top if a != t.token)
         rows.append(f"| {i} | `{t.token!r}` | {probability(t):.3f} | {alternatives} |")
     if len(tokens) > limit:
         rows.append(f"| | … {len(tokens) - limit} more | | |")
@@ -58,6 +61,12 @@ def show_logprobs(tokens: Sequence[TokenLogprob]) -> None:
 
     if not tokens:
         return
-    display({"text/html": logprobs_html(tokens), "text/markdown": logprobs_table(tokens),
-             "text/plain": f"{len(tokens)} token{'s' if len(tokens) != 1 else ''} with log "
-                           "probabilities"}, raw=True)
+    display(
+        {
+            "text/html": logprobs_html(tokens),
+            "text/markdown": logprobs_table(tokens),
+            "text/plain": f"{len(tokens)} token{'s' if len(tokens) != 1 else ''} with log "
+            "probabilities",
+        },
+        raw=True,
+    )

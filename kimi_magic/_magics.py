@@ -63,14 +63,19 @@ class KimiMagics(Magics):
     cache_dir = setting_trait("cache_dir")
     max_cost = setting_trait("max_cost")
     context_window = setting_trait("context_window")
-    variable_tokens = CInt(VARIABLE_TOKENS, help="Token budget of one variable's rendering "
-                           "in a prompt.").tag(config=True)
-    context_tokens = CInt(CONTEXT_TOKENS, help="Token budget of all variable renderings in "
-                          "one prompt.").tag(config=True)
-    image_max_side = CInt(IMAGE_MAX_SIDE_PX, help="Images are downscaled to at most this many "
-                          "pixels on their longest side.").tag(config=True)
-    image_max_bytes = CInt(IMAGE_MAX_BYTES, help="Images are re-encoded to at most this many "
-                           "bytes.").tag(config=True)
+    variable_tokens = CInt(
+        VARIABLE_TOKENS, help="Token budget of one variable's rendering in a prompt."
+    ).tag(config=True)
+    context_tokens = CInt(
+        CONTEXT_TOKENS, help="Token budget of all variable renderings in one prompt."
+    ).tag(config=True)
+    image_max_side = CInt(
+        IMAGE_MAX_SIDE_PX,
+        help="Images are downscaled to at most this many pixels on their longest side.",
+    ).tag(config=True)
+    image_max_bytes = CInt(
+        IMAGE_MAX_BYTES, help="Images are re-encoded to at most this many bytes."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -108,8 +113,9 @@ class KimiMagics(Magics):
             self._client = Kimi(endpoint=endpoint, read_timeout=resolved["read_timeout"])
         return self._client
 
-    def request_settings(self, args: argparse.Namespace,
-                         resolved: Resolved | None = None) -> dict[str, Any]:
+    def request_settings(
+        self, args: argparse.Namespace, resolved: Resolved | None = None
+    ) -> dict[str, Any]:
         """The request parameters of this call, checked against their documented ranges."""
         return _controls.request_parameters(resolved or self.settings(args))
 
@@ -119,27 +125,60 @@ class KimiMagics(Magics):
     @argument("--chat", metavar="NAME", help="Use the named conversation (default: 'default').")
     @argument("--system", metavar="TEXT", help="System prompt for this call.")
     @argument("--model", metavar="ID", help="Model id for this call.")
-    @argument("--cache", action=argparse.BooleanOptionalAction, default=None,
-              help="Answer an identical earlier request from the local response cache.")
-    @argument("--refresh", action="store_true",
-              help="With the cache on: ask the server anyway and store the new answer.")
+    @argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Answer an identical earlier request from the local response cache.",
+    )
+    @argument(
+        "--refresh",
+        action="store_true",
+        help="With the cache on: ask the server anyway and store the new answer.",
+    )
     @parameter_arguments
-    @argument("-v", "--var", action="append", metavar="NAME",
-              help="Attach a variable as context (repeatable).")
-    @argument("--image", action="append", metavar="WHICH",
-              help="Attach an image: 'last', a cell number, or a Figure / PIL image / array / "
-                   "bytes / path / data URL by name (repeatable).")
-    @argument("--no-interpolate", action="store_true",
-              help="Send {braces} as typed: no {name} references.")
-    @argument("-o", "--output", metavar="NAME",
-              help="Store the answer in NAME (the parsed object with --json / --schema).")
-    @argument("-f", "--format", choices=["code"],
-              help="'code': put the answer's code into a new cell below.")
+    @argument(
+        "-v",
+        "--var",
+        action="append",
+        metavar="NAME",
+        help="Attach a variable as context (repeatable).",
+    )
+    @argument(
+        "--image",
+        action="append",
+        metavar="WHICH",
+        help="Attach an image: 'last', a cell number, or a Figure / PIL image / array / "
+        "bytes / path / data URL by name (repeatable).",
+    )
+    @argument(
+        "--no-interpolate",
+        action="store_true",
+        help="Send {braces} as typed: no {name} references.",
+    )
+    @argument(
+        "-o",
+        "--output",
+        metavar="NAME",
+        help="Store the answer in NAME (the parsed object with --json / --schema).",
+    )
+    @argument(
+        "-f",
+        "--format",
+        choices=["code"],
+        help="'code': put the answer's code into a new cell below.",
+    )
     @argument("--json", action="store_true", help="Ask for a JSON object and parse it.")
-    @argument("--schema", metavar="NAME",
-              help="Ask for JSON matching NAME: a JSON Schema dict or a pydantic model class.")
-    @argument("--dry-run", action="store_true",
-              help="Show what would be sent, and the estimated tokens and cost; send nothing.")
+    @argument(
+        "--schema",
+        metavar="NAME",
+        help="Ask for JSON matching NAME: a JSON Schema dict or a pydantic model class.",
+    )
+    @argument(
+        "--dry-run",
+        action="store_true",
+        help="Show what would be sent, and the estimated tokens and cost; send nothing.",
+    )
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> None:
         """Ask Kimi K2.6; the answer streams in as rendered markdown.
@@ -158,8 +197,10 @@ class KimiMagics(Magics):
                 return self._run_command(word, rest)
         args, question = self._parse(line, cell)
         if not question.strip():
-            raise UsageError("There is nothing to ask: write the question after %kimi, or in the "
-                             "cell below %%kimi. `%kimi help` lists the commands.")
+            raise UsageError(
+                "There is nothing to ask: write the question after %kimi, or in the "
+                "cell below %%kimi. `%kimi help` lists the commands."
+            )
         self.ask(question, args)
 
     def ask(self, question: str, args: argparse.Namespace) -> None:
@@ -187,8 +228,10 @@ class KimiMagics(Magics):
         if shown.error is not None:
             raise UsageError(str(shown.error))
         if shown.keyboard_interrupt:
-            raise UsageError("Interrupted: the answer so far is kept above and in the "
-                             "conversation, so a follow-up question can build on it.")
+            raise UsageError(
+                "Interrupted: the answer so far is kept above and in the "
+                "conversation, so a follow-up question can build on it."
+            )
         problem = _turn.deliver(self, answer, args, turn)
         if problem:
             raise UsageError(problem)
@@ -206,8 +249,10 @@ class KimiMagics(Magics):
         try:
             args = parser.parse_args(shlex.split(flags))
         except (SystemExit, ValueError, UsageError) as error:
-            raise UsageError(f"Could not read the flags '{flags.strip()}' ({error}). "
-                             "See %kimi? for the flags and their values.") from None
+            raise UsageError(
+                f"Could not read the flags '{flags.strip()}' ({error}). "
+                "See %kimi? for the flags and their values."
+            ) from None
         return args, question or ""
 
 
@@ -234,6 +279,6 @@ def _take_value(text: str) -> tuple[str, str, str]:
     if text[:1] in ("'", '"'):
         end = text.find(text[0], 1)
         if end != -1:
-            return text[1:end], " ", text[end + 1:].lstrip()
+            return text[1:end], " ", text[end + 1 :].lstrip()
     value, sep, rest = text.partition(" ")
     return value, sep, rest.lstrip()

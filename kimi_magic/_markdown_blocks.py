@@ -77,11 +77,12 @@ class BlockSplitter:
 
         indented = line.startswith((" ", "\t"))
         continues_list = self._is_list and (indented or _LIST_ITEM.match(line) is not None)
-        if self._lines and self._blank_seen and not continues_list:
+        after_blank = self._blank_seen and not continues_list
+        interrupts = (
+            _HEADING.match(line) is not None or (opener is not None and not indented)
+        ) and not (opener is not None and self._is_list)
+        if self._lines and (after_blank or interrupts):
             self._emit(finished)
-        elif self._lines and (_HEADING.match(line) or (opener and not indented)):
-            if not (opener and self._is_list):
-                self._emit(finished)
 
         if not self._lines:
             self._is_list = _LIST_ITEM.match(line) is not None

@@ -21,9 +21,20 @@ if TYPE_CHECKING:
 
 TITLE = "Kimi K2.6"
 # The traits the panel shows; a change to any of them refreshes the controls.
-BOUND = ("temperature", "top_p", "reasoning_effort", "thinking", "seed", "seed_mode",
-         "max_completion_tokens", "frequency_penalty", "presence_penalty", "system", "model",
-         "stream")
+BOUND = (
+    "temperature",
+    "top_p",
+    "reasoning_effort",
+    "thinking",
+    "seed",
+    "seed_mode",
+    "max_completion_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "system",
+    "model",
+    "stream",
+)
 SLIDERS: dict[str, tuple[float, float, float, str]] = {  # name: (min, max, step, label)
     "temperature": (0.0, 2.0, 0.05, "temperature"),
     "top_p": (0.0, 1.0, 0.01, "top p"),
@@ -32,8 +43,10 @@ SLIDERS: dict[str, tuple[float, float, float, str]] = {  # name: (min, max, step
 }
 PANEL_CLASS = "kimi-magic-panel"
 # The side area is narrow: a compact readout leaves the sliders a track that can be dragged.
-PANEL_CSS = (f"<style>.{PANEL_CLASS} .widget-readout {{width: 3em; min-width: 3em;}} "
-             f".{PANEL_CLASS} .widget-hslider {{width: 100%;}}</style>")
+PANEL_CSS = (
+    f"<style>.{PANEL_CLASS} .widget-readout {{width: 3em; min-width: 3em;}} "
+    f".{PANEL_CLASS} .widget-hslider {{width: 100%;}}</style>"
+)
 # A dropdown's "model default" entry: a widget value of None would mean "nothing selected".
 UNSET = "(unset)"
 SEED_NONE, SEED_FIXED, SEED_RANDOM = "none", "fixed", "random per call"
@@ -70,36 +83,69 @@ class Panel:
         style = {"description_width": "8em"}
         self.controls: dict[str, Any] = {}
         for name, (low, high, step, label) in SLIDERS.items():
-            self.controls[name] = w.FloatSlider(min=low, max=high, step=step, description=label,
-                                                description_allow_html=False,
-                                                tooltip=PARAMETERS[name].help,
-                                                continuous_update=False, layout=wide, style=style)
+            self.controls[name] = w.FloatSlider(
+                min=low,
+                max=high,
+                step=step,
+                description=label,
+                description_allow_html=False,
+                tooltip=PARAMETERS[name].help,
+                continuous_update=False,
+                layout=wide,
+                style=style,
+            )
         self.controls["reasoning_effort"] = w.Dropdown(
-            options=[("model default", UNSET), ("low", "low"), ("medium", "medium"),
-                     ("high", "high"), ("off (no thinking)", "off")],
-            description="reasoning", layout=wide, style=style)
+            options=[
+                ("model default", UNSET),
+                ("low", "low"),
+                ("medium", "medium"),
+                ("high", "high"),
+                ("off (no thinking)", "off"),
+            ],
+            description="reasoning",
+            layout=wide,
+            style=style,
+        )
         self.controls["thinking"] = w.Dropdown(
             options=[("model default", UNSET), ("on", True), ("off", False)],
-            description="thinking", layout=wide, style=style)
+            description="thinking",
+            layout=wide,
+            style=style,
+        )
         self.controls["seed_choice"] = w.Dropdown(
-            options=[SEED_NONE, SEED_FIXED, SEED_RANDOM], description="seed", layout=wide,
-            style=style)
+            options=[SEED_NONE, SEED_FIXED, SEED_RANDOM],
+            description="seed",
+            layout=wide,
+            style=style,
+        )
         self.controls["seed"] = w.IntText(description="seed value", layout=wide, style=style)
         self.controls["max_completion_tokens"] = w.BoundedIntText(
-            min=0, max=CONTEXT_WINDOW_TOKENS, description="max tokens",
-            tooltip="max_completion_tokens; 0: the model's default", layout=wide, style=style)
-        self.controls["system"] = w.Textarea(description="system", layout=wide,
-                                             style=style, continuous_update=False)
-        self.controls["model"] = w.Text(description="model id", layout=wide, style=style,
-                                        continuous_update=False)
-        self.controls["stream"] = w.Checkbox(description="stream", indent=True,
-                                             style=style)
+            min=0,
+            max=CONTEXT_WINDOW_TOKENS,
+            description="max tokens",
+            tooltip="max_completion_tokens; 0: the model's default",
+            layout=wide,
+            style=style,
+        )
+        self.controls["system"] = w.Textarea(
+            description="system", layout=wide, style=style, continuous_update=False
+        )
+        self.controls["model"] = w.Text(
+            description="model id", layout=wide, style=style, continuous_update=False
+        )
+        self.controls["stream"] = w.Checkbox(description="stream", indent=True, style=style)
         self.reset_button = w.Button(description="reset to defaults", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
         self.usage = w.HTML()
-        self.root = w.VBox([w.HTML(f"<b>{TITLE}</b>{PANEL_CSS}"), *self.controls.values(),
-                            self.reset_button, self.usage],
-                           layout=w.Layout(padding="0 6px"))
+        self.root = w.VBox(
+            [
+                w.HTML(f"<b>{TITLE}</b>{PANEL_CSS}"),
+                *self.controls.values(),
+                self.reset_button,
+                self.usage,
+            ],
+            layout=w.Layout(padding="0 6px"),
+        )
         self.root.add_class(PANEL_CLASS)
         self._sidecar: Any = None
         self.pull()
@@ -182,15 +228,18 @@ class Panel:
         u = total.usage
         latency = "none yet"
         if ledger.last_latency is not None:
-            latency = (f"{ledger.last_latency:.2f} s to the first token, "
-                       f"{ledger.last_seconds or 0:.1f} s in all")
+            latency = (
+                f"{ledger.last_latency:.2f} s to the first token, "
+                f"{ledger.last_seconds or 0:.1f} s in all"
+            )
         self.usage.value = (
             '<div style="line-height:1.35;font-size:90%"><b>Session usage</b><br>'
             f"calls: {total.calls:,}<br>"
             f"tokens in: {u.prompt_tokens:,} (cached {u.cached_tokens:,})<br>"
             f"tokens out: {u.completion_tokens:,}<br>"
             f"cost: ${total.cost:.4f}<br>"
-            f"last call: {latency}</div>")
+            f"last call: {latency}</div>"
+        )
 
     # -- showing ------------------------------------------------------------------------------
 

@@ -63,41 +63,106 @@ def _num(value: float) -> str:
 
 
 _P = Parameter
-PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
-    _P("temperature", "number", "Sampling temperature.", 0, 2, server_default=1.0),
-    _P("top_p", "number", "Nucleus sampling: the probability mass considered.", 0, 1,
-       server_default=1.0),
-    _P("reasoning_effort", "choice", "How hard the model reasons.",
-       choices=("low", "medium", "high")),
-    _P("thinking", "boolean", "Reasoning on or off (sent as chat_template_kwargs.thinking "
-       "and .enable_thinking)."),
-    _P("seed", "integer", "Seed for repeatable sampling."),
-    _P("max_completion_tokens", "integer", "Upper bound on reasoning + answer tokens.", 1,
-       CONTEXT_WINDOW_TOKENS),
-    _P("max_tokens", "integer", "Deprecated: sent as max_completion_tokens.", 1,
-       CONTEXT_WINDOW_TOKENS),
-    _P("frequency_penalty", "number", "Penalise tokens by how often they already appeared.",
-       -2, 2, server_default=0.0),
-    _P("presence_penalty", "number", "Penalise tokens that already appeared at all.", -2, 2,
-       server_default=0.0),
-    _P("stop", "stop", "Up to 4 sequences where generation stops."),
-    _P("n", "integer", "How many answers (choices) to generate.", 1, 128, server_default=1),
-    _P("logprobs", "boolean", "Return the log probability of each answer token.",
-       server_default=False),
-    _P("top_logprobs", "integer", "How many alternatives to return per token (needs logprobs).",
-       0, 20),
-    _P("logit_bias", "object", "Token id -> bias from -100 to 100, as a JSON object.",
-       described="a JSON object mapping token ids to a bias from -100 to 100"),
-    _P("metadata", "object", "Up to 16 key-value pairs attached to the request.",
-       described="a JSON object of at most 16 key-value pairs"),
-    _P("modalities", "modalities", "Output types requested, e.g. text."),
-    _P("parallel_tool_calls", "boolean", "Allow several tool calls at once.", server_default=True),
-    _P("service_tier", "choice", "Processing type for the request.",
-       choices=("auto", "default", "flex", "scale", "priority"), server_default="auto"),
-    _P("store", "boolean", "Store the output for distillation / evals.", server_default=False),
-    _P("stream", "boolean", "Stream the answer as it is generated.", server_default=True),
-    _P("user", "string", "An id of your end user, for abuse monitoring."),
-)}
+PARAMETERS: dict[str, Parameter] = {
+    p.name: p
+    for p in (
+        _P("temperature", "number", "Sampling temperature.", 0, 2, server_default=1.0),
+        _P(
+            "top_p",
+            "number",
+            "Nucleus sampling: the probability mass considered.",
+            0,
+            1,
+            server_default=1.0,
+        ),
+        _P(
+            "reasoning_effort",
+            "choice",
+            "How hard the model reasons.",
+            choices=("low", "medium", "high"),
+        ),
+        _P(
+            "thinking",
+            "boolean",
+            "Reasoning on or off (sent as chat_template_kwargs.thinking and .enable_thinking).",
+        ),
+        _P("seed", "integer", "Seed for repeatable sampling."),
+        _P(
+            "max_completion_tokens",
+            "integer",
+            "Upper bound on reasoning + answer tokens.",
+            1,
+            CONTEXT_WINDOW_TOKENS,
+        ),
+        _P(
+            "max_tokens",
+            "integer",
+            "Deprecated: sent as max_completion_tokens.",
+            1,
+            CONTEXT_WINDOW_TOKENS,
+        ),
+        _P(
+            "frequency_penalty",
+            "number",
+            "Penalise tokens by how often they already appeared.",
+            -2,
+            2,
+            server_default=0.0,
+        ),
+        _P(
+            "presence_penalty",
+            "number",
+            "Penalise tokens that already appeared at all.",
+            -2,
+            2,
+            server_default=0.0,
+        ),
+        _P("stop", "stop", "Up to 4 sequences where generation stops."),
+        _P("n", "integer", "How many answers (choices) to generate.", 1, 128, server_default=1),
+        _P(
+            "logprobs",
+            "boolean",
+            "Return the log probability of each answer token.",
+            server_default=False,
+        ),
+        _P(
+            "top_logprobs",
+            "integer",
+            "How many alternatives to return per token (needs logprobs).",
+            0,
+            20,
+        ),
+        _P(
+            "logit_bias",
+            "object",
+            "Token id -> bias from -100 to 100, as a JSON object.",
+            described="a JSON object mapping token ids to a bias from -100 to 100",
+        ),
+        _P(
+            "metadata",
+            "object",
+            "Up to 16 key-value pairs attached to the request.",
+            described="a JSON object of at most 16 key-value pairs",
+        ),
+        _P("modalities", "modalities", "Output types requested, e.g. text."),
+        _P(
+            "parallel_tool_calls",
+            "boolean",
+            "Allow several tool calls at once.",
+            server_default=True,
+        ),
+        _P(
+            "service_tier",
+            "choice",
+            "Processing type for the request.",
+            choices=("auto", "default", "flex", "scale", "priority"),
+            server_default="auto",
+        ),
+        _P("store", "boolean", "Store the output for distillation / evals.", server_default=False),
+        _P("stream", "boolean", "Stream the answer as it is generated.", server_default=True),
+        _P("user", "string", "An id of your end user, for abuse monitoring."),
+    )
+}
 
 LOGIT_BIAS_RANGE = (-100, 100)
 METADATA_MAX_PAIRS = 16
@@ -127,7 +192,8 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
         if checked.get("logprobs") is False:
             raise ConfigurationError(
                 "top_logprobs needs logprobs: set logprobs to true (or leave it unset and it is "
-                "turned on for you), or drop top_logprobs.")
+                "turned on for you), or drop top_logprobs."
+            )
         checked["logprobs"] = True
     return checked
 
@@ -150,8 +216,8 @@ def coerce(name: str, text: str) -> Any:
             return json.loads(text) if text.startswith("[") else text
     except ValueError:
         raise ConfigurationError(
-            f"{name} must be {parameter.range_text if parameter else 'text'}, "
-            f"not {text!r}.") from None
+            f"{name} must be {parameter.range_text if parameter else 'text'}, not {text!r}."
+        ) from None
     return text
 
 
@@ -168,7 +234,8 @@ def _refuse(parameter: Parameter, value: Any, extra: str = "") -> ConfigurationE
     return ConfigurationError(
         f"{parameter.name} must be {parameter.range_text}, not {value!r}{extra}. Nothing was "
         f"sent; change it (keyword {parameter.name}=, flag {parameter.flag}, "
-        f"%config KimiMagics.{parameter.name} or the panel) and run again.")
+        f"%config KimiMagics.{parameter.name} or the panel) and run again."
+    )
 
 
 def _check(p: Parameter, value: Any) -> Any:
@@ -181,7 +248,8 @@ def _check(p: Parameter, value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             raise _refuse(p, value)
         if (p.minimum is not None and value < p.minimum) or (
-                p.maximum is not None and value > p.maximum):
+            p.maximum is not None and value > p.maximum
+        ):
             raise _refuse(p, value)
         return int(value) if kind == "integer" else float(value)
     if kind == "boolean":
@@ -199,8 +267,11 @@ def _check(p: Parameter, value: Any) -> Any:
     if kind == "stop":
         if isinstance(value, str):
             return value
-        if (isinstance(value, (list, tuple)) and 1 <= len(value) <= STOP_MAX_SEQUENCES
-                and all(isinstance(v, str) for v in value)):
+        if (
+            isinstance(value, (list, tuple))
+            and 1 <= len(value) <= STOP_MAX_SEQUENCES
+            and all(isinstance(v, str) for v in value)
+        ):
             return list(value)
         raise _refuse(p, value)
     if kind == "modalities":

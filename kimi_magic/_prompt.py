@@ -55,8 +55,9 @@ class Prompt:
         if not self.images:
             return {"role": "user", "content": self.text}
         parts: list[dict[str, Any]] = [{"type": "text", "text": self.text}]
-        parts += [{"type": "image_url", "image_url": {"url": image.data_url}}
-                  for image in self.images]
+        parts += [
+            {"type": "image_url", "image_url": {"url": image.data_url}} for image in self.images
+        ]
         return {"role": "user", "content": parts}
 
     @property
@@ -106,13 +107,18 @@ class _Builder:
         if budget < MIN_RENDERING_TOKENS:
             self.sections.append(
                 f"### {expression}\n[left out: the {self.budgets.context_tokens:,}-token budget "
-                "for notebook values in one prompt is used up; raise KimiMagics.context_tokens]")
+                "for notebook values in one prompt is used up; raise KimiMagics.context_tokens]"
+            )
             return f"`{expression}` (left out, see below)"
         rendering = render(value, expression, budget)
         self.renderings.append(rendering)
         self.left -= rendering.tokens
-        if (inline_ok and not rendering.cut and "\n" not in rendering.text
-                and len(rendering.text) <= INLINE_MAX_CHARS):
+        if (
+            inline_ok
+            and not rendering.cut
+            and "\n" not in rendering.text
+            and len(rendering.text) <= INLINE_MAX_CHARS
+        ):
             return value if isinstance(value, str) else rendering.text
         self.sections.append(f"### {expression}\n{rendering.text}")
         return f"`{expression}` (shown below)"
@@ -150,11 +156,13 @@ def build_prompt(
     for spec in images:
         _attach_spec(builder, spec, context)
     if builder.sections:
-        text = text.rstrip() + "\n\n---\nValues from the notebook:\n\n" + "\n\n".join(
-            builder.sections)
+        text = (
+            text.rstrip() + "\n\n---\nValues from the notebook:\n\n" + "\n\n".join(builder.sections)
+        )
     if builder.images:
-        listed = "\n".join(f"{n}. {i.label} ({i.width}x{i.height} px)"
-                           for n, i in enumerate(builder.images, 1))
+        listed = "\n".join(
+            f"{n}. {i.label} ({i.width}x{i.height} px)" for n, i in enumerate(builder.images, 1)
+        )
         text = text.rstrip() + "\n\nAttached images:\n" + listed
     if instruction:
         text = text.rstrip() + "\n\n" + instruction
@@ -171,12 +179,14 @@ def _attach_spec(builder: _Builder, spec: str, context: NotebookContext | None) 
             return
     if spec == "last" or spec.isdigit():
         if context is None:
-            raise ImageError(f"--image {spec}: displayed images are remembered only after "
-                             "%load_ext kimi_magic.")
+            raise ImageError(
+                f"--image {spec}: displayed images are remembered only after %load_ext kimi_magic."
+            )
         shown = [context.images.last()] if spec == "last" else context.images.of_cell(int(spec))
         for image in shown:
-            builder.images.append(fit(image, builder.budgets.image_max_side,
-                                      builder.budgets.image_max_bytes))
+            builder.images.append(
+                fit(image, builder.budgets.image_max_side, builder.budgets.image_max_bytes)
+            )
         return
     try:
         value: Any = resolve(spec, builder.namespace)
@@ -229,8 +239,9 @@ class _Lookup(Mapping[str, Any]):
         return len(set(self.namespace) | set(self.specials))
 
 
-def lookup_namespace(namespace: Mapping[str, Any], context: NotebookContext | None) -> \
-        Mapping[str, Any]:
+def lookup_namespace(
+    namespace: Mapping[str, Any], context: NotebookContext | None
+) -> Mapping[str, Any]:
     specials: dict[str, Any] = {}
     history = namespace.get("In")
     if isinstance(history, list):

@@ -7,8 +7,8 @@ import time
 from email.utils import parsedate_to_datetime
 
 from ._constants import (
-    RETRY_AFTER_CAP_S,
     NO_RETRY_CLOUDFLARE_CODES,
+    RETRY_AFTER_CAP_S,
     RETRY_BASE_DELAY_S,
     RETRY_CLOUDFLARE_CODES,
     RETRY_MAX_DELAY_S,

@@ -84,7 +84,11 @@ def resolve(
     files, notes = read_config_files(cwd, user_config)
     env = from_environment(os.environ if environ is None else environ)
     layers: list[tuple[Mapping[str, Any], Any]] = [
-        (flags or {}, FLAG), (session or {}, SESSION), (files, None), (env, None)]
+        (flags or {}, FLAG),
+        (session or {}, SESSION),
+        (files, None),
+        (env, None),
+    ]
     settings: dict[str, Setting] = {}
     for name in NAMES:
         for layer, source in layers:
@@ -119,11 +123,15 @@ def _value(name: str, raw: Any, where: str) -> Any:
             return coerce(name, raw)
         if isinstance(raw, str) and kind != "string":
             convert: dict[str, Callable[[str], Any]] = {
-                "number": float, "integer": int, "boolean": _flag_text}
+                "number": float,
+                "integer": int,
+                "boolean": _flag_text,
+            }
             return convert[kind](raw.strip())
     except (ValueError, KeyError):
-        raise ConfigurationError(f"{where} sets {name} to {raw!r}, which is not a {kind}. "
-                                 "Fix or remove it.") from None
+        raise ConfigurationError(
+            f"{where} sets {name} to {raw!r}, which is not a {kind}. Fix or remove it."
+        ) from None
     except ConfigurationError as error:
         raise ConfigurationError(f"{where}: {error}") from None
     return raw
@@ -166,23 +174,27 @@ def read_config_files(
         if path is None or not path.is_file():
             continue
         if loads is None:
-            notes.append(f"{path} was not read: reading TOML needs Python 3.11 or the 'tomli' "
-                         "package.")
+            notes.append(
+                f"{path} was not read: reading TOML needs Python 3.11 or the 'tomli' package."
+            )
             continue
         try:
             data = loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             notes.append(f"{path} could not be read ({error}); its settings are ignored.")
             continue
-        table = (data.get("tool", {}).get("kimi_magic") if is_pyproject
-                 else data.get("kimi_magic", data))
+        table = (
+            data.get("tool", {}).get("kimi_magic") if is_pyproject else data.get("kimi_magic", data)
+        )
         if not isinstance(table, Mapping):
             continue
         where = f"{path} [tool.kimi_magic]" if is_pyproject else str(path)
         for name, raw in table.items():
             if name not in DEFAULTS:
-                notes.append(f"{where} sets unknown setting {name!r}; it is ignored. "
-                             f"Known settings: {', '.join(NAMES)}.")
+                notes.append(
+                    f"{where} sets unknown setting {name!r}; it is ignored. "
+                    f"Known settings: {', '.join(NAMES)}."
+                )
                 continue
             found[name] = (_value(name, raw, where), where)
     return found, notes

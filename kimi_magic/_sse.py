@@ -86,8 +86,9 @@ class EventDecoder:
     def _dispatch(self) -> ServerSentEvent | None:
         if not self._data and not self._event:
             return None
-        event = ServerSentEvent("\n".join(self._data), self._event or "message", self._id,
-                                self._retry)
+        event = ServerSentEvent(
+            "\n".join(self._data), self._event or "message", self._id, self._retry
+        )
         self._data, self._event, self._retry = [], "", None
         return event
 

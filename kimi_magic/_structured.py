@@ -42,16 +42,20 @@ class OutputSpec:
         if self.schema is None:
             return {"type": "json_object"}
         if endpoint_kind == "openai":
-            return {"type": "json_schema",
-                    "json_schema": {"name": self.name, "schema": self.schema, "strict": True}}
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": self.name, "schema": self.schema, "strict": True},
+            }
         return {"type": "json_schema", "json_schema": {**self.schema, "name": self.name}}
 
     def instruction(self) -> str:
         """A line for the prompt: models follow the format better when told in words too."""
         if self.schema is None:
             return "Answer with one JSON object only, no prose around it."
-        return ("Answer with one JSON object only, no prose around it, matching this JSON "
-                f"Schema:\n```json\n{json.dumps(self.schema, ensure_ascii=False)}\n```")
+        return (
+            "Answer with one JSON object only, no prose around it, matching this JSON "
+            f"Schema:\n```json\n{json.dumps(self.schema, ensure_ascii=False)}\n```"
+        )
 
     def parse(self, text: str) -> Any:
         """The parsed (and validated) answer, or StructuredOutputError keeping the raw text."""
@@ -70,17 +74,20 @@ class OutputSpec:
                 return self.model.model_validate(value)
             except ValidationError as error:
                 raise StructuredOutputError(
-                    f"The answer does not fit {self.model.__name__}: "
-                    f"{_first_lines(str(error))}", text) from None
+                    f"The answer does not fit {self.model.__name__}: {_first_lines(str(error))}",
+                    text,
+                ) from None
         if self.schema is None:
             if not isinstance(value, dict):
                 raise StructuredOutputError(
-                    f"The answer is JSON but a {type(value).__name__}, not an object.", text)
+                    f"The answer is JSON but a {type(value).__name__}, not an object.", text
+                )
             return value
         problem = schema_problem(value, self.schema)
         if problem:
             raise StructuredOutputError(
-                f"The answer does not match the schema {self.name}: {problem}.", text)
+                f"The answer does not match the schema {self.name}: {problem}.", text
+            )
         return value
 
 
@@ -88,8 +95,9 @@ def _first_lines(text: str, count: int = 4) -> str:
     return " ".join(line.strip() for line in text.splitlines()[:count])
 
 
-def spec_from(json_flag: bool, schema_name: str | None, namespace: Mapping[str, Any]) -> \
-        OutputSpec | None:
+def spec_from(
+    json_flag: bool, schema_name: str | None, namespace: Mapping[str, Any]
+) -> OutputSpec | None:
     """The OutputSpec for `--json` / `--schema NAME`, NAME looked up in the notebook."""
     if not schema_name:
         return OutputSpec() if json_flag else None
@@ -98,9 +106,11 @@ def spec_from(json_flag: bool, schema_name: str | None, namespace: Mapping[str, 
     try:
         value = resolve(schema_name, namespace)
     except MissingReference:
-        raise KimiError(f"--schema {schema_name}: '{schema_name}' is not defined in the notebook. "
-                        "Define a JSON Schema dict or a pydantic model class under that name "
-                        "first.") from None
+        raise KimiError(
+            f"--schema {schema_name}: '{schema_name}' is not defined in the notebook. "
+            "Define a JSON Schema dict or a pydantic model class under that name "
+            "first."
+        ) from None
     label = f"--schema {schema_name}"
     if isinstance(value, type) and hasattr(value, "model_json_schema"):
         schema = value.model_json_schema()
@@ -108,11 +118,15 @@ def spec_from(json_flag: bool, schema_name: str | None, namespace: Mapping[str, 
     if isinstance(value, Mapping):
         schema = dict(value)
         if "type" not in schema and "properties" not in schema and "$ref" not in schema:
-            raise KimiError(f"--schema {schema_name}: the dict does not look like a JSON Schema "
-                            "(no 'type' or 'properties').")
+            raise KimiError(
+                f"--schema {schema_name}: the dict does not look like a JSON Schema "
+                "(no 'type' or 'properties')."
+            )
         return OutputSpec(schema, None, _wire_name(schema.get("title") or schema_name), label)
-    raise KimiError(f"--schema {schema_name}: a {type(value).__name__} is not a schema. Use a "
-                    "JSON Schema dict or a pydantic model class (pydantic v2).")
+    raise KimiError(
+        f"--schema {schema_name}: a {type(value).__name__} is not a schema. Use a "
+        "JSON Schema dict or a pydantic model class (pydantic v2)."
+    )
 
 
 def _wire_name(text: str) -> str:
@@ -139,8 +153,13 @@ def schema_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
-    "number": (int, float), "boolean": (bool,), "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
 }
 
 
@@ -149,8 +168,10 @@ def _check(value: Any, schema: Mapping[str, Any], where: str) -> str | None:
     if expected is not None:
         kinds = expected if isinstance(expected, list) else [expected]
         is_bool = isinstance(value, bool)
-        if not any(isinstance(value, _TYPES.get(k, object)) and (k == "boolean" or not is_bool)
-                   for k in kinds):
+        if not any(
+            isinstance(value, _TYPES.get(k, object)) and (k == "boolean" or not is_bool)
+            for k in kinds
+        ):
             return f"{where} should be {' or '.join(kinds)}, got {type(value).__name__}"
     if "enum" in schema and value not in schema["enum"]:
         return f"{where} should be one of {schema['enum']}, got {value!r}"

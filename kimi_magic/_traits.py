@@ -44,8 +44,9 @@ def setting_trait(name: str) -> TraitType:  # type: ignore[type-arg]
     elif kind == "modalities":
         trait = List(Unicode(), default_value=None, allow_none=True, help=text)
     elif kind == "stop":
-        trait = UnionTrait([Unicode(), List(Unicode())], default_value=None, allow_none=True,
-                           help=text)
+        trait = UnionTrait(
+            [Unicode(), List(Unicode())], default_value=None, allow_none=True, help=text
+        )
     else:
         trait = Unicode(None, allow_none=True, help=text)
     return trait.tag(config=True)

@@ -43,8 +43,9 @@ def prepare(magics: KimiMagics, question: str, args: argparse.Namespace) -> Turn
     """The turn for `question` and the flags; raises KimiError with what to fix."""
     namespace: dict[str, Any] = magics.shell.user_ns if magics.shell is not None else {}
     output = spec_from(getattr(args, "json", False), getattr(args, "schema", None), namespace)
-    budgets = Budgets(magics.variable_tokens, magics.context_tokens, magics.image_max_side,
-                      magics.image_max_bytes)
+    budgets = Budgets(
+        magics.variable_tokens, magics.context_tokens, magics.image_max_side, magics.image_max_bytes
+    )
     prompt = build_prompt(
         question,
         namespace=namespace,
@@ -65,8 +66,9 @@ def _endpoint_kind(magics: KimiMagics) -> str:
         return str(magics.settings()["api"])
 
 
-def dry_run(magics: KimiMagics, turn: Turn, messages: list[dict[str, Any]],
-            settings: dict[str, Any]) -> Any:
+def dry_run(
+    magics: KimiMagics, turn: Turn, messages: list[dict[str, Any]], settings: dict[str, Any]
+) -> Any:
     """What would be sent, as a displayable object; builds the body like the client does."""
     from ._dry_run import DryRun
     from ._wire import request_body
@@ -78,13 +80,13 @@ def dry_run(magics: KimiMagics, turn: Turn, messages: list[dict[str, Any]],
         url, model = endpoint.url, (endpoint.model if endpoint.kind == "openai" else None)
     except ConfigurationError:
         url, model = "(no credentials set, so no endpoint yet)", None
-    body = request_body(messages, params, stream=True if stream is None else bool(stream),
-                        model=model)
+    body = request_body(
+        messages, params, stream=True if stream is None else bool(stream), model=model
+    )
     return DryRun(url, body, turn.prompt.images)
 
 
-def deliver(magics: KimiMagics, answer: Answer, args: argparse.Namespace,
-            turn: Turn) -> str | None:
+def deliver(magics: KimiMagics, answer: Answer, args: argparse.Namespace, turn: Turn) -> str | None:
     """After a complete answer: parse it, store it (`-o`), put its code in a cell (`-f code`).
 
     Returns an error paragraph for the magic to raise, or None.
@@ -97,8 +99,10 @@ def deliver(magics: KimiMagics, answer: Answer, args: argparse.Namespace,
             value = turn.output.parse(answer.text)
         except StructuredOutputError as error:
             namespace[RAW_ANSWER_NAME] = error.raw
-            problem = (f"{error} The raw text is shown above and kept in the variable "
-                       f"`{RAW_ANSWER_NAME}`; ask again, or relax the schema.")
+            problem = (
+                f"{error} The raw text is shown above and kept in the variable "
+                f"`{RAW_ANSWER_NAME}`; ask again, or relax the schema."
+            )
             value = None
     target = getattr(args, "output", None)
     if target and problem is None:

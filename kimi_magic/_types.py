@@ -97,8 +97,15 @@ class ResponseStarted:
     model: str | None = None
 
 
-StreamEvent = (ReasoningDelta | TextDelta | ToolCallDelta | UsageReport | Finish | ResponseStarted
-               | LogprobsDelta)
+StreamEvent = (
+    ReasoningDelta
+    | TextDelta
+    | ToolCallDelta
+    | UsageReport
+    | Finish
+    | ResponseStarted
+    | LogprobsDelta
+)
 
 
 @dataclass(frozen=True)

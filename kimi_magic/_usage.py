@@ -63,12 +63,15 @@ class Ledger:
                 f"The session spending cap of ${cap:.4f} is reached: {spent.calls} calls cost "
                 f"${spent.cost:.4f}, so nothing was sent. Raise the cap (%config "
                 "KimiMagics.max_cost = 1.0, or in the panel), remove it (= None), or restart "
-                "the kernel to start a new session.")
+                "the kernel to start a new session."
+            )
 
     def markdown(self) -> str:
         """A table: calls, tokens in / cached / out and cost per conversation, then the total."""
-        head = ("| conversation | calls | tokens in | cached | out | cost |\n"
-                "|---|---:|---:|---:|---:|---:|\n")
+        head = (
+            "| conversation | calls | tokens in | cached | out | cost |\n"
+            "|---|---:|---:|---:|---:|---:|\n"
+        )
         rows = [_row(name, tally) for name, tally in sorted(self.by_conversation.items())]
         rows.append(_row("**total**", self.total))
         return head + "\n".join(rows) + "\n"
@@ -76,8 +79,10 @@ class Ledger:
 
 def _row(name: str, tally: Tally) -> str:
     u = tally.usage
-    return (f"| {name} | {tally.calls:,} | {u.prompt_tokens:,} | {u.cached_tokens:,} | "
-            f"{u.completion_tokens:,} | ${tally.cost:.4f} |")
+    return (
+        f"| {name} | {tally.calls:,} | {u.prompt_tokens:,} | {u.cached_tokens:,} | "
+        f"{u.completion_tokens:,} | ${tally.cost:.4f} |"
+    )
 
 
 @command("usage", "calls, tokens in / cached / out and cost, per conversation and in total")

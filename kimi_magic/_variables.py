@@ -78,7 +78,7 @@ def _renderer_for(value: Any) -> Callable[[Any, int], tuple[str, str]]:
 def _clip(text: str, max_chars: int, earlier: str = "") -> tuple[str, str]:
     note = f"showing the first {max_chars:,} of {len(text):,} characters"
     cut = f"{earlier}; {note}" if earlier else note
-    return text[:max_chars - len(cut) - 8].rstrip() + f"\n[cut: {cut}]", cut
+    return text[: max_chars - len(cut) - 8].rstrip() + f"\n[cut: {cut}]", cut
 
 
 def _with_note(text: str, cut: str) -> tuple[str, str]:
@@ -137,8 +137,9 @@ def _render_source(value: Any, max_chars: int) -> tuple[str, str]:
         except (TypeError, ValueError):
             signature = ""
         doc = inspect.getdoc(value) or ""
-        return _render_str(f"{getattr(value, '__qualname__', value)}{signature}\n{doc}".strip(),
-                           max_chars)
+        return _render_str(
+            f"{getattr(value, '__qualname__', value)}{signature}\n{doc}".strip(), max_chars
+        )
     text = f"```python\n{source.rstrip()}\n```"
     if len(text) <= max_chars:
         return text, ""
@@ -196,8 +197,10 @@ def _pretty(value: Any) -> tuple[str, int]:
         return text
 
     if isinstance(value, dict):
-        lines = [f"  {one(str(key) if not isinstance(key, str) else key)}: {one(item)}"
-                 for key, item in value.items()]
+        lines = [
+            f"  {one(str(key) if not isinstance(key, str) else key)}: {one(item)}"
+            for key, item in value.items()
+        ]
         return "{\n" + ",\n".join(lines) + "\n}", shortened
     lines = [f"  {one(item)}" for item in value]
     return "[\n" + ",\n".join(lines) + "\n]", shortened
@@ -237,9 +240,13 @@ def _render_pandas(value: Any, max_chars: int) -> tuple[str, str]:
     parts = [f"pandas {kind} with {rows:,} rows and {cols:,} columns"]
     # Positional, so duplicate column names cannot turn a lookup into a Series.
     nulls = frame.isna().sum().tolist()
-    parts.append("Columns (dtype, nulls): " + ", ".join(
-        f"{c} ({t}, {int(n):,})"
-        for c, t, n in zip(frame.columns, frame.dtypes.tolist(), nulls, strict=True)))
+    parts.append(
+        "Columns (dtype, nulls): "
+        + ", ".join(
+            f"{c} ({t}, {int(n):,})"
+            for c, t, n in zip(frame.columns, frame.dtypes.tolist(), nulls, strict=True)
+        )
+    )
     table, shown = _pandas_head_tail(frame, TABLE_ROWS)
     if shown < rows:
         notes.append(f"showing {shown:,} of {rows:,} rows (head and tail)")
@@ -302,15 +309,20 @@ def _render_numpy(value: Any, max_chars: int) -> tuple[str, str]:
     import numpy as np
 
     parts = [f"numpy array, shape {value.shape}, dtype {value.dtype}, {value.size:,} elements"]
-    if value.size and np.issubdtype(value.dtype, np.number) and not np.issubdtype(
-            value.dtype, np.complexfloating):
+    if (
+        value.size
+        and np.issubdtype(value.dtype, np.number)
+        and not np.issubdtype(value.dtype, np.complexfloating)
+    ):
         data = value.astype(np.float64, copy=False)
         finite = np.isfinite(data)
         nan_count = int(np.isnan(data).sum()) if np.issubdtype(value.dtype, np.floating) else 0
         good = data[finite] if not finite.all() else data
         if good.size:
-            parts.append(f"min {good.min():.6g}, max {good.max():.6g}, mean {good.mean():.6g}, "
-                         f"std {good.std():.6g}" + (f", NaN {nan_count:,}" if nan_count else ""))
+            parts.append(
+                f"min {good.min():.6g}, max {good.max():.6g}, mean {good.mean():.6g}, "
+                f"std {good.std():.6g}" + (f", NaN {nan_count:,}" if nan_count else "")
+            )
     edge = 3
     with np.printoptions(threshold=200, edgeitems=edge, linewidth=100, precision=4):
         sample = np.array2string(value)
@@ -329,8 +341,12 @@ def _render_polars(value: Any, max_chars: int) -> tuple[str, str]:
     rows, cols = frame.shape
     parts = [f"polars {kind} with {rows:,} rows and {cols:,} columns"]
     nulls = frame.null_count().row(0)
-    parts.append("Columns (dtype, nulls): " + ", ".join(
-        f"{c} ({t}, {n:,})" for c, t, n in zip(frame.columns, frame.dtypes, nulls, strict=True)))
+    parts.append(
+        "Columns (dtype, nulls): "
+        + ", ".join(
+            f"{c} ({t}, {n:,})" for c, t, n in zip(frame.columns, frame.dtypes, nulls, strict=True)
+        )
+    )
     cut = ""
     if rows > TABLE_ROWS:
         half = TABLE_ROWS // 2
@@ -343,8 +359,12 @@ def _render_polars(value: Any, max_chars: int) -> tuple[str, str]:
     parts.append(_markdown_table(part.columns, [list(r) for r in part.rows()], None))
     try:
         described = frame.describe()
-        parts.append("describe():\n" + _markdown_table(
-            described.columns, [[_round(v) for v in r] for r in described.rows()], None))
+        parts.append(
+            "describe():\n"
+            + _markdown_table(
+                described.columns, [[_round(v) for v in r] for r in described.rows()], None
+            )
+        )
     except Exception:  # describe() refuses some dtypes (nested lists, objects)
         pass
     text = "\n\n".join(parts)

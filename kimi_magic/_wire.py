@@ -82,10 +82,14 @@ def logprobs_from(raw: Any, choice: int) -> LogprobsDelta | None:
     for item in content:
         if not isinstance(item, Mapping):
             continue
-        top = tuple((str(alt.get("token", "")), float(alt.get("logprob") or 0.0))
-                    for alt in item.get("top_logprobs") or () if isinstance(alt, Mapping))
-        tokens.append(TokenLogprob(str(item.get("token", "")), float(item.get("logprob") or 0.0),
-                                   top))
+        top = tuple(
+            (str(alt.get("token", "")), float(alt.get("logprob") or 0.0))
+            for alt in item.get("top_logprobs") or ()
+            if isinstance(alt, Mapping)
+        )
+        tokens.append(
+            TokenLogprob(str(item.get("token", "")), float(item.get("logprob") or 0.0), top)
+        )
     return LogprobsDelta(tuple(tokens), choice)
 
 
@@ -144,8 +148,13 @@ def events_from_completion(body: Mapping[str, Any]) -> Iterator[StreamEvent]:
             yield logprobs
         for position, call in enumerate(message.get("tool_calls") or ()):
             function = call.get("function") or {}
-            yield ToolCallDelta(position, call.get("id"), function.get("name"),
-                                function.get("arguments") or "", index)
+            yield ToolCallDelta(
+                position,
+                call.get("id"),
+                function.get("name"),
+                function.get("arguments") or "",
+                index,
+            )
         yield Finish(choice.get("finish_reason"), index)
     if isinstance(completion.get("response"), str):  # older Workers AI reply shape
         yield TextDelta(completion["response"])
@@ -196,7 +205,7 @@ def _as_int(value: Any) -> int | None:
 
 def _clean(message: str) -> str:
     message = message.strip()
-    return message[len("AiError:"):].strip() if message.startswith("AiError:") else message
+    return message[len("AiError:") :].strip() if message.startswith("AiError:") else message
 
 
 def error_from_reply(status: int, body: Any, retry_after: float | None = None) -> APIStatusError:
@@ -208,8 +217,9 @@ def error_from_reply(status: int, body: Any, retry_after: float | None = None) -
     label = f"HTTP {status}" + (f", Cloudflare error {code}" if code is not None else "")
     said = f' The server said: "{server_message}".' if server_message else ""
     message = f"{advice_for(status, code)} ({label}.){said}"
-    return APIStatusError(message, status=status, code=code, server_message=server_message,
-                          retry_after=retry_after)
+    return APIStatusError(
+        message, status=status, code=code, server_message=server_message, retry_after=retry_after
+    )
 
 
 def _in_stream_error_message(error: Any) -> str:
@@ -218,5 +228,7 @@ def _in_stream_error_message(error: Any) -> str:
     else:
         code, text = None, _clean(str(error))
     label = f" (Cloudflare error {code})" if code is not None else ""
-    return (f"The server reported an error in the middle of the answer{label}: \"{text}\". "
-            "What arrived before it is kept; run the cell again to get a whole answer.")
+    return (
+        f'The server reported an error in the middle of the answer{label}: "{text}". '
+        "What arrived before it is kept; run the cell again to get a whole answer."
+    )

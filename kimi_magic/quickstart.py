@@ -26,13 +26,19 @@ def _has_credentials() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", nargs="?", type=Path, default=DEFAULT_NOTEBOOK)
-    parser.add_argument("--output", type=Path, help="where to write the executed notebook "
-                        "(default: notebooks/executed/<name>)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the executed notebook (default: notebooks/executed/<name>)",
+    )
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
     if not args.notebook.exists():
-        print(f"No notebook at {args.notebook}: run this from the kimi_magic checkout "
-              "(the folder that holds notebooks/), or pass the notebook's path.", file=sys.stderr)
+        print(
+            f"No notebook at {args.notebook}: run this from the kimi_magic checkout "
+            "(the folder that holds notebooks/), or pass the notebook's path.",
+            file=sys.stderr,
+        )
         return 2
     output = args.output or args.notebook.parent / "executed" / args.notebook.name
 
@@ -50,12 +56,18 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[ENV_BASE_URL] = emulator.base_url
             os.environ[ENV_ACCOUNT_ID[0]] = emulator.account_id
             os.environ[ENV_API_TOKEN[0]] = emulator.token
-            print("No Cloudflare credentials (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN) are set, "
-                  f"so the replies are SIMULATED by the local emulator at {emulator.base_url}. "
-                  "Set the two variables to talk to the real Kimi K2.6.")
+            print(
+                "No Cloudflare credentials (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN) are set, "
+                f"so the replies are SIMULATED by the local emulator at {emulator.base_url}. "
+                "Set the two variables to talk to the real Kimi K2.6."
+            )
         notebook = nbformat.read(args.notebook, as_version=4)
-        client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(args.notebook.parent)}})
+        client = NotebookClient(
+            notebook,
+            timeout=args.timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(args.notebook.parent)}},
+        )
         try:
             client.execute()
         except CellExecutionError as error:
@@ -78,8 +90,10 @@ def _print_summary(notebook: object, output: Path) -> None:
                 cost += record["cost_usd"]
                 tokens_in += record["usage"]["prompt_tokens"]
                 tokens_out += record["usage"]["completion_tokens"]
-    print(f"Executed {len(notebook.cells)} cells: {answers} answers, "  # type: ignore[attr-defined]
-          f"{tokens_in:,} tokens in, {tokens_out:,} out, ${cost:.4f}. Wrote {output}.")
+    print(
+        f"Executed {len(notebook.cells)} cells: {answers} answers, "  # type: ignore[attr-defined]
+        f"{tokens_in:,} tokens in, {tokens_out:,} out, ${cost:.4f}. Wrote {output}."
+    )
 
 
 if __name__ == "__main__":

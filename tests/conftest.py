@@ -82,8 +82,9 @@ def kimi_shell(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 @pytest.fixture
-def controls_shell(kimi_shell: Any, tmp_path: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def controls_shell(
+    kimi_shell: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
     """`kimi_shell` with configuration isolated: no config files, no KIMI_MAGIC_* settings in the
     environment, a private response cache, and no `%config KimiMagics` left for the next test."""
     import os

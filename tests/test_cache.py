@@ -15,9 +15,9 @@ def magics(shell: Any) -> Any:
     return shell.magics_manager.registry["KimiMagics"]
 
 
-def test_the_cache_avoids_a_second_request(controls_shell: Any, emulator: Emulator,
-                                           tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cache_avoids_a_second_request(
+    controls_shell: Any, emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator.script({"content": "Cached answer.", "reasoning": "Think once."})
     controls_shell.run_cell("%kimi --cache --new --seed 3 what is 2+2?")
     first = capsys.readouterr().out
@@ -31,8 +31,9 @@ def test_the_cache_avoids_a_second_request(controls_shell: Any, emulator: Emulat
     assert magics(controls_shell).ledger.total.calls == 1  # a cached reply costs nothing
 
 
-def test_refresh_bypasses_and_updates_the_cache(controls_shell: Any, emulator: Emulator,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_refresh_bypasses_and_updates_the_cache(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator.script({"content": "Old."}, {"content": "New."})
     controls_shell.run_cell("%kimi --cache --new q")
     controls_shell.run_cell("%kimi --cache --refresh --new q")
@@ -42,8 +43,9 @@ def test_refresh_bypasses_and_updates_the_cache(controls_shell: Any, emulator: E
     assert len(emulator.requests) == 2 and "New." in capsys.readouterr().out
 
 
-def test_config_switch_and_what_counts_as_identical(controls_shell: Any,
-                                                    emulator: Emulator) -> None:
+def test_config_switch_and_what_counts_as_identical(
+    controls_shell: Any, emulator: Emulator
+) -> None:
     controls_shell.run_line_magic("config", "KimiMagics.cache = True")
     controls_shell.run_cell("%kimi --new -t 0.2 q")
     controls_shell.run_cell("%kimi --new -t 0.2 q")  # identical: from the cache
@@ -64,8 +66,13 @@ def test_a_random_seed_per_call_never_hits(controls_shell: Any, emulator: Emulat
 
 
 def test_partial_answers_are_not_cached(controls_shell: Any, emulator: Emulator) -> None:
-    emulator.script({"content": "Half an answer that breaks", "chunk_chars": 4,
-                     "fault": {"type": "disconnect", "after_chunks": 2}})
+    emulator.script(
+        {
+            "content": "Half an answer that breaks",
+            "chunk_chars": 4,
+            "fault": {"type": "disconnect", "after_chunks": 2},
+        }
+    )
     controls_shell.run_cell("%kimi --cache --new q")
     controls_shell.run_cell("%kimi --cache --new q")
     assert len(emulator.requests) == 2
@@ -77,8 +84,9 @@ def test_the_cache_is_off_by_default(controls_shell: Any, emulator: Emulator) ->
     assert len(emulator.requests) == 2
 
 
-def test_choices_and_logprobs_replay_from_the_cache(controls_shell: Any, emulator: Emulator,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_choices_and_logprobs_replay_from_the_cache(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator.script({"content": "Red.", "alternatives": ["Blue."]})
     controls_shell.run_cell("%kimi --cache -n 2 --top-logprobs 2 --new colour?")
     first = capsys.readouterr().out

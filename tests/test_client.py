@@ -33,27 +33,49 @@ def kimi(emulator: Emulator) -> Any:
 
 
 def raw(*chunks: bytes, content_type: str = "text/event-stream") -> dict[str, Any]:
-    return {"raw_chunks_b64": [base64.b64encode(c).decode() for c in chunks],
-            "content_type": content_type}
+    return {
+        "raw_chunks_b64": [base64.b64encode(c).decode() for c in chunks],
+        "content_type": content_type,
+    }
 
 
 # -- endpoints ----------------------------------------------------------------------------
 
+
 def test_native_stream_gives_reasoning_then_text_usage_cost(kimi: Kimi, emulator: Emulator) -> None:
-    emulator.script({"reasoning": "Let me think.", "content": "Hello **world**.",
-                     "usage": {"prompt_tokens": 1000, "completion_tokens": 500,
-                               "prompt_tokens_details": {"cached_tokens": 400}}})
+    emulator.script(
+        {
+            "reasoning": "Let me think.",
+            "content": "Hello **world**.",
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 500,
+                "prompt_tokens_details": {"cached_tokens": 400},
+            },
+        }
+    )
     stream = kimi.stream([{"role": "user", "content": "hi"}])
     kinds = [type(e) for e in stream if isinstance(e, (ReasoningDelta, TextDelta))]
     assert kinds.index(TextDelta) > max(i for i, k in enumerate(kinds) if k is ReasoningDelta)
     assert list(stream) and list(stream) == list(stream)  # replays what it streamed
-    emulator.script({"reasoning": "Let me think.", "content": "Hello **world**.",
-                     "usage": {"prompt_tokens": 1000, "completion_tokens": 500,
-                               "prompt_tokens_details": {"cached_tokens": 400}}})
+    emulator.script(
+        {
+            "reasoning": "Let me think.",
+            "content": "Hello **world**.",
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 500,
+                "prompt_tokens_details": {"cached_tokens": 400},
+            },
+        }
+    )
     answer = kimi.ask("hi")
     assert (answer.text, answer.reasoning) == ("Hello **world**.", "Let me think.")
-    assert (answer.usage.prompt_tokens, answer.usage.cached_tokens,
-            answer.usage.completion_tokens) == (1000, 400, 500)
+    assert (
+        answer.usage.prompt_tokens,
+        answer.usage.cached_tokens,
+        answer.usage.completion_tokens,
+    ) == (1000, 400, 500)
     assert answer.cost == pytest.approx((600 * 0.95 + 400 * 0.16 + 500 * 4.0) / 1e6)
     assert answer.finish_reason == "stop"
     assert answer.request_id  # the emulator sends a cf-ray header
@@ -89,8 +111,9 @@ def test_ai_gateway_base_url(emulator: Emulator, api: str) -> None:
     assert "/workers-ai/" in path
 
 
-def test_environment_variables_choose_the_endpoint(emulator: Emulator,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_variables_choose_the_endpoint(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KIMI_MAGIC_BASE_URL", emulator.base_url)
     monkeypatch.setenv("CF_ACCOUNT_ID", emulator.account_id)
     monkeypatch.setenv("CLOUDFLARE_AUTH_TOKEN", emulator.token)
@@ -110,8 +133,13 @@ def test_reasoning_field_variants_read_once(emulator: Emulator, kimi: Kimi, fiel
 
 @pytest.mark.parametrize("mode", ["final_chunk", "every_chunk", "trailing_response"])
 def test_usage_modes(emulator: Emulator, kimi: Kimi, mode: str) -> None:
-    emulator.script({"content": "counted", "usage_mode": mode,
-                     "usage": {"prompt_tokens": 12, "completion_tokens": 34}})
+    emulator.script(
+        {
+            "content": "counted",
+            "usage_mode": mode,
+            "usage": {"prompt_tokens": 12, "completion_tokens": 34},
+        }
+    )
     usage = kimi.ask("hi").usage
     assert (usage.prompt_tokens, usage.completion_tokens) == (12, 34)
 
@@ -143,37 +171,52 @@ def test_utf8_split_across_network_writes(emulator: Emulator, kimi: Kimi) -> Non
 
 
 def test_old_workers_ai_response_shape_and_trailing_usage(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script(raw(b'data: {"response":"Hi "}\n\n', b'data: {"response":"there"}\n\n',
-                        b'data: {"response":"","usage":{"prompt_tokens":5,"completion_tokens":2}}'
-                        b"\n\n", b"data: [DONE]\n\n"))
+    emulator.script(
+        raw(
+            b'data: {"response":"Hi "}\n\n',
+            b'data: {"response":"there"}\n\n',
+            b'data: {"response":"","usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n',
+            b"data: [DONE]\n\n",
+        )
+    )
     answer = kimi.ask("hi")
     assert answer.text == "Hi there" and answer.usage.completion_tokens == 2
 
 
-def test_reasoning_content_fallback_only_when_reasoning_absent(emulator: Emulator,
-                                                               kimi: Kimi) -> None:
-    emulator.script(raw(
-        b'data: {"choices":[{"index":0,"delta":{"reasoning":"A","reasoning_content":"A"}}]}\n\n',
-        b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"B"}}]}\n\n',
-        b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n',
-        b"data: [DONE]\n\n"))
+def test_reasoning_content_fallback_only_when_reasoning_absent(
+    emulator: Emulator, kimi: Kimi
+) -> None:
+    emulator.script(
+        raw(
+            b'data: {"choices":[{"index":0,"delta":'
+            b'{"reasoning":"A","reasoning_content":"A"}}]}\n\n',
+            b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"B"}}]}\n\n',
+            b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n',
+            b"data: [DONE]\n\n",
+        )
+    )
     assert kimi.ask("hi").reasoning == "AB"
 
 
 # -- faults: the message the user sees ------------------------------------------------------
 
-@pytest.mark.parametrize(("status", "code", "words"), [
-    (401, 10000, "CLOUDFLARE_API_TOKEN"),
-    (403, 5035, "Workers Paid plan"),
-    (404, 7003, "CLOUDFLARE_ACCOUNT_ID"),
-    (400, 5007, "does not know this model"),
-    (400, 3042, "does not know this model"),
-    (413, 3006, "too large"),
-    (429, 3036, "daily free"),  # a 429 that retrying cannot fix
-    (400, 8001, "invalid input"),
-])
-def test_cloudflare_error_codes_say_what_to_do(emulator: Emulator, kimi: Kimi, status: int,
-                                               code: int, words: str) -> None:
+
+@pytest.mark.parametrize(
+    ("status", "code", "words"),
+    [
+        (401, 10000, "CLOUDFLARE_API_TOKEN"),
+        (403, 5035, "Workers Paid plan"),
+        (404, 7003, "CLOUDFLARE_ACCOUNT_ID"),
+        (400, 5007, "does not know this model"),
+        (400, 3042, "does not know this model"),
+        (413, 3006, "too large"),
+        (429, 3036, "daily free"),  # a 429 that retrying cannot fix
+        (400, 8001, "invalid input"),
+    ],
+)
+def test_cloudflare_error_codes_say_what_to_do(
+    emulator: Emulator, kimi: Kimi, status: int, code: int, words: str
+) -> None:
     emulator.script({"fault": {"type": "http_error", "status": status, "code": code}})
     with pytest.raises(APIStatusError) as caught:
         kimi.ask("hi")
@@ -185,8 +228,7 @@ def test_cloudflare_error_codes_say_what_to_do(emulator: Emulator, kimi: Kimi, s
 
 def test_wrong_token_is_never_echoed(emulator: Emulator) -> None:
     secret = "sk-very-secret-token-1234"
-    with Kimi(base_url=emulator.base_url, account_id=emulator.account_id,
-              api_token=secret) as kimi:
+    with Kimi(base_url=emulator.base_url, account_id=emulator.account_id, api_token=secret) as kimi:
         assert secret not in repr(kimi) and secret not in repr(kimi.endpoint)
         with pytest.raises(APIStatusError) as caught:
             kimi.ask("hi")
@@ -195,33 +237,52 @@ def test_wrong_token_is_never_echoed(emulator: Emulator) -> None:
 
 
 def test_token_in_a_server_message_is_redacted(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script({"fault": {"type": "http_error", "status": 400, "code": 8001,
-                               "message": f"bad request from token {emulator.token}"}})
+    emulator.script(
+        {
+            "fault": {
+                "type": "http_error",
+                "status": 400,
+                "code": 8001,
+                "message": f"bad request from token {emulator.token}",
+            }
+        }
+    )
     with pytest.raises(APIStatusError) as caught:
         kimi.ask("hi")
     assert emulator.token not in str(caught.value) and "[redacted]" in str(caught.value)
 
 
 def test_openai_shaped_error(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script({"fault": {"type": "openai_error", "status": 400,
-                               "message": "temperature out of range"}})
+    emulator.script(
+        {"fault": {"type": "openai_error", "status": 400, "message": "temperature out of range"}}
+    )
     with pytest.raises(APIStatusError, match="temperature out of range"):
         kimi.ask("hi")
 
 
 def test_200_json_error_to_a_stream_is_retried_then_reported(emulator: Emulator) -> None:
-    fault = {"fault": {"type": "json_error_200", "code": 3040, "message": "Capacity temporarily exceeded"}}
+    fault = {
+        "fault": {
+            "type": "json_error_200",
+            "code": 3040,
+            "message": "Capacity temporarily exceeded",
+        }
+    }
     emulator.script(fault, fault)
-    with client_for(emulator, max_retries=1) as kimi:
-        with pytest.raises(APIStatusError) as caught:
-            kimi.ask("hi")
+    with client_for(emulator, max_retries=1) as kimi, pytest.raises(APIStatusError) as caught:
+        kimi.ask("hi")
     assert caught.value.code == 3040 and "out of capacity" in str(caught.value)
     assert len(emulator.requests) == 2
 
 
 def test_disconnect_mid_stream_keeps_the_partial_answer(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script({"content": "one two three four five six", "chunk_chars": 4,
-                     "fault": {"type": "disconnect", "after_chunks": 3}})
+    emulator.script(
+        {
+            "content": "one two three four five six",
+            "chunk_chars": 4,
+            "fault": {"type": "disconnect", "after_chunks": 3},
+        }
+    )
     with pytest.raises(StreamError, match="connection broke") as caught:
         kimi.ask("hi")
     partial = caught.value.answer
@@ -230,55 +291,80 @@ def test_disconnect_mid_stream_keeps_the_partial_answer(emulator: Emulator, kimi
 
 
 def test_malformed_event(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script({"content": "abcdefgh", "chunk_chars": 2,
-                     "fault": {"type": "malformed", "after_chunks": 2}})
+    emulator.script(
+        {"content": "abcdefgh", "chunk_chars": 2, "fault": {"type": "malformed", "after_chunks": 2}}
+    )
     with pytest.raises(StreamError, match="not valid JSON") as caught:
         kimi.ask("hi")
     assert caught.value.answer is not None and caught.value.answer.text == "abcd"
 
 
 def test_in_stream_error_object(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script({"content": "abcdefgh", "chunk_chars": 2,
-                     "fault": {"type": "stream_error", "after_chunks": 1, "message": "AiError: overloaded"}})
+    emulator.script(
+        {
+            "content": "abcdefgh",
+            "chunk_chars": 2,
+            "fault": {"type": "stream_error", "after_chunks": 1, "message": "AiError: overloaded"},
+        }
+    )
     with pytest.raises(StreamError, match="overloaded") as caught:
         kimi.ask("hi")
     assert caught.value.answer is not None and caught.value.answer.text == "ab"
 
 
 def test_stream_without_done_is_reported_truncated(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script({"content": "abcdefgh", "chunk_chars": 2,
-                     "fault": {"type": "no_done", "after_chunks": 2}})
+    emulator.script(
+        {"content": "abcdefgh", "chunk_chars": 2, "fault": {"type": "no_done", "after_chunks": 2}}
+    )
     with pytest.raises(StreamError, match="truncated") as caught:
         kimi.ask("hi")
     assert caught.value.answer is not None and caught.value.answer.text == "abcd"
 
 
 def test_stall_longer_than_read_timeout(emulator: Emulator) -> None:
-    emulator.script({"content": "abcdefgh", "chunk_chars": 2,
-                     "fault": {"type": "stall", "after_chunks": 2, "seconds": 2}})
-    with client_for(emulator, read_timeout=0.3) as kimi:
-        with pytest.raises(StreamError, match="read timeout") as caught:
-            kimi.ask("hi")
+    emulator.script(
+        {
+            "content": "abcdefgh",
+            "chunk_chars": 2,
+            "fault": {"type": "stall", "after_chunks": 2, "seconds": 2},
+        }
+    )
+    with (
+        client_for(emulator, read_timeout=0.3) as kimi,
+        pytest.raises(StreamError, match="read timeout") as caught,
+    ):
+        kimi.ask("hi")
     assert caught.value.answer is not None and caught.value.answer.text == "abcd"
 
 
 def test_stall_before_headers_is_a_timeout_error(emulator: Emulator) -> None:
     emulator.script({"fault": {"type": "stall", "seconds": 2}})
-    with client_for(emulator, read_timeout=0.3, max_retries=0) as kimi:
-        with pytest.raises(APITimeoutError, match="read_timeout"):
-            kimi.ask("hi")
+    with (
+        client_for(emulator, read_timeout=0.3, max_retries=0) as kimi,
+        pytest.raises(APITimeoutError, match="read_timeout"),
+    ):
+        kimi.ask("hi")
 
 
 def test_connection_refused_says_so() -> None:
-    with Kimi(base_url="http://127.0.0.1:9/client/v4", account_id="a", api_token="t",
-              max_retries=0) as kimi:
-        with pytest.raises(APIConnectionError, match="Could not reach 127.0.0.1:9"):
-            kimi.ask("hi")
+    with (
+        Kimi(
+            base_url="http://127.0.0.1:9/client/v4", account_id="a", api_token="t", max_retries=0
+        ) as kimi,
+        pytest.raises(APIConnectionError, match=r"Could not reach 127\.0\.0\.1:9"),
+    ):
+        kimi.ask("hi")
 
 
 def test_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN",
-                 "CLOUDFLARE_AUTH_TOKEN", "CF_API_TOKEN", "KIMI_MAGIC_OPENAI_BASE_URL"):
+    for name in (
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CF_ACCOUNT_ID",
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_AUTH_TOKEN",
+        "CF_API_TOKEN",
+        "KIMI_MAGIC_OPENAI_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigurationError, match="CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN"):
         Kimi()
@@ -286,10 +372,13 @@ def test_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- retries --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("status", "code"), [(429, 3040), (503, None), (408, 3007), (409, None),
-                                              (500, None)])
-def test_transient_errors_are_retried(emulator: Emulator, kimi: Kimi, status: int,
-                                      code: int | None) -> None:
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(429, 3040), (503, None), (408, 3007), (409, None), (500, None)]
+)
+def test_transient_errors_are_retried(
+    emulator: Emulator, kimi: Kimi, status: int, code: int | None
+) -> None:
     fault: dict[str, Any] = {"type": "http_error", "status": status, "retry_after": 0}
     if code:
         fault["code"] = code
@@ -299,8 +388,10 @@ def test_transient_errors_are_retried(emulator: Emulator, kimi: Kimi, status: in
 
 
 def test_retry_after_is_honoured(emulator: Emulator, kimi: Kimi) -> None:
-    emulator.script({"fault": {"type": "http_error", "status": 429, "code": 3040, "retry_after": 1}},
-                    {"content": "after waiting"})
+    emulator.script(
+        {"fault": {"type": "http_error", "status": 429, "code": 3040, "retry_after": 1}},
+        {"content": "after waiting"},
+    )
     started = time.perf_counter()
     assert kimi.ask("hi").text == "after waiting"
     assert time.perf_counter() - started >= 1.0
@@ -310,29 +401,44 @@ def test_retry_after_is_honoured(emulator: Emulator, kimi: Kimi) -> None:
 def test_retries_stop_at_the_limit(emulator: Emulator) -> None:
     fault = {"fault": {"type": "http_error", "status": 503, "retry_after": 0}}
     emulator.script(*[fault] * 5)
-    with client_for(emulator, max_retries=2) as kimi:
-        with pytest.raises(APIStatusError, match="503"):
-            kimi.ask("hi")
+    with client_for(emulator, max_retries=2) as kimi, pytest.raises(APIStatusError, match="503"):
+        kimi.ask("hi")
     assert len(emulator.requests) == 3
 
 
 # -- conversation and requests --------------------------------------------------------------
+
 
 def test_conversation_history_and_affinity_header(emulator: Emulator, kimi: Kimi) -> None:
     chat = Conversation()
     kimi.ask("first", conversation=chat)
     kimi.ask("second", conversation=chat, system="Be brief.")
     first, second = emulator.requests
-    assert [m["role"] for m in second["json"]["messages"]] == ["system", "user", "assistant", "user"]
+    assert [m["role"] for m in second["json"]["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+    ]
     assert first["headers"]["x-session-affinity"] == second["headers"]["x-session-affinity"]
     assert first["headers"]["x-session-affinity"] == chat.session_id
 
 
-def test_requests_validate_against_the_published_schema(emulator: Emulator, kimi: Kimi,
-                                                        validate_request: Any) -> None:
+def test_requests_validate_against_the_published_schema(
+    emulator: Emulator, kimi: Kimi, validate_request: Any
+) -> None:
     kimi.ask("plain")
-    kimi.ask("tuned", temperature=0.3, top_p=0.9, seed=7, max_completion_tokens=256,
-             reasoning_effort="low", frequency_penalty=0.1, presence_penalty=0.2, stop=["###"])
+    kimi.ask(
+        "tuned",
+        temperature=0.3,
+        top_p=0.9,
+        seed=7,
+        max_completion_tokens=256,
+        reasoning_effort="low",
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+        stop=["###"],
+    )
     kimi.ask("no thinking", thinking=False, stream=False)
     kimi.ask("old max", max_tokens=100)
     for request in emulator.requests:
@@ -357,9 +463,23 @@ def test_injected_transport_is_used() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"result": {"choices": [{"index": 0, "message": {
-            "role": "assistant", "content": "mocked"}, "finish_reason": "stop"}]},
-            "success": True, "errors": [], "messages": []})
+        return httpx.Response(
+            200,
+            json={
+                "result": {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "mocked"},
+                            "finish_reason": "stop",
+                        }
+                    ]
+                },
+                "success": True,
+                "errors": [],
+                "messages": [],
+            },
+        )
 
     with Kimi(account_id="acct", api_token="tok", transport=httpx.MockTransport(handler)) as kimi:
         assert kimi.ask("hi", stream=False).text == "mocked"

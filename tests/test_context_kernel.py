@@ -20,15 +20,15 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("PIL")
 
 CELLS = [
-    "%load_ext kimi_magic",                                                        # [1]
-    "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])",    # [2]
-    "%kimi --image last What does this chart show?",                               # [3]
-    "fig, ax = plt.subplots(figsize=(20, 20), dpi=100)\nax.plot(range(10))",       # [4]
-    "%kimi --image 4 --image 2 Compare the two charts.",                           # [5]
-    "totals = {'north': 3}\ntotals['south'] / 2",                                  # [6] raises
-    "%kimi explain",                                                               # [7]
-    "%kimi -f code Write a function that adds two numbers.",                       # [8]
-    "plt.plot([5, 1])\n%kimi --image last Is this line falling?",                  # [9]
+    "%load_ext kimi_magic",  # [1]
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])",  # [2]
+    "%kimi --image last What does this chart show?",  # [3]
+    "fig, ax = plt.subplots(figsize=(20, 20), dpi=100)\nax.plot(range(10))",  # [4]
+    "%kimi --image 4 --image 2 Compare the two charts.",  # [5]
+    "totals = {'north': 3}\ntotals['south'] / 2",  # [6] raises
+    "%kimi explain",  # [7]
+    "%kimi -f code Write a function that adds two numbers.",  # [8]
+    "plt.plot([5, 1])\n%kimi --image last Is this line falling?",  # [9]
 ]
 
 
@@ -39,8 +39,12 @@ def run_notebook(tmp_path: Any) -> Any:
         if source.startswith("totals"):
             cell.metadata["tags"] = ["raises-exception"]
         notebook.cells.append(cell)
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()
     return notebook
 
@@ -61,8 +65,9 @@ def text_of(request: dict[str, Any]) -> str:
     return content if isinstance(content, str) else content[0]["text"]
 
 
-def test_notebook_context_in_a_real_kernel(emulator: Emulator, monkeypatch: pytest.MonkeyPatch,
-                                           tmp_path: Any, validate_request: Any) -> None:
+def test_notebook_context_in_a_real_kernel(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, validate_request: Any
+) -> None:
     for name in ("KIMI_MAGIC_OPENAI_BASE_URL", "CF_ACCOUNT_ID", "CF_API_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KIMI_MAGIC_BASE_URL", emulator.base_url)

@@ -16,13 +16,19 @@ pytestmark = pytest.mark.notebook
 
 
 @pytest.fixture(scope="module")
-def kernel(_emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory,
-           ) -> Iterator[KernelSession]:
+def kernel(
+    _emulator_server: Emulator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[KernelSession]:
     emu = _emulator_server
     home = tmp_path_factory.mktemp("home")
-    env = {"KIMI_MAGIC_BASE_URL": emu.base_url, "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-           "CLOUDFLARE_API_TOKEN": emu.token, "XDG_CONFIG_HOME": str(home / "config"),
-           "XDG_CACHE_HOME": str(home / "cache")}
+    env = {
+        "KIMI_MAGIC_BASE_URL": emu.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
+        "CLOUDFLARE_API_TOKEN": emu.token,
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }
     with KernelSession(env) as session:
         assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
         yield session
@@ -40,13 +46,14 @@ def opened(run: Execution, model: str) -> list[tuple[str, dict[str, Any]]]:
 
 def send_update(kernel: KernelSession, comm_id: str, state: dict[str, Any]) -> None:
     """What the frontend sends when the user moves a control."""
-    message = kernel.client.session.msg("comm_msg", {
-        "comm_id": comm_id, "data": {"method": "update", "state": state, "buffer_paths": []}})
+    message = kernel.client.session.msg(
+        "comm_msg",
+        {"comm_id": comm_id, "data": {"method": "update", "state": state, "buffer_paths": []}},
+    )
     kernel.client.shell_channel.send(message)
 
 
-def test_panel_in_the_side_area_bound_both_ways(kernel: KernelSession,
-                                                emulator: Emulator) -> None:
+def test_panel_in_the_side_area_bound_both_ways(kernel: KernelSession, emulator: Emulator) -> None:
     pytest.importorskip("sidecar")
     first = kernel.run("%kimi panel")
     assert not first.errors, first.stream_text("stderr")
@@ -66,32 +73,45 @@ def test_panel_in_the_side_area_bound_both_ways(kernel: KernelSession,
     assert kernel.run("%config KimiMagics.temperature").reply["content"]["status"] == "ok"
 
     moved = kernel.run("%config KimiMagics.temperature = 1.4")
-    updates = [m["content"]["data"]["state"] for m in moved.of_type("comm_msg")
-               if m["content"]["comm_id"] == sliders["temperature"]]
+    updates = [
+        m["content"]["data"]["state"]
+        for m in moved.of_type("comm_msg")
+        if m["content"]["comm_id"] == sliders["temperature"]
+    ]
     assert {"value": 1.4} in [{k: v for k, v in u.items() if k == "value"} for u in updates]
     kernel.run("%config KimiMagics.temperature = None")
 
 
-def test_n_choices_stream_into_tabs_then_static_markdown(kernel: KernelSession,
-                                                         emulator: Emulator) -> None:
-    emulator.script({"content": "Use a **bar** chart.", "rate": 100,
-                     "alternatives": ["Use a *line* chart.", "Use a scatter plot."]})
+def test_n_choices_stream_into_tabs_then_static_markdown(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    emulator.script(
+        {
+            "content": "Use a **bar** chart.",
+            "rate": 100,
+            "alternatives": ["Use a *line* chart.", "Use a scatter plot."],
+        }
+    )
     run = kernel.run("%kimi -n 3 --new which chart?")
     assert not run.errors, run.stream_text("stderr")
     ((_, tab),) = opened(run, "TabModel")
     assert tab["titles"] == ["Choice 1", "Choice 2", "Choice 3"]
-    streamed = " ".join(output["data"].get("text/markdown", "")
-                        for m in run.of_type("comm_msg")
-                        for output in m["content"]["data"].get("state", {}).get("outputs") or ())
+    streamed = " ".join(
+        output["data"].get("text/markdown", "")
+        for m in run.of_type("comm_msg")
+        for output in m["content"]["data"].get("state", {}).get("outputs") or ()
+    )
     assert "scatter" in streamed and "*line*" in streamed  # the tabs filled as text arrived
     outputs = [o for o in run.final_outputs() if "text/markdown" in o.get("data", {})]
     markdown = outputs[-1]["data"]["text/markdown"]
-    for i, text in enumerate(("Use a **bar** chart.", "Use a *line* chart.",
-                              "Use a scatter plot."), start=1):
+    for i, text in enumerate(
+        ("Use a **bar** chart.", "Use a *line* chart.", "Use a scatter plot."), start=1
+    ):
         assert f"#### Choice {i} of 3" in markdown and text in markdown
     assert outputs[-1]["metadata"]["kimi_magic"]["parameters"]["n"] == 3
-    assert all("application/vnd.jupyter.widget-view+json" not in o["data"]
-               for o in run.final_outputs())
+    assert all(
+        "application/vnd.jupyter.widget-view+json" not in o["data"] for o in run.final_outputs()
+    )
     assert len(run.of_type("comm_open")) == len(run.of_type("comm_close"))
 
 
@@ -99,7 +119,8 @@ def test_logprobs_render_as_coloured_html(kernel: KernelSession, emulator: Emula
     emulator.script({"content": "Paris is the capital of France.", "chunk_chars": 7})
     run = kernel.run("%kimi --top-logprobs 3 --new capital?")
     assert not run.errors
-    html = next(o["data"]["text/html"] for o in run.final_outputs()
-                if "text/html" in o.get("data", {}))
+    html = next(
+        o["data"]["text/html"] for o in run.final_outputs() if "text/html" in o.get("data", {})
+    )
     assert html.count('title="') == 5  # one per token (7-character pieces of 31 characters)
     assert "background-color:" in html and "hover a token" in html

@@ -17,7 +17,8 @@ from kimi_magic.emulator import Emulator
 
 # A 1x1 PNG.
 PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode("ascii")
 
 
@@ -40,8 +41,9 @@ def test_named_chats_stay_apart(controls_shell: Any, emulator: Emulator) -> None
     assert set(magics(controls_shell).conversations) == {"stats", "plots"}
 
 
-def test_affinity_header_is_stable_per_conversation(controls_shell: Any,
-                                                    emulator: Emulator) -> None:
+def test_affinity_header_is_stable_per_conversation(
+    controls_shell: Any, emulator: Emulator
+) -> None:
     for line in ("--chat a one", "--chat b one", "--chat a two", "--chat b two", "--chat a 3"):
         controls_shell.run_cell(f"%kimi {line}")
     ids = [r["headers"]["x-session-affinity"] for r in emulator.requests]
@@ -52,27 +54,40 @@ def test_affinity_header_is_stable_per_conversation(controls_shell: Any,
     assert emulator.requests[-1]["headers"]["x-session-affinity"] not in (ids[0], ids[1])
 
 
-def test_the_affinity_header_makes_the_prefix_cache_hit(controls_shell: Any,
-                                                        emulator: Emulator) -> None:
+def test_the_affinity_header_makes_the_prefix_cache_hit(
+    controls_shell: Any, emulator: Emulator
+) -> None:
     controls_shell.run_cell("%kimi " + "a long question about tables " * 20)
     controls_shell.run_cell("%kimi follow up")
     assert magics(controls_shell).conversation().answers[-1].usage.cached_tokens > 0
 
 
-def test_history_shows_each_turn_with_its_usage(controls_shell: Any, emulator: Emulator,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_shows_each_turn_with_its_usage(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator.script(
         {"content": "Forty-two.", "usage": {"prompt_tokens": 120, "completion_tokens": 8}},
-        {"content": "Eighty-four.", "usage": {"prompt_tokens": 150, "completion_tokens": 9,
-                                              "prompt_tokens_details": {"cached_tokens": 100}}})
+        {
+            "content": "Eighty-four.",
+            "usage": {
+                "prompt_tokens": 150,
+                "completion_tokens": 9,
+                "prompt_tokens_details": {"cached_tokens": 100},
+            },
+        },
+    )
     controls_shell.run_cell("%kimi the answer?")
     controls_shell.run_cell("%kimi doubled?")
     capsys.readouterr()
     controls_shell.run_cell("%kimi history")
     out = capsys.readouterr().out
     assert "**Conversation `default`**: 2 turns" in out
-    assert out.index("**You:** the answer?") < out.index("**Kimi:** Forty-two.") < \
-        out.index("**You:** doubled?") < out.index("**Kimi:** Eighty-four.")
+    assert (
+        out.index("**You:** the answer?")
+        < out.index("**Kimi:** Forty-two.")
+        < out.index("**You:** doubled?")
+        < out.index("**Kimi:** Eighty-four.")
+    )
     assert "in 120 · out 8 · $0.0001" in out
     assert "in 150 (cached 100) · out 9" in out
 
@@ -84,8 +99,9 @@ def test_reset_all_forgets_every_conversation(controls_shell: Any, emulator: Emu
     assert magics(controls_shell).conversations == {}
 
 
-def test_save_and_load_round_trip_with_an_image(controls_shell: Any, emulator: Emulator,
-                                                tmp_path: Path) -> None:
+def test_save_and_load_round_trip_with_an_image(
+    controls_shell: Any, emulator: Emulator, tmp_path: Path
+) -> None:
     controls_shell.user_ns["png"] = DATA_URL
     emulator.script({"content": "A single pixel.", "reasoning": "Tiny image."})
     controls_shell.run_cell("%kimi --chat pics --image png what is this?")
@@ -93,8 +109,10 @@ def test_save_and_load_round_trip_with_an_image(controls_shell: Any, emulator: E
     assert any(part.get("type") == "image_url" for part in sent), sent
     controls_shell.run_cell("%kimi --chat notes remember 7")
     m = magics(controls_shell)
-    before = {name: (c.messages, c.session_id, [a.usage for a in c.answers])
-              for name, c in m.conversations.items()}
+    before = {
+        name: (c.messages, c.session_id, [a.usage for a in c.answers])
+        for name, c in m.conversations.items()
+    }
 
     assert controls_shell.run_cell("%kimi save chats.json").error_in_exec is None
     data = json.loads((tmp_path / "chats.json").read_text(encoding="utf-8"))
@@ -102,8 +120,10 @@ def test_save_and_load_round_trip_with_an_image(controls_shell: Any, emulator: E
     controls_shell.run_cell("%kimi reset --all")
     assert m.conversations == {}
     assert controls_shell.run_cell("%kimi load chats.json").error_in_exec is None
-    after = {name: (c.messages, c.session_id, [a.usage for a in c.answers])
-             for name, c in m.conversations.items()}
+    after = {
+        name: (c.messages, c.session_id, [a.usage for a in c.answers])
+        for name, c in m.conversations.items()
+    }
     assert after == before
     assert m.conversation("pics").answers[0].reasoning == "Tiny image."
 
@@ -113,8 +133,9 @@ def test_save_and_load_round_trip_with_an_image(controls_shell: Any, emulator: E
     assert request["headers"]["x-session-affinity"] == before["pics"][1]
 
 
-def test_load_refuses_a_file_that_is_not_a_conversation(controls_shell: Any,
-                                                        tmp_path: Path) -> None:
+def test_load_refuses_a_file_that_is_not_a_conversation(
+    controls_shell: Any, tmp_path: Path
+) -> None:
     (tmp_path / "other.json").write_text('{"cells": []}', encoding="utf-8")
     result = controls_shell.run_cell("%kimi load other.json")
     assert "is not a kimi_magic conversation file" in str(result.error_in_exec)
@@ -131,8 +152,11 @@ def _turns(count: int, size: int) -> list[dict[str, Any]]:
 
 
 def test_fit_to_context_drops_the_oldest_whole_turns() -> None:
-    messages = [{"role": "system", "content": "sys"}, *_turns(5, 400),
-                {"role": "user", "content": "newest"}]
+    messages = [
+        {"role": "system", "content": "sys"},
+        *_turns(5, 400),
+        {"role": "user", "content": "newest"},
+    ]
     trimmed = fit_to_context(messages, budget_tokens=450)
     kept = [m["content"][:2] for m in trimmed.messages]
     assert kept == ["sy", "q3", "a3", "q4", "a4", "ne"]
@@ -148,7 +172,8 @@ def test_fit_to_context_always_keeps_the_new_turn() -> None:
 
 
 def test_trimming_in_the_magic_keeps_the_newest_and_says_so(
-        controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     conversation = magics(controls_shell).conversation()
     for message in _turns(6, 800):
         conversation.messages.append(message)
@@ -168,9 +193,15 @@ def test_conversation_dump_keeps_content_parts() -> None:
     from kimi_magic._history import dump, undump
 
     chat = Conversation(name="v")
-    chat.messages = [{"role": "user", "content": [{"type": "text", "text": "see"},
-                                                  {"type": "image_url",
-                                                   "image_url": {"url": DATA_URL}}]},
-                     {"role": "assistant", "content": "a dot"}]
+    chat.messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "see"},
+                {"type": "image_url", "image_url": {"url": DATA_URL}},
+            ],
+        },
+        {"role": "assistant", "content": "a dot"},
+    ]
     (back,) = undump(json.loads(json.dumps(dump([chat]))))
     assert back.messages == chat.messages and back.session_id == chat.session_id

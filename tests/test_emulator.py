@@ -865,9 +865,19 @@ def test_an_image_costs_tokens_by_its_size_not_its_base64_length() -> None:
         buffer = io.BytesIO()
         Image.effect_noise((width, height), 64).save(buffer, "PNG")  # noise: a large file
         url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-        return {"messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this?"},
-            {"type": "image_url", "image_url": {"url": url}}]}]}
+        return {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is this?"},
+                        {"type": "image_url", "image_url": {"url": url}},
+                    ],
+                }
+            ]
+        }
 
-    small, large = (estimate_tokens(prompt_text(body_with(w, h))) for w, h in ((280, 280), (560, 560)))
+    small, large = (
+        estimate_tokens(prompt_text(body_with(w, h))) for w, h in ((280, 280), (560, 560))
+    )
     assert 100 <= small <= 200 and 400 <= large <= 500  # ~w*h/784 + the text

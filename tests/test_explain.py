@@ -43,7 +43,8 @@ def last_text(emulator: Emulator) -> str:
 
 
 def test_explain_sends_source_traceback_failing_line_and_its_values(
-        kimi_shell: Any, emulator: Emulator, validate_request: Any) -> None:
+    kimi_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
     failing = kimi_shell.execution_count
     result = kimi_shell.run_cell(FAILING_CELL, store_history=True)
     assert isinstance(result.error_in_exec, ZeroDivisionError)
@@ -60,11 +61,11 @@ def test_explain_sends_source_traceback_failing_line_and_its_values(
     validate_request(emulator.requests[-1]["json"])
 
 
-def test_fix_asks_for_code_and_puts_it_in_a_new_cell(kimi_shell: Any,
-                                                     emulator: Emulator) -> None:
+def test_fix_asks_for_code_and_puts_it_in_a_new_cell(kimi_shell: Any, emulator: Emulator) -> None:
     kimi_shell.run_cell("values = [1, 2]\nvalues[5]", store_history=True)
-    emulator.script({"content": "Index 5 is past the end.\n\n```python\nvalues = [1, 2]\n"
-                                "values[-1]\n```\n"})
+    emulator.script(
+        {"content": "Index 5 is past the end.\n\n```python\nvalues = [1, 2]\nvalues[-1]\n```\n"}
+    )
     kimi_shell.run_cell("%kimi fix", store_history=True)
     text = last_text(emulator)
     assert text.startswith("Fix this error from my notebook")
@@ -73,7 +74,8 @@ def test_fix_asks_for_code_and_puts_it_in_a_new_cell(kimi_shell: Any,
 
 
 def test_explain_a_named_cell_and_the_error_when_there_is_none(
-        kimi_shell: Any, emulator: Emulator) -> None:
+    kimi_shell: Any, emulator: Emulator
+) -> None:
     result = kimi_shell.run_cell("%kimi explain")
     assert isinstance(result.error_in_exec, UsageError)
     assert "no cell has raised an exception" in str(result.error_in_exec)
@@ -90,8 +92,9 @@ def test_explain_a_named_cell_and_the_error_when_there_is_none(
 def test_a_custom_exception_handler_keeps_working(kimi_shell: Any, emulator: Emulator) -> None:
     seen: list[str] = []
 
-    def handler(shell: Any, etype: type, value: BaseException, tb: Any,
-                tb_offset: int | None = None) -> None:
+    def handler(
+        shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None
+    ) -> None:
         seen.append(f"{etype.__name__}: {value}")
 
     kimi_shell.set_custom_exc((KeyError,), handler)
@@ -115,11 +118,16 @@ def test_in_out_and_err_references(kimi_shell: Any, emulator: Emulator) -> None:
     kimi_shell.run_cell("squares = [n * n for n in range(4)]\nsquares", store_history=True)
     error_cell = kimi_shell.execution_count
     kimi_shell.run_cell("squares['a']", store_history=True)
-    kimi_shell.run_cell(f"%%kimi\nCell {{In[{source_cell}]}} gave {{Out[{source_cell}]}}, "
-                        f"then: {{Err[{error_cell}]}}", store_history=True)
+    kimi_shell.run_cell(
+        f"%%kimi\nCell {{In[{source_cell}]}} gave {{Out[{source_cell}]}}, "
+        f"then: {{Err[{error_cell}]}}",
+        store_history=True,
+    )
     text = last_text(emulator)
-    assert text.startswith(f"Cell `In[{source_cell}]` (shown below) gave "
-                           f"`Out[{source_cell}]` (shown below), then: `Err[{error_cell}]`")
+    assert text.startswith(
+        f"Cell `In[{source_cell}]` (shown below) gave "
+        f"`Out[{source_cell}]` (shown below), then: `Err[{error_cell}]`"
+    )
     assert "```python\nsquares = [n * n for n in range(4)]\nsquares\n```" in text
     assert "list with 4 items:\n[\n  0,\n  1,\n  4,\n  9\n]" in text
     assert f"Cell {error_cell} raised TypeError: list indices must be integers" in text
@@ -135,8 +143,9 @@ def test_commands_are_registered_with_help(kimi_shell: Any, command: str) -> Non
     assert command in COMMANDS and "error" in HELP[command]
 
 
-def test_a_magics_own_usage_error_is_not_an_error_to_explain(kimi_shell: Any,
-                                                            emulator: Emulator) -> None:
+def test_a_magics_own_usage_error_is_not_an_error_to_explain(
+    kimi_shell: Any, emulator: Emulator
+) -> None:
     kimi_shell.run_cell("1 / 0", store_history=True)
     kimi_shell.run_cell("%kimi {no_such_name}", store_history=True)  # a UsageError
     kimi_shell.run_cell("%kimi explain", store_history=True)

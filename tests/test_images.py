@@ -37,10 +37,14 @@ def noise(width: int, height: int) -> Any:
     return PIL.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
 
 
-def test_displayed_images_are_remembered_by_cell_and_sent(kimi_shell: Any, emulator: Emulator,
-                                                          validate_request: Any) -> None:
-    kimi_shell.run_cell("from PIL import Image as PILImage\nfrom IPython.display import display\n"
-                        "red = PILImage.new('RGB', (40, 30), 'red')", store_history=True)
+def test_displayed_images_are_remembered_by_cell_and_sent(
+    kimi_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
+    kimi_shell.run_cell(
+        "from PIL import Image as PILImage\nfrom IPython.display import display\n"
+        "red = PILImage.new('RGB', (40, 30), 'red')",
+        store_history=True,
+    )
     red_cell = kimi_shell.execution_count  # the count the next cell runs under
     kimi_shell.run_cell("display(red)", store_history=True)
     kimi_shell.run_cell("PILImage.new('RGB', (20, 10), 'blue')", store_history=True)  # Out[n]
@@ -69,8 +73,9 @@ def test_a_cell_without_images_is_a_clear_error(kimi_shell: Any, emulator: Emula
     assert emulator.requests == []
 
 
-def test_image_objects_by_name_and_in_braces(kimi_shell: Any, emulator: Emulator,
-                                             tmp_path: Any, validate_request: Any) -> None:
+def test_image_objects_by_name_and_in_braces(
+    kimi_shell: Any, emulator: Emulator, tmp_path: Any, validate_request: Any
+) -> None:
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     png_path = tmp_path / "dot.png"
@@ -80,9 +85,12 @@ def test_image_objects_by_name_and_in_braces(kimi_shell: Any, emulator: Emulator
         "fig = Figure(figsize=(4, 3), dpi=50)\nfig.add_subplot().plot([1, 3, 2])\n"
         "pixels = np.zeros((12, 16, 4), dtype=np.uint8)\n"
         f"import pathlib\nraw = pathlib.Path({str(png_path)!r}).read_bytes()\n"
-        "url = 'data:image/png;base64,' + base64.b64encode(raw).decode()\n")
-    kimi_shell.run_cell(f"%kimi --image pixels --image raw --image {png_path} --image url "
-                        "What do {fig} and these show?")
+        "url = 'data:image/png;base64,' + base64.b64encode(raw).decode()\n"
+    )
+    kimi_shell.run_cell(
+        f"%kimi --image pixels --image raw --image {png_path} --image url "
+        "What do {fig} and these show?"
+    )
     images = sent_images(emulator)
     sizes = [image_size(data, sniff_mime(data) or "") for data in images]
     # {fig} in the text is attached where it is met, before the --image ones.
@@ -99,8 +107,9 @@ def test_something_that_is_not_an_image_is_refused(kimi_shell: Any, emulator: Em
     assert "a list is not an image" in str(result.error_in_exec)
 
 
-@pytest.mark.parametrize(("max_side", "max_bytes"), [(1568, 1_500_000), (800, 200_000),
-                                                     (512, 60_000)])
+@pytest.mark.parametrize(
+    ("max_side", "max_bytes"), [(1568, 1_500_000), (800, 200_000), (512, 60_000)]
+)
 def test_downscaling_holds_both_caps(max_side: int, max_bytes: int) -> None:
     buffer = io.BytesIO()
     noise(3000, 2000).save(buffer, format="PNG")
@@ -134,7 +143,8 @@ def test_large_figures_and_arrays_fit_the_side_cap(kimi_shell: Any, emulator: Em
 
 
 def test_without_pillow_oversized_images_get_a_clear_message(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     buffer = io.BytesIO()
     noise(2000, 1000).save(buffer, format="PNG")
     data = buffer.getvalue()
@@ -159,8 +169,7 @@ def test_data_url_of_the_image_type() -> None:
     assert image.data_url == "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8abc").decode()
 
 
-def test_an_undefined_image_name_names_the_close_ones(kimi_shell: Any,
-                                                      emulator: Emulator) -> None:
+def test_an_undefined_image_name_names_the_close_ones(kimi_shell: Any, emulator: Emulator) -> None:
     kimi_shell.run_cell("import numpy as np\nfigure1 = np.zeros((4, 4, 3), dtype=np.uint8)")
     result = kimi_shell.run_cell("%kimi --image figure look")
     assert isinstance(result.error_in_exec, UsageError)

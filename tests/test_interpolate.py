@@ -16,8 +16,16 @@ from kimi_magic._interpolate import MissingReference, Reference, interpolate
 from kimi_magic.emulator import Emulator
 
 # Names that exist, so the table proves code is left alone even where a name would resolve.
-NAMESPACE: dict[str, Any] = {"x": 3, "name": "Ada", "d": {"a": 1}, "value": 2.5, "n": 10,
-                             "row": {"k": 1}, "i": 1, "y": 4}
+NAMESPACE: dict[str, Any] = {
+    "x": 3,
+    "name": "Ada",
+    "d": {"a": 1},
+    "value": 2.5,
+    "n": 10,
+    "row": {"k": 1},
+    "i": 1,
+    "y": 4,
+}
 
 UNTOUCHED = [
     pytest.param('{"a": 1, "b": [1, 2]}', id="json"),
@@ -35,7 +43,7 @@ UNTOUCHED = [
     pytest.param(r"\begin{align} x &= {y} \end{align}", id="latex-env"),
     pytest.param("{{ name }}", id="jinja-with-spaces"),
     pytest.param("{ x }", id="spaced-braces"),
-    pytest.param("```python\nmsg = f\"{x} and {missing_thing}\"\n```", id="fenced-code"),
+    pytest.param('```python\nmsg = f"{x} and {missing_thing}"\n```', id="fenced-code"),
     pytest.param("Run `print({x})` and `{missing_thing}`", id="inline-code"),
     pytest.param('f"""\n{missing_thing}\n"""', id="triple-quoted-f-string"),
     pytest.param("${HOME}/bin and #{ruby}", id="shell-and-ruby-templates"),
@@ -58,20 +66,31 @@ def test_references_resolve_by_attribute_key_and_index() -> None:
 
     namespace = {"box": Box(), "rows": [[1, 2], [3, 4]], "d": {"it's": 1, "k": "v"}}
     segments = interpolate("A {box.inner[\"deep\"][-1]} B {rows[1][0]} C {d['k']}", namespace)
-    assert segments == ["A ", Reference('box.inner["deep"][-1]', 30), " B ",
-                        Reference("rows[1][0]", 3), " C ", Reference("d['k']", "v")]
+    assert segments == [
+        "A ",
+        Reference('box.inner["deep"][-1]', 30),
+        " B ",
+        Reference("rows[1][0]", 3),
+        " C ",
+        Reference("d['k']", "v"),
+    ]
 
 
 def test_doubled_braces_give_a_literal_reference() -> None:
     assert interpolate("write {{x}} to refer to {x}", NAMESPACE) == [
-        "write {x} to refer to ", Reference("x", 3)]
+        "write {x} to refer to ",
+        Reference("x", 3),
+    ]
 
 
-@pytest.mark.parametrize(("text", "close"), [
-    ("Plot {dff}.", "{df}"),
-    ("What about {frame.shpe}?", "'shape'"),
-    ('Show {config["colour"]}', "'color'"),
-])
+@pytest.mark.parametrize(
+    ("text", "close"),
+    [
+        ("Plot {dff}.", "{df}"),
+        ("What about {frame.shpe}?", "'shape'"),
+        ('Show {config["colour"]}', "'color'"),
+    ],
+)
 def test_a_missing_reference_names_the_closest_defined_ones(text: str, close: str) -> None:
     class Frame:
         shape = (2, 2)
@@ -88,22 +107,27 @@ def _sent_text(emulator: Emulator) -> str:
     return content if isinstance(content, str) else content[0]["text"]
 
 
-def test_both_magic_forms_interpolate_alike(kimi_shell: Any, emulator: Emulator,
-                                           validate_request: Any) -> None:
+def test_both_magic_forms_interpolate_alike(
+    kimi_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
     kimi_shell.run_cell("topic = 'tides'; count = 3; code = {'a': 1}")
     kimi_shell.run_cell("%kimi --new Tell me {count} facts about {topic}; see {{topic}}.")
     line_text = _sent_text(emulator)
     kimi_shell.run_cell("%%kimi --new\nTell me {count} facts about {topic}; see {{topic}}.")
-    assert _sent_text(emulator).strip() == line_text.strip() == \
-        "Tell me 3 facts about tides; see {topic}."
+    assert (
+        _sent_text(emulator).strip()
+        == line_text.strip()
+        == "Tell me 3 facts about tides; see {topic}."
+    )
     kimi_shell.run_cell('%%kimi --new\nWhy does d = {"a": {count}} fail? And f"{topic}"?')
     assert _sent_text(emulator).strip() == 'Why does d = {"a": {count}} fail? And f"{topic}"?'
     for request in emulator.requests:
         validate_request(request["json"])
 
 
-def test_missing_name_is_a_usage_error_and_nothing_is_sent(kimi_shell: Any,
-                                                           emulator: Emulator) -> None:
+def test_missing_name_is_a_usage_error_and_nothing_is_sent(
+    kimi_shell: Any, emulator: Emulator
+) -> None:
     kimi_shell.run_cell("sales = [1, 2, 3]")
     result = kimi_shell.run_cell("%kimi Summarise {sale}")
     assert isinstance(result.error_in_exec, UsageError)

@@ -28,8 +28,11 @@ LONG_ANSWER = "\n\n".join(
 @pytest.fixture(scope="module")
 def kernel(_emulator_server: Emulator) -> Iterator[KernelSession]:
     emu = _emulator_server
-    env = {"KIMI_MAGIC_BASE_URL": emu.base_url, "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-           "CLOUDFLARE_API_TOKEN": emu.token}
+    env = {
+        "KIMI_MAGIC_BASE_URL": emu.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
+        "CLOUDFLARE_API_TOKEN": emu.token,
+    }
     with KernelSession(env) as session:
         assert not session.run("%load_ext kimi_magic").errors
         yield session
@@ -62,9 +65,17 @@ def output_updates(execution: Execution) -> list[tuple[float, str]]:
     return updates
 
 
-def test_answer_streams_then_leaves_static_markdown(kernel: KernelSession, emulator: Emulator) -> None:
-    emulator.script({"reasoning": "First I think.", "content": "## Result\n\n| x | y |\n|---|---|\n| 1 | 2 |\n",
-                     "usage": {"prompt_tokens": 50, "completion_tokens": 20}, "rate": 200})
+def test_answer_streams_then_leaves_static_markdown(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    emulator.script(
+        {
+            "reasoning": "First I think.",
+            "content": "## Result\n\n| x | y |\n|---|---|\n| 1 | 2 |\n",
+            "usage": {"prompt_tokens": 50, "completion_tokens": 20},
+            "rate": 200,
+        }
+    )
     run = kernel.run("%%kimi -t 0.4\nShow me a table")
     assert not run.errors
     markdown, metadata = final_markdown(run)
@@ -74,17 +85,22 @@ def test_answer_streams_then_leaves_static_markdown(kernel: KernelSession, emula
     assert record["usage"] == {"prompt_tokens": 50, "cached_tokens": 0, "completion_tokens": 20}
     assert record["parameters"]["temperature"] == 0.4 and record["request_id"]
     # No widget view survives in the saved output, and every widget was closed.
-    assert all("application/vnd.jupyter.widget-view+json" not in o["data"]
-               for o in run.final_outputs())
+    assert all(
+        "application/vnd.jupyter.widget-view+json" not in o["data"] for o in run.final_outputs()
+    )
     # (Besides the one model kept open for the kernel's life: see keep_widget_comms_open.)
-    opened = [m for m in run.of_type("comm_open")
-              if m["content"]["data"]["state"].get("_model_name") != "WidgetModel"]
+    opened = [
+        m
+        for m in run.of_type("comm_open")
+        if m["content"]["data"]["state"].get("_model_name") != "WidgetModel"
+    ]
     assert len(opened) == len(run.of_type("comm_close"))
     assert emulator.token not in json.dumps([m["content"] for m in run.messages])
 
 
-def test_finished_blocks_are_sent_once_and_updates_are_coalesced(kernel: KernelSession,
-                                                                 emulator: Emulator) -> None:
+def test_finished_blocks_are_sent_once_and_updates_are_coalesced(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
     emulator.script({"content": LONG_ANSWER, "chunks": 600, "rate": 300})
     run = kernel.run("%%kimi --new\nlong one")
     assert not run.errors
@@ -102,11 +118,20 @@ def test_finished_blocks_are_sent_once_and_updates_are_coalesced(kernel: KernelS
 
 
 def test_reasoning_folds_when_the_answer_starts(kernel: KernelSession, emulator: Emulator) -> None:
-    emulator.script({"reasoning": "thinking " * 40, "content": "The answer " * 40,
-                     "chunk_chars": 9, "rate": 100})
+    emulator.script(
+        {
+            "reasoning": "thinking " * 40,
+            "content": "The answer " * 40,
+            "chunk_chars": 9,
+            "rate": 100,
+        }
+    )
     run = kernel.run("%%kimi --new\nthink first")
-    accordion_ids = [m["content"]["comm_id"] for m in run.messages
-                     if (w := widget_of(m)) and w[0] == "AccordionModel"]
+    accordion_ids = [
+        m["content"]["comm_id"]
+        for m in run.messages
+        if (w := widget_of(m)) and w[0] == "AccordionModel"
+    ]
     assert accordion_ids
     folds, opens, first_answer = [], [], None
     for index, message in enumerate(run.messages):
@@ -146,7 +171,8 @@ def _when_text_arrives(action: str, session: KernelSession) -> Any:
 
 @pytest.mark.parametrize("action", ["interrupt", "stop"])
 def test_interrupt_or_stop_keeps_the_partial_answer_and_history(
-        kernel: KernelSession, emulator: Emulator, action: str) -> None:
+    kernel: KernelSession, emulator: Emulator, action: str
+) -> None:
     words = " ".join(f"count{i}" for i in range(300))
     emulator.script({"content": words, "chunk_chars": 6, "rate": 50})
     kernel.run("%kimi reset")
@@ -168,10 +194,16 @@ def test_interrupt_or_stop_keeps_the_partial_answer_and_history(
     assert messages[-2]["role"] == "assistant" and messages[-2]["content"].startswith(shown[:20])
 
 
-def test_error_mid_stream_is_one_message_and_keeps_the_answer(kernel: KernelSession,
-                                                              emulator: Emulator) -> None:
-    emulator.script({"content": "partial words here and more", "chunk_chars": 5,
-                     "fault": {"type": "disconnect", "after_chunks": 3}})
+def test_error_mid_stream_is_one_message_and_keeps_the_answer(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    emulator.script(
+        {
+            "content": "partial words here and more",
+            "chunk_chars": 5,
+            "fault": {"type": "disconnect", "after_chunks": 3},
+        }
+    )
     run = kernel.run("%%kimi --new\nbreak please")
     markdown, metadata = final_markdown(run)
     assert "partial words" in markdown and "Stopped by an error" in markdown

@@ -1,4 +1,4 @@
-"""`%kimi` / `%%kimi` in an in-process IPython shell (no kernel: the stdout renderer) and scripts."""
+"""`%kimi` / `%%kimi` in an in-process IPython shell (no kernel: stdout rendering) and scripts."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def sent_messages(emulator: Emulator, index: int = -1) -> list[dict]:
 
 
 def test_cell_and_line_forms_stream_to_stdout_and_share_history(
-        shell: InteractiveShell, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    shell: InteractiveShell, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator.script({"reasoning": "hmm", "content": "First answer."}, {"content": "Second."})
     shell.run_cell("%%kimi\nWhat is 2+2?")
     shell.run_cell("%kimi and what is that squared?")
@@ -40,8 +41,11 @@ def test_cell_and_line_forms_stream_to_stdout_and_share_history(
     assert "Thinking: hmm" in out and "First answer." in out and "Second." in out
     assert "in " in out and "out " in out and "$" in out  # the footer line
     second = sent_messages(emulator)
-    assert [m["content"] for m in second] == ["What is 2+2?\n", "First answer.",
-                                               "and what is that squared?"]
+    assert [m["content"] for m in second] == [
+        "What is 2+2?\n",
+        "First answer.",
+        "and what is that squared?",
+    ]
 
 
 def test_reset_new_and_named_chats(shell: InteractiveShell, emulator: Emulator) -> None:
@@ -57,13 +61,21 @@ def test_reset_new_and_named_chats(shell: InteractiveShell, emulator: Emulator) 
     assert len(sent_messages(emulator)) == 1
 
 
-def test_flags_reach_the_request(shell: InteractiveShell, emulator: Emulator,
-                                 validate_request: object) -> None:
-    shell.run_cell("%%kimi -t 0.3 --top-p 0.8 --seed 5 --max-tokens 300 --effort high "
-                   "--system 'Be terse.'\nhello")
+def test_flags_reach_the_request(
+    shell: InteractiveShell, emulator: Emulator, validate_request: object
+) -> None:
+    shell.run_cell(
+        "%%kimi -t 0.3 --top-p 0.8 --seed 5 --max-tokens 300 --effort high "
+        "--system 'Be terse.'\nhello"
+    )
     body = emulator.requests[-1]["json"]
-    assert (body["temperature"], body["top_p"], body["seed"], body["max_completion_tokens"],
-            body["reasoning_effort"]) == (0.3, 0.8, 5, 300, "high")
+    assert (
+        body["temperature"],
+        body["top_p"],
+        body["seed"],
+        body["max_completion_tokens"],
+        body["reasoning_effort"],
+    ) == (0.3, 0.8, 5, 300, "high")
     assert body["messages"][0] == {"role": "system", "content": "Be terse."}
     shell.run_cell("%kimi --effort off what is -1 squared?")
     body = emulator.requests[-1]["json"]
@@ -74,13 +86,16 @@ def test_flags_reach_the_request(shell: InteractiveShell, emulator: Emulator,
         validate_request(request["json"])  # type: ignore[operator]
 
 
-def test_a_trailing_question_mark_is_a_question(shell: InteractiveShell, emulator: Emulator) -> None:
+def test_a_trailing_question_mark_is_a_question(
+    shell: InteractiveShell, emulator: Emulator
+) -> None:
     shell.run_cell("%kimi what is a Series?")
     assert sent_messages(emulator)[-1]["content"] == "what is a Series?"
 
 
-def test_errors_are_one_paragraph(shell: InteractiveShell, emulator: Emulator,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_paragraph(
+    shell: InteractiveShell, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator.script({"fault": {"type": "http_error", "status": 429, "code": 3036}})
     result = shell.run_cell("%kimi hello")
     err = capsys.readouterr().err
@@ -92,8 +107,9 @@ def test_errors_are_one_paragraph(shell: InteractiveShell, emulator: Emulator,
     assert "nothing to ask" in str(result.error_in_exec)
 
 
-def test_missing_credentials_tell_what_to_set(shell: InteractiveShell,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_credentials_tell_what_to_set(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "KIMI_MAGIC_BASE_URL"):
         monkeypatch.delenv(name)
     result = shell.run_cell("%kimi hello")
@@ -102,11 +118,13 @@ def test_missing_credentials_tell_what_to_set(shell: InteractiveShell,
 
 
 def test_keyboard_interrupt_keeps_partial_answer_in_history(
-        shell: InteractiveShell, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    shell: InteractiveShell, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     words = " ".join(f"w{i}" for i in range(400))
     emulator.script({"content": words, "chunk_chars": 4, "rate": 40})
-    timer = threading.Timer(0.6, signal.pthread_kill,
-                            (threading.main_thread().ident, signal.SIGINT))
+    timer = threading.Timer(
+        0.6, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
+    )
     timer.start()
     result = shell.run_cell("%kimi count")
     timer.join()
@@ -120,11 +138,20 @@ def test_keyboard_interrupt_keeps_partial_answer_in_history(
 
 
 def test_plain_script_streams_to_stdout(emulator: Emulator) -> None:
-    env = {**os.environ, "KIMI_MAGIC_BASE_URL": emulator.base_url,
-           "CLOUDFLARE_ACCOUNT_ID": emulator.account_id, "CLOUDFLARE_API_TOKEN": emulator.token}
+    env = {
+        **os.environ,
+        "KIMI_MAGIC_BASE_URL": emulator.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": emulator.account_id,
+        "CLOUDFLARE_API_TOKEN": emulator.token,
+    }
     emulator.script({"reasoning": "think", "content": "From a script."})
-    done = subprocess.run([sys.executable, "-m", "kimi_magic", "-t", "0.1", "hello", "there"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "kimi_magic", "-t", "0.1", "hello", "there"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "From a script." in done.stdout and "Thinking: think" in done.stdout
     assert emulator.requests[-1]["json"]["messages"][-1]["content"] == "hello there"

@@ -46,7 +46,7 @@ def split(text: str, step: int) -> list[str]:
     splitter = BlockSplitter()
     blocks: list[str] = []
     for i in range(0, len(text), step):
-        blocks += splitter.feed(text[i:i + step])
+        blocks += splitter.feed(text[i : i + step])
     return blocks + splitter.close()
 
 
@@ -60,8 +60,9 @@ def test_blocks_keep_structures_whole() -> None:
     assert blocks[0] == "# Title\n"
     assert "- a\n- b\n\n  more b\n" in blocks[2]  # a loose list stays one block
     assert any(b.startswith("| a | b |") and "| 1 | 2 |" in b for b in blocks)
-    assert any(b.startswith("```python") and b.rstrip().endswith("```") and "return 1" in b
-               for b in blocks)  # a blank line inside a fence does not end it
+    assert any(
+        b.startswith("```python") and b.rstrip().endswith("```") and "return 1" in b for b in blocks
+    )  # a blank line inside a fence does not end it
     assert any(b.startswith("$$") and "x^2" in b and b.rstrip().endswith("$$") for b in blocks)
     assert any(b.startswith("~~~") and "tilde fence" in b for b in blocks)
     assert blocks[-1] == "1. one\n\n2. two\n"

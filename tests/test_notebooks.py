@@ -34,8 +34,13 @@ LOCAL_COMMANDS = frozenset({"reset", "help", "usage", "history", "panel", "confi
 def kernel_env(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """An emulator, and the environment a kernel started now inherits to reach it."""
     with Emulator(token=TOKEN) as emu:
-        for name in ("KIMI_MAGIC_OPENAI_BASE_URL", "CF_ACCOUNT_ID", "CLOUDFLARE_AUTH_TOKEN",
-                     "CF_API_TOKEN", "KIMI_MAGIC_API_KEY"):
+        for name in (
+            "KIMI_MAGIC_OPENAI_BASE_URL",
+            "CF_ACCOUNT_ID",
+            "CLOUDFLARE_AUTH_TOKEN",
+            "CF_API_TOKEN",
+            "KIMI_MAGIC_API_KEY",
+        ):
             monkeypatch_module.delenv(name, raising=False)
         monkeypatch_module.setenv("KIMI_MAGIC_BASE_URL", emu.base_url)
         monkeypatch_module.setenv("CLOUDFLARE_ACCOUNT_ID", emu.account_id)
@@ -53,8 +58,12 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 def execute(path: Path, tmp_path: Path) -> Any:
     """Run the notebook in a fresh python3 kernel (in a copy of its folder) and return it saved."""
     notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()
     saved = tmp_path / path.name
     nbformat.write(notebook, saved)
@@ -81,17 +90,22 @@ def is_local_command(source: str) -> bool:
 
 
 def answers(cell: Any) -> list[Any]:
-    return [out for out in cell.get("outputs", [])
-            if MIME_MARKDOWN in out.get("data", {}) and METADATA_KEY in out.get("metadata", {})]
+    return [
+        out
+        for out in cell.get("outputs", [])
+        if MIME_MARKDOWN in out.get("data", {}) and METADATA_KEY in out.get("metadata", {})
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_and_saves_every_answer(path: Path, tmp_path: Path,
-                                              kernel_env: Emulator) -> None:
+def test_notebook_runs_and_saves_every_answer(
+    path: Path, tmp_path: Path, kernel_env: Emulator
+) -> None:
     notebook = execute(path, tmp_path)
 
-    question_cells = [c for c in notebook.cells
-                      if c.cell_type == "code" and asks_the_model(c.source)]
+    question_cells = [
+        c for c in notebook.cells if c.cell_type == "code" and asks_the_model(c.source)
+    ]
     assert question_cells, f"{path.name} asks the model nothing"
     for cell in question_cells:
         found = answers(cell)
@@ -107,20 +121,28 @@ def test_notebook_runs_and_saves_every_answer(path: Path, tmp_path: Path,
         if not expected_error:
             assert not errors, f"{path.name}: the cell\n{cell.source}\nfailed: {errors}"
         outputs_text = json.dumps(cell.get("outputs", []))
-        assert WIDGET_VIEW not in outputs_text or not asks_the_model(cell.get("source", "")), \
+        assert WIDGET_VIEW not in outputs_text or not asks_the_model(cell.get("source", "")), (
             f"a live widget view was left in the saved output of\n{cell.source}"
+        )
     assert TOKEN not in json.dumps(notebook), f"the API token is in the saved {path.name}"
 
 
-def test_kimi_cell_saves_the_final_markdown_not_the_live_view(tmp_path: Path,
-                                                               kernel_env: Emulator) -> None:
-    kernel_env.script({"reasoning": "Pick a short reply.",
-                       "content": "## Done\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"})
+def test_kimi_cell_saves_the_final_markdown_not_the_live_view(
+    tmp_path: Path, kernel_env: Emulator
+) -> None:
+    kernel_env.script(
+        {
+            "reasoning": "Pick a short reply.",
+            "content": "## Done\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+        }
+    )
     path = tmp_path / "source" / "one-cell.ipynb"
     path.parent.mkdir()
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("%load_ext kimi_magic"),
-                      nbformat.v4.new_code_cell("%%kimi\nA tiny table, please.")]
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%load_ext kimi_magic"),
+        nbformat.v4.new_code_cell("%%kimi\nA tiny table, please."),
+    ]
     nbformat.write(notebook, path)
 
     saved = execute(path, tmp_path)

@@ -34,40 +34,85 @@ def body_after(shell: Any, emulator: Emulator) -> dict[str, Any]:
 
 # (what to do to the panel, what the next request body must then carry)
 MOVES: list[tuple[str, Callable[[Panel], None], Callable[[dict[str, Any]], bool]]] = [
-    ("temperature", lambda p: setattr(p.controls["temperature"], "value", 0.35),
-     lambda b: b.get("temperature") == 0.35),
-    ("top_p", lambda p: setattr(p.controls["top_p"], "value", 0.6),
-     lambda b: b.get("top_p") == 0.6),
-    ("frequency_penalty", lambda p: setattr(p.controls["frequency_penalty"], "value", -1.0),
-     lambda b: b.get("frequency_penalty") == -1.0),
-    ("presence_penalty", lambda p: setattr(p.controls["presence_penalty"], "value", 1.5),
-     lambda b: b.get("presence_penalty") == 1.5),
-    ("reasoning effort", lambda p: setattr(p.controls["reasoning_effort"], "value", "high"),
-     lambda b: b.get("reasoning_effort") == "high" and "chat_template_kwargs" not in b),
-    ("reasoning effort off", lambda p: setattr(p.controls["reasoning_effort"], "value", "off"),
-     lambda b: "reasoning_effort" not in b
-     and b.get("chat_template_kwargs") == {"thinking": False, "enable_thinking": False}),
-    ("thinking off", lambda p: setattr(p.controls["thinking"], "value", False),
-     lambda b: b.get("chat_template_kwargs") == {"thinking": False, "enable_thinking": False}),
-    ("thinking on", lambda p: setattr(p.controls["thinking"], "value", True),
-     lambda b: b.get("chat_template_kwargs") == {"thinking": True, "enable_thinking": True}),
-    ("fixed seed", lambda p: (setattr(p.controls["seed"], "value", 1234),
-                              setattr(p.controls["seed_choice"], "value", SEED_FIXED)),
-     lambda b: b.get("seed") == 1234),
-    ("max tokens", lambda p: setattr(p.controls["max_completion_tokens"], "value", 777),
-     lambda b: b.get("max_completion_tokens") == 777),
-    ("system prompt", lambda p: setattr(p.controls["system"], "value", "Be brief."),
-     lambda b: b["messages"][0] == {"role": "system", "content": "Be brief."}),
-    ("streaming off", lambda p: setattr(p.controls["stream"], "value", False),
-     lambda b: b["stream"] is False),
+    (
+        "temperature",
+        lambda p: setattr(p.controls["temperature"], "value", 0.35),
+        lambda b: b.get("temperature") == 0.35,
+    ),
+    (
+        "top_p",
+        lambda p: setattr(p.controls["top_p"], "value", 0.6),
+        lambda b: b.get("top_p") == 0.6,
+    ),
+    (
+        "frequency_penalty",
+        lambda p: setattr(p.controls["frequency_penalty"], "value", -1.0),
+        lambda b: b.get("frequency_penalty") == -1.0,
+    ),
+    (
+        "presence_penalty",
+        lambda p: setattr(p.controls["presence_penalty"], "value", 1.5),
+        lambda b: b.get("presence_penalty") == 1.5,
+    ),
+    (
+        "reasoning effort",
+        lambda p: setattr(p.controls["reasoning_effort"], "value", "high"),
+        lambda b: b.get("reasoning_effort") == "high" and "chat_template_kwargs" not in b,
+    ),
+    (
+        "reasoning effort off",
+        lambda p: setattr(p.controls["reasoning_effort"], "value", "off"),
+        lambda b: (
+            "reasoning_effort" not in b
+            and b.get("chat_template_kwargs") == {"thinking": False, "enable_thinking": False}
+        ),
+    ),
+    (
+        "thinking off",
+        lambda p: setattr(p.controls["thinking"], "value", False),
+        lambda b: b.get("chat_template_kwargs") == {"thinking": False, "enable_thinking": False},
+    ),
+    (
+        "thinking on",
+        lambda p: setattr(p.controls["thinking"], "value", True),
+        lambda b: b.get("chat_template_kwargs") == {"thinking": True, "enable_thinking": True},
+    ),
+    (
+        "fixed seed",
+        lambda p: (
+            setattr(p.controls["seed"], "value", 1234),
+            setattr(p.controls["seed_choice"], "value", SEED_FIXED),
+        ),
+        lambda b: b.get("seed") == 1234,
+    ),
+    (
+        "max tokens",
+        lambda p: setattr(p.controls["max_completion_tokens"], "value", 777),
+        lambda b: b.get("max_completion_tokens") == 777,
+    ),
+    (
+        "system prompt",
+        lambda p: setattr(p.controls["system"], "value", "Be brief."),
+        lambda b: b["messages"][0] == {"role": "system", "content": "Be brief."},
+    ),
+    (
+        "streaming off",
+        lambda p: setattr(p.controls["stream"], "value", False),
+        lambda b: b["stream"] is False,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("label", "move", "check"), MOVES, ids=[m[0] for m in MOVES])
 def test_moving_a_control_changes_the_next_request(
-        controls_shell: Any, emulator: Emulator, panel: Panel, validate_request: Any,
-        label: str, move: Callable[[Panel], None],
-        check: Callable[[dict[str, Any]], bool]) -> None:
+    controls_shell: Any,
+    emulator: Emulator,
+    panel: Panel,
+    validate_request: Any,
+    label: str,
+    move: Callable[[Panel], None],
+    check: Callable[[dict[str, Any]], bool],
+) -> None:
     before = body_after(controls_shell, emulator)
     assert not check(before), "the default request already looks moved"
     move(panel)
@@ -76,8 +121,9 @@ def test_moving_a_control_changes_the_next_request(
     validate_request(after)
 
 
-def test_model_id_control_changes_the_request_path(controls_shell: Any, emulator: Emulator,
-                                                   panel: Panel) -> None:
+def test_model_id_control_changes_the_request_path(
+    controls_shell: Any, emulator: Emulator, panel: Panel
+) -> None:
     panel.controls["model"].value = "@cf/moonshotai/kimi-k2.6-preview"
     controls_shell.run_cell("%kimi hello")
     assert emulator.requests[-1]["path"].endswith("/ai/run/@cf/moonshotai/kimi-k2.6-preview")
@@ -126,7 +172,8 @@ def test_the_panel_moves_config(controls_shell: Any, panel: Panel) -> None:
 
 
 def test_unset_settings_show_their_effective_value_without_becoming_set(
-        controls_shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    controls_shell: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KIMI_MAGIC_TEMPERATURE", "0.8")
     view = open_panel(magics(controls_shell), "inline")
     assert view.controls["temperature"].value == 0.8  # from the environment
@@ -140,8 +187,9 @@ def test_unset_settings_show_their_effective_value_without_becoming_set(
     assert view.controls["temperature"].value == 0.8
 
 
-def test_a_flag_overrides_the_panel_for_one_call(controls_shell: Any, emulator: Emulator,
-                                                 panel: Panel) -> None:
+def test_a_flag_overrides_the_panel_for_one_call(
+    controls_shell: Any, emulator: Emulator, panel: Panel
+) -> None:
     panel.controls["temperature"].value = 0.4
     controls_shell.run_cell("%kimi -t 1.9 hot")
     assert emulator.requests[-1]["json"]["temperature"] == 1.9
@@ -149,13 +197,28 @@ def test_a_flag_overrides_the_panel_for_one_call(controls_shell: Any, emulator: 
     assert body_after(controls_shell, emulator)["temperature"] == 0.4
 
 
-def test_usage_and_latency_update_after_each_answer(controls_shell: Any, emulator: Emulator,
-                                                    panel: Panel) -> None:
+def test_usage_and_latency_update_after_each_answer(
+    controls_shell: Any, emulator: Emulator, panel: Panel
+) -> None:
     assert "calls: 0" in panel.usage.value and "none yet" in panel.usage.value
-    emulator.script({"content": "One.", "usage": {"prompt_tokens": 1000, "completion_tokens": 10,
-                                                  "prompt_tokens_details": {"cached_tokens": 400}}},
-                    {"content": "Two.", "usage": {"prompt_tokens": 2000, "completion_tokens": 30,
-                                                  "prompt_tokens_details": {"cached_tokens": 0}}})
+    emulator.script(
+        {
+            "content": "One.",
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 10,
+                "prompt_tokens_details": {"cached_tokens": 400},
+            },
+        },
+        {
+            "content": "Two.",
+            "usage": {
+                "prompt_tokens": 2000,
+                "completion_tokens": 30,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        },
+    )
     controls_shell.run_cell("%kimi first")
     assert "calls: 1" in panel.usage.value and "tokens in: 1,000 (cached 400)" in panel.usage.value
     controls_shell.run_cell("%kimi second")
@@ -179,8 +242,9 @@ def test_opens_once_in_the_side_area_and_refocuses(controls_shell: Any) -> None:
     assert first._sidecar.anchor == "right"
 
 
-def test_inline_where_the_side_area_cannot_show(controls_shell: Any,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inline_where_the_side_area_cannot_show(
+    controls_shell: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kimi_magic._panel import side_area_available
 
     monkeypatch.setenv("VSCODE_PID", "1")

@@ -15,8 +15,9 @@ from kimi_magic import ConfigurationError, Kimi
 from kimi_magic._parameters import PARAMETERS, validate
 from kimi_magic.emulator import Emulator
 
-LAUNCH_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "workers-ai" / \
-    "kimi-k2.6.launch.json"
+LAUNCH_SCHEMA = (
+    Path(__file__).resolve().parents[2] / "shared" / "workers-ai" / "kimi-k2.6.launch.json"
+)
 
 
 def magics(shell: Any) -> Any:
@@ -52,8 +53,14 @@ def test_the_table_matches_the_published_schema(schema: dict[str, Any], name: st
         assert (ours.minimum, ours.maximum) == (branch.get("minimum"), branch.get("maximum"))
     if "enum" in branch:
         assert list(ours.choices) == branch["enum"]
-    expected_kind = {"number": "number", "integer": "integer", "boolean": "boolean",
-                     "string": "string", "object": "object", "array": "modalities"}
+    expected_kind = {
+        "number": "number",
+        "integer": "integer",
+        "boolean": "boolean",
+        "string": "string",
+        "object": "object",
+        "array": "modalities",
+    }
     if name != "stop":
         kind = "choice" if "enum" in branch else expected_kind[branch["type"]]
         assert ours.kind == kind
@@ -105,10 +112,11 @@ def test_every_parameter_has_a_case() -> None:
 
 @pytest.mark.parametrize(("name", "value", "expected"), VALID, ids=[c[0] for c in VALID])
 def test_python_keyword_reaches_the_request_and_validates(
-        emulator: Emulator, validate_request: Any, name: str, value: Any,
-        expected: dict[str, Any]) -> None:
-    with Kimi(base_url=emulator.base_url, account_id=emulator.account_id,
-              api_token=emulator.token) as kimi:
+    emulator: Emulator, validate_request: Any, name: str, value: Any, expected: dict[str, Any]
+) -> None:
+    with Kimi(
+        base_url=emulator.base_url, account_id=emulator.account_id, api_token=emulator.token
+    ) as kimi:
         answer = kimi.ask("hi", **{name: value})
     body = last_body(emulator)
     assert {k: body.get(k) for k in expected} == expected
@@ -135,7 +143,7 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--logprobs", {"logprobs": True}),
     ("--top-logprobs 3", {"top_logprobs": 3, "logprobs": True}),
     ("--logit-bias '{\"1234\": -100}'", {"logit_bias": {"1234": -100}}),
-    ("--metadata '{\"project\": \"demo\"}'", {"metadata": {"project": "demo"}}),
+    ('--metadata \'{"project": "demo"}\'', {"metadata": {"project": "demo"}}),
     ("--modalities text", {"modalities": ["text"]}),
     ("--no-parallel-tool-calls", {"parallel_tool_calls": False}),
     ("--service-tier flex", {"service_tier": "flex"}),
@@ -147,8 +155,12 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("flags", "expected"), FLAGS, ids=[f[0] for f in FLAGS])
 def test_magic_flag_reaches_the_request_and_validates(
-        controls_shell: Any, emulator: Emulator, validate_request: Any, flags: str,
-        expected: dict[str, Any]) -> None:
+    controls_shell: Any,
+    emulator: Emulator,
+    validate_request: Any,
+    flags: str,
+    expected: dict[str, Any],
+) -> None:
     result = controls_shell.run_cell(f"%kimi {flags} hello there")
     assert result.error_in_exec is None
     body = last_body(emulator)
@@ -163,8 +175,9 @@ def test_every_parameter_has_a_flag_documented_in_help(controls_shell: Any) -> N
         assert parameter.flag in doc, parameter.name
 
 
-def test_every_parameter_is_a_config_setting(controls_shell: Any, emulator: Emulator,
-                                              validate_request: Any) -> None:
+def test_every_parameter_is_a_config_setting(
+    controls_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
     """`%config KimiMagics.<name>` for every parameter, all at once, in one valid request."""
     for name, value, _ in VALID:
         if name not in ("max_tokens", "n", "stream"):
@@ -203,26 +216,36 @@ INVALID: list[tuple[str, Any, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "words"), INVALID,
-                         ids=[f"{c[0]}={c[1]!r}"[:40] for c in INVALID])
-def test_out_of_range_is_refused_before_sending(emulator: Emulator, name: str, value: Any,
-                                                words: str) -> None:
-    with Kimi(base_url=emulator.base_url, account_id=emulator.account_id,
-              api_token=emulator.token) as kimi, pytest.raises(ConfigurationError) as caught:
+@pytest.mark.parametrize(
+    ("name", "value", "words"), INVALID, ids=[f"{c[0]}={c[1]!r}"[:40] for c in INVALID]
+)
+def test_out_of_range_is_refused_before_sending(
+    emulator: Emulator, name: str, value: Any, words: str
+) -> None:
+    with (
+        Kimi(
+            base_url=emulator.base_url, account_id=emulator.account_id, api_token=emulator.token
+        ) as kimi,
+        pytest.raises(ConfigurationError) as caught,
+    ):
         kimi.ask("hi", **{name: value})
     message = str(caught.value)
     assert name in message and words in message and "Nothing was sent" in message
     assert emulator.requests == []
 
 
-@pytest.mark.parametrize(("line", "words"), [
-    ("-t 7", "temperature must be a number from 0 to 2"),
-    ("--top-logprobs 50", "top_logprobs must be a whole number from 0 to 20"),
-    ("-n 500", "n must be a whole number from 1 to 128"),
-    ("--logit-bias '{\"5\": 101}'", "-100 to 100"),
-])
-def test_out_of_range_flag_is_one_clear_error(controls_shell: Any, emulator: Emulator,
-                                              line: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("-t 7", "temperature must be a number from 0 to 2"),
+        ("--top-logprobs 50", "top_logprobs must be a whole number from 0 to 20"),
+        ("-n 500", "n must be a whole number from 1 to 128"),
+        ("--logit-bias '{\"5\": 101}'", "-100 to 100"),
+    ],
+)
+def test_out_of_range_flag_is_one_clear_error(
+    controls_shell: Any, emulator: Emulator, line: str, words: str
+) -> None:
     result = controls_shell.run_cell(f"%kimi {line} hello")
     assert type(result.error_in_exec).__name__ == "UsageError"
     assert words in str(result.error_in_exec)
@@ -241,8 +264,9 @@ def test_top_logprobs_with_logprobs_off_is_refused() -> None:
         validate({"top_logprobs": 2, "logprobs": False})
 
 
-def test_module_level_ask_takes_and_checks_keywords(emulator: Emulator,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_level_ask_takes_and_checks_keywords(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KIMI_MAGIC_BASE_URL", emulator.base_url)
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", emulator.account_id)
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", emulator.token)
@@ -255,19 +279,24 @@ def test_module_level_ask_takes_and_checks_keywords(emulator: Emulator,
     assert len(emulator.requests) == 1
 
 
-def test_max_tokens_is_mapped_with_a_one_line_note(controls_shell: Any, emulator: Emulator,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_max_tokens_is_mapped_with_a_one_line_note(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     controls_shell.run_cell("%kimi --max-tokens 300 hello")
     body = last_body(emulator)
     assert body["max_completion_tokens"] == 300 and "max_tokens" not in body
-    assert "max_tokens is deprecated; it was sent as max_completion_tokens" in \
-        capsys.readouterr().out
+    assert (
+        "max_tokens is deprecated; it was sent as max_completion_tokens" in capsys.readouterr().out
+    )
 
 
-def test_n_shows_every_choice(controls_shell: Any, emulator: Emulator,
-                              capsys: pytest.CaptureFixture[str]) -> None:
-    emulator.script({"content": "Red.", "alternatives": ["Blue.", "Green."]},
-                    {"content": "Red.", "alternatives": ["Blue.", "Green."]})
+def test_n_shows_every_choice(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.script(
+        {"content": "Red.", "alternatives": ["Blue.", "Green."]},
+        {"content": "Red.", "alternatives": ["Blue.", "Green."]},
+    )
     for flags in ("-n 3", "-n 3 --no-stream"):
         controls_shell.run_cell(f"%kimi {flags} name a colour")
         out = capsys.readouterr().out
@@ -276,8 +305,9 @@ def test_n_shows_every_choice(controls_shell: Any, emulator: Emulator,
     assert last_body(emulator)["n"] == 3
 
 
-def test_logprobs_colour_tokens_with_alternatives_on_hover(controls_shell: Any,
-                                                            emulator: Emulator) -> None:
+def test_logprobs_colour_tokens_with_alternatives_on_hover(
+    controls_shell: Any, emulator: Emulator
+) -> None:
     from IPython.core.displaypub import CapturingDisplayPublisher
 
     emulator.script({"content": "Paris is the capital.", "chunk_chars": 6})
@@ -289,7 +319,7 @@ def test_logprobs_colour_tokens_with_alternatives_on_hover(controls_shell: Any,
     finally:
         controls_shell.display_pub = publisher
     html = next(o["data"]["text/html"] for o in outputs if "text/html" in o["data"])
-    assert html.count("<span style=\"background-color:") >= 4  # one per token, plus a legend
+    assert html.count('<span style="background-color:') >= 4  # one per token, plus a legend
     assert 'title="&#x27;Paris &#x27;: p = ' in html  # the token's probability on hover
     assert "~1" in html  # the runner-up alternative the emulator invented
     table = next(o["data"]["text/markdown"] for o in outputs if "text/html" in o["data"])
@@ -298,10 +328,10 @@ def test_logprobs_colour_tokens_with_alternatives_on_hover(controls_shell: Any,
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_logprobs_arrive_streaming_or_not(emulator: Emulator, stream: bool) -> None:
-    emulator.script({"content": "One two three.", "chunk_chars": 4,
-                     "alternatives": ["Four five."]})
-    with Kimi(base_url=emulator.base_url, account_id=emulator.account_id,
-              api_token=emulator.token) as kimi:
+    emulator.script({"content": "One two three.", "chunk_chars": 4, "alternatives": ["Four five."]})
+    with Kimi(
+        base_url=emulator.base_url, account_id=emulator.account_id, api_token=emulator.token
+    ) as kimi:
         answer = kimi.ask("count", top_logprobs=2, n=2, stream=stream)
     assert "".join(t.token for t in answer.logprobs) == "One two three."
     assert all(len(t.top) == 2 and t.top[0][0] == t.token for t in answer.logprobs)

@@ -38,43 +38,65 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("present", "winner"), ORDER_CASES,
-                         ids=["+".join(c[0]) or "none" for c in ORDER_CASES])
+@pytest.mark.parametrize(
+    ("present", "winner"), ORDER_CASES, ids=["+".join(c[0]) or "none" for c in ORDER_CASES]
+)
 def test_resolution_order(tmp_path: Path, present: tuple[str, ...], winner: str) -> None:
     project = tmp_path / "project"
     work = project / "notebooks" / "deep"
     work.mkdir(parents=True)
     user = tmp_path / "user.toml"
     if "pyproject" in present:
-        _write(project / "pyproject.toml",
-               f"[project]\nname = 'x'\n\n[tool.kimi_magic]\ntemperature = {VALUES['pyproject']}\n")
+        _write(
+            project / "pyproject.toml",
+            f"[project]\nname = 'x'\n\n[tool.kimi_magic]\ntemperature = {VALUES['pyproject']}\n",
+        )
     if "user" in present:
         _write(user, f"temperature = {VALUES['user']}\n")
     environ = {"KIMI_MAGIC_TEMPERATURE": str(VALUES["env"])} if "env" in present else {}
     resolved = resolve(
         {"temperature": VALUES["flag"]} if "flag" in present else {},
         {"temperature": VALUES["session"]} if "session" in present else {"temperature": None},
-        cwd=work, environ=environ, user_config=user)
+        cwd=work,
+        environ=environ,
+        user_config=user,
+    )
     expected_value = None if winner == "default" else VALUES[winner]
     assert resolved["temperature"] == expected_value
-    expected_source = {"flag": FLAG, "session": SESSION, "default": DEFAULT,
-                       "env": "environment (KIMI_MAGIC_TEMPERATURE)",
-                       "pyproject": f"{project / 'pyproject.toml'} [tool.kimi_magic]",
-                       "user": str(user)}[winner]
+    expected_source = {
+        "flag": FLAG,
+        "session": SESSION,
+        "default": DEFAULT,
+        "env": "environment (KIMI_MAGIC_TEMPERATURE)",
+        "pyproject": f"{project / 'pyproject.toml'} [tool.kimi_magic]",
+        "user": str(user),
+    }[winner]
     assert resolved.source("temperature") == expected_source
 
 
 def test_each_setting_keeps_its_own_source(tmp_path: Path) -> None:
     _write(tmp_path / "pyproject.toml", "[tool.kimi_magic]\nseed = 7\nstop = ['END']\n")
     user = _write(tmp_path / "u" / "config.toml", "[kimi_magic]\ntop_p = 0.9\nseed = 1\n")
-    resolved = resolve({"n": 2}, {"temperature": 0.3},
-                       cwd=tmp_path, environ={"KIMI_MAGIC_MAX_COST": "0.5",
-                                              "KIMI_MAGIC_LOGPROBS": "true",
-                                              "KIMI_MAGIC_STOP": '["a", "b"]'},
-                       user_config=user)
+    resolved = resolve(
+        {"n": 2},
+        {"temperature": 0.3},
+        cwd=tmp_path,
+        environ={
+            "KIMI_MAGIC_MAX_COST": "0.5",
+            "KIMI_MAGIC_LOGPROBS": "true",
+            "KIMI_MAGIC_STOP": '["a", "b"]',
+        },
+        user_config=user,
+    )
     assert resolved.request_parameters() == {
-        "n": 2, "temperature": 0.3, "seed": 7, "stop": ["END"], "top_p": 0.9, "logprobs": True,
-        "stream": True}
+        "n": 2,
+        "temperature": 0.3,
+        "seed": 7,
+        "stop": ["END"],
+        "top_p": 0.9,
+        "logprobs": True,
+        "stream": True,
+    }
     assert resolved["max_cost"] == 0.5 and resolved.source("max_cost").startswith("environment")
     assert resolved.source("seed").endswith("[tool.kimi_magic]")  # the project file wins
     assert resolved.source("top_p") == str(user)
@@ -89,13 +111,15 @@ def test_nearest_pyproject_walks_up(tmp_path: Path) -> None:
     assert nearest_pyproject(tmp_path) == outer
 
 
-@pytest.mark.parametrize(("variable", "value", "words"), [
-    ("KIMI_MAGIC_TEMPERATURE", "warm", "temperature must be a number from 0 to 2"),
-    ("KIMI_MAGIC_CACHE", "perhaps", "cache"),
-    ("KIMI_MAGIC_N", "2.5", "n must be a whole number"),
-])
-def test_a_bad_environment_value_names_the_variable(variable: str, value: str,
-                                                    words: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("KIMI_MAGIC_TEMPERATURE", "warm", "temperature must be a number from 0 to 2"),
+        ("KIMI_MAGIC_CACHE", "perhaps", "cache"),
+        ("KIMI_MAGIC_N", "2.5", "n must be a whole number"),
+    ],
+)
+def test_a_bad_environment_value_names_the_variable(variable: str, value: str, words: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         resolve(environ={variable: value}, user_config=Path("/nonexistent"))
     assert words in str(caught.value)
@@ -108,8 +132,9 @@ def test_unknown_keys_in_a_file_are_noted_not_fatal(tmp_path: Path) -> None:
     assert resolved["temperature"] is None
 
 
-def test_the_order_reaches_the_request(controls_shell: Any, emulator: Emulator,
-                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_order_reaches_the_request(
+    controls_shell: Any, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """File < %config < flag, end to end through the magic."""
     _write(tmp_path / "pyproject.toml", "[tool.kimi_magic]\ntemperature = 0.3\ntop_p = 0.7\n")
     monkeypatch.setenv("KIMI_MAGIC_TEMPERATURE", "0.9")
@@ -127,8 +152,12 @@ def test_the_order_reaches_the_request(controls_shell: Any, emulator: Emulator,
 
 
 def test_kimi_config_shows_values_sources_and_no_token(
-        controls_shell: Any, emulator: Emulator, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    controls_shell: Any,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _write(tmp_path / "pyproject.toml", "[tool.kimi_magic]\ntop_p = 0.7\n")
     monkeypatch.setenv("KIMI_MAGIC_SEED", "11")
     controls_shell.run_line_magic("config", "KimiMagics.temperature = 0.5")
@@ -143,10 +172,13 @@ def test_kimi_config_shows_values_sources_and_no_token(
     assert "flag > panel / %config" in out
 
 
-def test_settings_from_a_user_config_file(controls_shell: Any, emulator: Emulator,
-                                          tmp_path: Path) -> None:
-    _write(tmp_path / "config" / "kimi_magic" / "config.toml",
-           "system = 'Answer in French.'\nreasoning_effort = 'low'\n")
+def test_settings_from_a_user_config_file(
+    controls_shell: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    _write(
+        tmp_path / "config" / "kimi_magic" / "config.toml",
+        "system = 'Answer in French.'\nreasoning_effort = 'low'\n",
+    )
     controls_shell.run_cell("%kimi bonjour")
     body = emulator.requests[-1]["json"]
     assert body["messages"][0] == {"role": "system", "content": "Answer in French."}

@@ -17,8 +17,11 @@ from kimi_magic.emulator import Emulator
 POINT_SCHEMA = {
     "title": "Point",
     "type": "object",
-    "properties": {"x": {"type": "number"}, "y": {"type": "number"},
-                   "label": {"type": "string", "enum": ["a", "b"]}},
+    "properties": {
+        "x": {"type": "number"},
+        "y": {"type": "number"},
+        "label": {"type": "string", "enum": ["a", "b"]},
+    },
     "required": ["x", "y"],
     "additionalProperties": False,
 }
@@ -53,7 +56,8 @@ def test_o_stores_the_answer_text(kimi_shell: Any, emulator: Emulator) -> None:
 
 
 def test_json_sends_json_object_and_stores_the_parsed_object(
-        kimi_shell: Any, emulator: Emulator, validate_request: Any) -> None:
+    kimi_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
     emulator.script({"content": '```json\n{"cities": ["Oslo", "Rome"], "count": 2}\n```'})
     result = kimi_shell.run_cell("%%kimi --json -o data\nTwo cities as JSON.")
     assert result.error_in_exec is None
@@ -65,20 +69,23 @@ def test_json_sends_json_object_and_stores_the_parsed_object(
 
 
 def test_schema_dict_native_endpoint_gets_the_bare_schema_with_a_name(
-        kimi_shell: Any, emulator: Emulator, validate_request: Any) -> None:
+    kimi_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
     kimi_shell.user_ns["point_schema"] = POINT_SCHEMA
     emulator.script({"content": '{"x": 1, "y": 2.5, "label": "a"}'})
     result = kimi_shell.run_cell("%kimi --schema point_schema -o p A point, please.")
     assert result.error_in_exec is None
     assert kimi_shell.user_ns["p"] == {"x": 1, "y": 2.5, "label": "a"}
     assert body(emulator)["response_format"] == {
-        "type": "json_schema", "json_schema": {**POINT_SCHEMA, "name": "Point"}}
+        "type": "json_schema",
+        "json_schema": {**POINT_SCHEMA, "name": "Point"},
+    }
     validate_request(body(emulator))
 
 
 def test_schema_on_the_openai_endpoint_gets_openais_envelope(
-        kimi_shell: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch,
-        validate_request: Any) -> None:
+    kimi_shell: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, validate_request: Any
+) -> None:
     monkeypatch.setenv("KIMI_MAGIC_OPENAI_BASE_URL", emulator.openai_base_url)
     monkeypatch.setenv("KIMI_MAGIC_API_KEY", emulator.token)
     kimi_shell.user_ns["point_schema"] = POINT_SCHEMA
@@ -89,15 +96,19 @@ def test_schema_on_the_openai_endpoint_gets_openais_envelope(
     assert emulator.requests[-1]["path"].endswith("/ai/v1/chat/completions")
     assert sent["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "Point", "schema": POINT_SCHEMA, "strict": True}}
+        "json_schema": {"name": "Point", "schema": POINT_SCHEMA, "strict": True},
+    }
     validate_request(sent)
 
 
-def test_pydantic_model_gives_a_validated_instance(kimi_shell: Any, emulator: Emulator,
-                                                   validate_request: Any) -> None:
+def test_pydantic_model_gives_a_validated_instance(
+    kimi_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
     pytest.importorskip("pydantic")
-    kimi_shell.run_cell("from pydantic import BaseModel\n"
-                        "class City(BaseModel):\n    name: str\n    population: int\n")
+    kimi_shell.run_cell(
+        "from pydantic import BaseModel\n"
+        "class City(BaseModel):\n    name: str\n    population: int\n"
+    )
     emulator.script({"content": '{"name": "Oslo", "population": 709000}'})
     result = kimi_shell.run_cell("%kimi --schema City -o city The capital of Norway.")
     assert result.error_in_exec is None
@@ -110,12 +121,16 @@ def test_pydantic_model_gives_a_validated_instance(kimi_shell: Any, emulator: Em
 
 
 def test_invalid_output_is_a_clear_error_and_the_raw_text_is_kept(
-        kimi_shell: Any, emulator: Emulator) -> None:
+    kimi_shell: Any, emulator: Emulator
+) -> None:
     pytest.importorskip("pydantic")
-    kimi_shell.run_cell("from pydantic import BaseModel\n"
-                        "class City(BaseModel):\n    name: str\n    population: int\n")
-    emulator.script({"content": '{"name": "Oslo", "population": "many"}'},
-                    {"content": "Sure! Oslo."})
+    kimi_shell.run_cell(
+        "from pydantic import BaseModel\n"
+        "class City(BaseModel):\n    name: str\n    population: int\n"
+    )
+    emulator.script(
+        {"content": '{"name": "Oslo", "population": "many"}'}, {"content": "Sure! Oslo."}
+    )
     result = kimi_shell.run_cell("%kimi --schema City -o city The capital of Norway.")
     assert isinstance(result.error_in_exec, UsageError)
     message = str(result.error_in_exec)
@@ -136,16 +151,20 @@ def test_schema_name_must_exist_and_be_a_schema(kimi_shell: Any, emulator: Emula
     assert emulator.requests == []
 
 
-@pytest.mark.parametrize(("value", "problem"), [
-    ({"x": 1, "y": 2}, None),
-    ({"x": 1}, "missing the required property 'y'"),
-    ({"x": "1", "y": 2}, "should be number"),
-    ({"x": 1, "y": 2, "z": 3}, "property 'z' the schema does not allow"),
-    ({"x": 1, "y": 2, "label": "c"}, "should be one of ['a', 'b']"),
-    ({"x": True, "y": 2}, "should be number"),
-])
-def test_the_built_in_check_without_jsonschema(value: dict[str, Any], problem: str | None,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"x": 1, "y": 2}, None),
+        ({"x": 1}, "missing the required property 'y'"),
+        ({"x": "1", "y": 2}, "should be number"),
+        ({"x": 1, "y": 2, "z": 3}, "property 'z' the schema does not allow"),
+        ({"x": 1, "y": 2, "label": "c"}, "should be one of ['a', 'b']"),
+        ({"x": True, "y": 2}, "should be number"),
+    ],
+)
+def test_the_built_in_check_without_jsonschema(
+    value: dict[str, Any], problem: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "jsonschema", None)  # as if it were not installed
     found = schema_problem(value, POINT_SCHEMA)
     assert found == problem if problem is None else problem in (found or "")
@@ -159,14 +178,19 @@ def test_parse_keeps_raw_text_on_error() -> None:
 
 
 def test_f_code_puts_the_code_in_the_next_cell(kimi_shell: Any, emulator: Emulator) -> None:
-    emulator.script({"content": "Use:\n\n```python\nimport math\nprint(math.pi)\n```\n\n"
-                                "and\n\n```\nx = 1\n```\n"})
+    emulator.script(
+        {
+            "content": "Use:\n\n```python\nimport math\nprint(math.pi)\n```\n\n"
+            "and\n\n```\nx = 1\n```\n"
+        }
+    )
     kimi_shell.run_cell("%kimi -f code Print pi.")
     assert kimi_shell.rl_next_input == "import math\nprint(math.pi)\n\nx = 1"
 
 
 def test_dry_run_sends_nothing_and_shows_everything(
-        kimi_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    kimi_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     pil = pytest.importorskip("PIL.Image")
     kimi_shell.user_ns["picture"] = pil.new("RGB", (56, 28), "red")
     kimi_shell.user_ns["table"] = {"a": 1}
@@ -174,7 +198,7 @@ def test_dry_run_sends_nothing_and_shows_everything(
     assert emulator.requests == []
     out = capsys.readouterr().out
     assert "Dry run, nothing was sent. POST " + emulator.base_url in out
-    shown = json.loads(out[out.index("{"):])
+    shown = json.loads(out[out.index("{") :])
     assert shown["temperature"] == 0.2
     assert shown["response_format"] == {"type": "json_object"}
     parts = shown["messages"][-1]["content"]
@@ -190,8 +214,9 @@ def test_dry_run_html_has_thumbnails_and_is_not_remembered_as_an_image(kimi_shel
     from kimi_magic._images import image_from_object
 
     image = image_from_object(pil.new("RGB", (10, 10), "red"), "red")
-    data, metadata = DryRun("u", {"messages": [{"role": "user", "content": "hi"}]},
-                            [image])._repr_mimebundle_()
+    data, metadata = DryRun(
+        "u", {"messages": [{"role": "user", "content": "hi"}]}, [image]
+    )._repr_mimebundle_()
     assert f'<img src="{image.data_url}"' in data["text/html"]
     assert "10x10 px" in data["text/html"]
     magics = kimi_shell.magics_manager.registry["KimiMagics"]
@@ -200,8 +225,9 @@ def test_dry_run_html_has_thumbnails_and_is_not_remembered_as_an_image(kimi_shel
     assert len(magics.context.images.shown) == before
 
 
-def test_dry_run_needs_no_credentials(kimi_shell: Any, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_needs_no_credentials(
+    kimi_shell: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "KIMI_MAGIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     result = kimi_shell.run_cell("%kimi --dry-run Hello there")

@@ -16,14 +16,25 @@ def magics(shell: Any) -> Any:
 
 
 def reply(text: str, prompt: int, cached: int, out: int) -> dict[str, Any]:
-    return {"content": text, "usage": {"prompt_tokens": prompt, "completion_tokens": out,
-                                       "prompt_tokens_details": {"cached_tokens": cached}}}
+    return {
+        "content": text,
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": out,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        },
+    }
 
 
-def test_usage_sums_match_the_emulators_reports(controls_shell: Any, emulator: Emulator,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    emulator.script(reply("a", 1200, 0, 40), reply("b", 900, 0, 25),
-                    reply("c", 2400, 1024, 60), reply("d", 1500, 512, 10))
+def test_usage_sums_match_the_emulators_reports(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.script(
+        reply("a", 1200, 0, 40),
+        reply("b", 900, 0, 25),
+        reply("c", 2400, 1024, 60),
+        reply("d", 1500, 512, 10),
+    )
     for line in ("--chat eda one", "--chat plots one", "--chat eda two", "--chat plots two"):
         assert controls_shell.run_cell(f"%kimi {line}").error_in_exec is None
     ledger = magics(controls_shell).ledger
@@ -44,8 +55,9 @@ def test_usage_sums_match_the_emulators_reports(controls_shell: Any, emulator: E
     assert f"| **total** | 4 | 6,000 | 1,536 | 135 | ${total_cost:.4f} |" in out
 
 
-def test_the_default_usage_matches_the_emulator_estimate(controls_shell: Any,
-                                                         emulator: Emulator) -> None:
+def test_the_default_usage_matches_the_emulator_estimate(
+    controls_shell: Any, emulator: Emulator
+) -> None:
     """Unscripted replies: the emulator's own counts reach the ledger unchanged."""
     controls_shell.run_cell("%kimi first question")
     controls_shell.run_cell("%kimi second question")
@@ -69,9 +81,12 @@ def test_spending_cap_refuses_further_calls(controls_shell: Any, emulator: Emula
     assert len(emulator.requests) == 2
 
 
-def test_spending_cap_from_the_environment(controls_shell: Any, emulator: Emulator,
-                                           monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_spending_cap_from_the_environment(
+    controls_shell: Any,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("KIMI_MAGIC_MAX_COST", "0.000001")
     controls_shell.run_cell("%kimi one")
     result = controls_shell.run_cell("%kimi two")
@@ -81,8 +96,9 @@ def test_spending_cap_from_the_environment(controls_shell: Any, emulator: Emulat
     assert "Spending cap: $0.0000 per session." in capsys.readouterr().out
 
 
-def test_one_off_calls_get_their_own_row(controls_shell: Any, emulator: Emulator,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_off_calls_get_their_own_row(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator.script(reply("a", 100, 0, 10), reply("b", 200, 0, 20))
     controls_shell.run_cell("%kimi --new aside")
     controls_shell.run_cell("%kimi main")

@@ -77,7 +77,7 @@ def test_polars_frame() -> None:
 def test_dict_is_pretty_json_and_cut_by_keys() -> None:
     value = {f"key{i}": {"n": i, "tags": ["a", "b"]} for i in range(500)}
     rendering = render(value, "d", 200)
-    assert rendering.text.startswith("dict with 500 keys:\n{\n  \"key0\": {\"n\": 0,")
+    assert rendering.text.startswith('dict with 500 keys:\n{\n  "key0": {"n": 0,')
     assert re.fullmatch(r"showing \d+ of 500 keys", rendering.cut)
     assert within(rendering.text, 200)
 
@@ -135,8 +135,11 @@ def test_repr_llm_wins_and_repr_is_the_fallback() -> None:
 
 def test_the_prompt_budget_leaves_out_what_does_not_fit() -> None:
     namespace = {f"t{i}": "w" * 4_000 for i in range(4)}
-    prompt = build_prompt("Compare {t0}, {t1}, {t2} and {t3}.", namespace=namespace,
-                          budgets=Budgets(variable_tokens=1_000, context_tokens=2_100))
+    prompt = build_prompt(
+        "Compare {t0}, {t1}, {t2} and {t3}.",
+        namespace=namespace,
+        budgets=Budgets(variable_tokens=1_000, context_tokens=2_100),
+    )
     sections = prompt.text.split("### ")[1:]
     assert len(sections) == 4
     assert sum(len(s) for s in sections[:2]) <= 2 * 1_000 * CHARS_PER_TOKEN + 20
@@ -144,11 +147,14 @@ def test_the_prompt_budget_leaves_out_what_does_not_fit() -> None:
     assert sections[2].count("w") < 4_000 and "[cut:" in sections[2]
 
 
-def test_var_flag_and_references_reach_the_model(kimi_shell: Any, emulator: Emulator,
-                                                 validate_request: Any) -> None:
-    kimi_shell.run_cell("import numpy as np\nimport pandas as pd\n"
-                        "sales = pd.DataFrame({'q': range(1000)})\nweights = np.ones(5)\n"
-                        "label = 'Q3'")
+def test_var_flag_and_references_reach_the_model(
+    kimi_shell: Any, emulator: Emulator, validate_request: Any
+) -> None:
+    kimi_shell.run_cell(
+        "import numpy as np\nimport pandas as pd\n"
+        "sales = pd.DataFrame({'q': range(1000)})\nweights = np.ones(5)\n"
+        "label = 'Q3'"
+    )
     result = kimi_shell.run_cell("%kimi -v weights --var sales Compare quarter {label}.")
     assert result.error_in_exec is None
     text = emulator.requests[-1]["json"]["messages"][-1]["content"]
@@ -169,19 +175,32 @@ def test_budgets_are_configurable(kimi_shell: Any, emulator: Emulator) -> None:
     assert "[cut: showing the first 320 of 20,000 characters]" in section
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda: pd.DataFrame([[1, 2], [3, 4]], columns=["a", "a"]), id="duplicate-cols"),
-    pytest.param(lambda: pd.DataFrame(np.ones((3, 2)), columns=pd.MultiIndex.from_tuples(
-        [("x", "1"), ("x", "2")])), id="multiindex-cols"),
-    pytest.param(lambda: pd.DataFrame(), id="empty"),
-    pytest.param(lambda: pd.DataFrame({"t": pd.date_range("2020", periods=30),
-                                       "c": pd.Categorical(["u", "v"] * 15)}), id="dates-cats"),
-    pytest.param(lambda: pd.DataFrame({"o": [{"a": 1}, None, [1, 2]]}), id="objects"),
-    pytest.param(lambda: pd.DataFrame(np.zeros((3, 50))), id="wide"),
-    pytest.param(lambda: np.array([np.nan, np.nan]), id="all-nan"),
-    pytest.param(lambda: np.zeros((2, 2), dtype=bool), id="bool-array"),
-    pytest.param(lambda: np.array(["a", "b"]), id="str-array"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(
+            lambda: pd.DataFrame([[1, 2], [3, 4]], columns=["a", "a"]), id="duplicate-cols"
+        ),
+        pytest.param(
+            lambda: pd.DataFrame(
+                np.ones((3, 2)), columns=pd.MultiIndex.from_tuples([("x", "1"), ("x", "2")])
+            ),
+            id="multiindex-cols",
+        ),
+        pytest.param(lambda: pd.DataFrame(), id="empty"),
+        pytest.param(
+            lambda: pd.DataFrame(
+                {"t": pd.date_range("2020", periods=30), "c": pd.Categorical(["u", "v"] * 15)}
+            ),
+            id="dates-cats",
+        ),
+        pytest.param(lambda: pd.DataFrame({"o": [{"a": 1}, None, [1, 2]]}), id="objects"),
+        pytest.param(lambda: pd.DataFrame(np.zeros((3, 50))), id="wide"),
+        pytest.param(lambda: np.array([np.nan, np.nan]), id="all-nan"),
+        pytest.param(lambda: np.zeros((2, 2), dtype=bool), id="bool-array"),
+        pytest.param(lambda: np.array(["a", "b"]), id="str-array"),
+    ],
+)
 def test_awkward_values_render_within_budget(make: Any) -> None:
     rendering = render(make(), "v", 300)
     assert rendering.text and within(rendering.text, 300)

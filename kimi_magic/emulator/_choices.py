@@ -22,8 +22,10 @@ def choice_count(body: Mapping[str, Any] | None) -> int:
 def alternatives(content: str, reply: Mapping[str, Any], n: int) -> list[str]:
     """The contents of choices 1 .. n-1."""
     scripted = list(reply.get("alternatives") or [])
-    return [str(scripted[i - 1]) if i - 1 < len(scripted) else f"(Alternative {i + 1}) {content}"
-            for i in range(1, n)]
+    return [
+        str(scripted[i - 1]) if i - 1 < len(scripted) else f"(Alternative {i + 1}) {content}"
+        for i in range(1, n)
+    ]
 
 
 def _probability(token: str) -> float:
@@ -40,11 +42,18 @@ def logprobs_for(pieces: list[str], body: Mapping[str, Any] | None) -> dict[str,
     content = []
     for piece in pieces:
         p = _probability(piece)
-        runners = [(piece, p)] + [(f"{piece.strip() or '_'}~{k}", (1 - p) / (k + 1))
-                                  for k in range(1, top)]
-        content.append({
-            "token": piece, "logprob": math.log(p), "bytes": list(piece.encode("utf-8")),
-            "top_logprobs": [{"token": t, "logprob": math.log(q), "bytes": list(t.encode())}
-                             for t, q in runners[:top]],
-        })
+        runners = [(piece, p)] + [
+            (f"{piece.strip() or '_'}~{k}", (1 - p) / (k + 1)) for k in range(1, top)
+        ]
+        content.append(
+            {
+                "token": piece,
+                "logprob": math.log(p),
+                "bytes": list(piece.encode("utf-8")),
+                "top_logprobs": [
+                    {"token": t, "logprob": math.log(q), "bytes": list(t.encode())}
+                    for t, q in runners[:top]
+                ],
+            }
+        )
     return {"content": content}

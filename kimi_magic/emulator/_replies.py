@@ -308,9 +308,14 @@ def build_completion(
     first = completion["choices"][0]
     first["logprobs"] = _choices.logprobs_for(_split(answer.content or "", size), body)
     for i, text in enumerate(extra, start=1):
-        completion["choices"].append({
-            "index": i, "message": {"role": "assistant", "content": text},
-            "logprobs": _choices.logprobs_for(_split(text, size), body), "finish_reason": "stop"})
+        completion["choices"].append(
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": _choices.logprobs_for(_split(text, size), body),
+                "finish_reason": "stop",
+            }
+        )
     return completion
 
 
@@ -318,8 +323,11 @@ def _with_extra_tokens(usage_: dict[str, Any], extra: list[str]) -> dict[str, An
     """Usage counting the extra choices' tokens too, as the completion side of n > 1 does."""
     added = sum(tokens_for_chars(len(text)) for text in extra)
     if added:
-        usage_ = {**usage_, "completion_tokens": usage_["completion_tokens"] + added,
-                  "total_tokens": usage_["total_tokens"] + added}
+        usage_ = {
+            **usage_,
+            "completion_tokens": usage_["completion_tokens"] + added,
+            "total_tokens": usage_["total_tokens"] + added,
+        }
     return usage_
 
 
@@ -353,15 +361,21 @@ def build_stream(
         generated += chars
         running = meter.at(generated) if mode == "every_chunk" else None
         logprobs = _choices.logprobs_for([delta["content"]], body) if delta.get("content") else None
-        events.append(write(_wire.chunk(completion_id, created, delta, usage=running,
-                                        logprobs=logprobs)))
+        events.append(
+            write(_wire.chunk(completion_id, created, delta, usage=running, logprobs=logprobs))
+        )
     extra = _choices.alternatives(answer.content or "", reply, _choices.choice_count(body))
     size = int(reply.get("chunk_chars") or DEFAULT_CHUNK_CHARS)
     for index, text in enumerate(extra, start=1):
         for piece in _split(text, size):
             logprobs = _choices.logprobs_for([piece], body)
-            events.append(write(_wire.chunk(completion_id, created, {"content": piece},
-                                            index=index, logprobs=logprobs)))
+            events.append(
+                write(
+                    _wire.chunk(
+                        completion_id, created, {"content": piece}, index=index, logprobs=logprobs
+                    )
+                )
+            )
         events.append(write(_wire.chunk(completion_id, created, {}, "stop", index=index)))
 
     final = _with_extra_tokens(meter.final(answer), extra)

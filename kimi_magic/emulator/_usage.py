@@ -48,7 +48,8 @@ def _image_stand_in(match: re.Match[str]) -> str:
     url = match.group(0)
     digest = hashlib.sha1(url.encode()).hexdigest()
     return (digest * (1 + image_tokens(url) * CHARS_PER_TOKEN // len(digest)))[
-        : image_tokens(url) * CHARS_PER_TOKEN]
+        : image_tokens(url) * CHARS_PER_TOKEN
+    ]
 
 
 def prompt_text(body: Mapping[str, Any]) -> str:

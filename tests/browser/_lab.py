@@ -25,8 +25,10 @@ STOP_TIMEOUT_S = 10.0
 
 # The news pop-up and update check would cover the notebook and reach the network.
 USER_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
 }
 
 
@@ -50,8 +52,9 @@ def shut_down_sessions(lab: Lab) -> None:
     with urllib.request.urlopen(request, timeout=10) as reply:
         sessions = json.load(reply)
     for session in sessions:
-        delete = urllib.request.Request(f"{lab.url}/api/sessions/{session['id']}",
-                                        headers=headers, method="DELETE")
+        delete = urllib.request.Request(
+            f"{lab.url}/api/sessions/{session['id']}", headers=headers, method="DELETE"
+        )
         with urllib.request.urlopen(delete, timeout=30):
             pass
 
@@ -83,23 +86,38 @@ def running_lab(root: Path, home: Path, emulator_env: Mapping[str, str]) -> Iter
     config_dir = home / "config"
     write_user_settings(config_dir)
     env = kernel_environment(os.environ, emulator_env)
-    env.update({
-        "JUPYTER_CONFIG_DIR": str(config_dir),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(config_dir / "lab" / "user-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "JUPYTER_CONFIG_DIR": str(config_dir),
+            "JUPYTER_DATA_DIR": str(home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(config_dir / "lab" / "user-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     port, token = free_port(), "browser-test-" + os.urandom(8).hex()
     log = (home / "lab.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-         "--ServerApp.terminals_enabled=False", "--LabApp.extension_manager=readonly",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.allow_root=True",
+            "--ServerApp.terminals_enabled=False",
+            "--LabApp.extension_manager=readonly",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     lab = Lab(f"http://127.0.0.1:{port}", token, root)
     try:
@@ -114,15 +132,19 @@ def _wait_until_up(lab: Lab, process: subprocess.Popen[bytes], log: Path) -> Non
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {process.returncode}:\n"
-                               + log.read_text(errors="replace")[-3000:])
+            raise RuntimeError(
+                f"JupyterLab exited with {process.returncode}:\n"
+                + log.read_text(errors="replace")[-3000:]
+            )
         try:
             with urllib.request.urlopen(f"{lab.url}/api/status?token={lab.token}", timeout=2):
                 return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"JupyterLab did not answer within {START_TIMEOUT_S:.0f} s:\n"
-                       + log.read_text(errors="replace")[-3000:])
+    raise RuntimeError(
+        f"JupyterLab did not answer within {START_TIMEOUT_S:.0f} s:\n"
+        + log.read_text(errors="replace")[-3000:]
+    )
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:

@@ -57,8 +57,11 @@ def write_notebook(path: Path, *sources: str) -> Path:
     """A notebook of code cells, with the kernel the lab starts for it."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python",
-                                       "display_name": "Python 3 (ipykernel)"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "language": "python",
+        "display_name": "Python 3 (ipykernel)",
+    }
     nbformat.write(notebook, path)
     return path
 
@@ -67,7 +70,8 @@ def open_notebook(page: Any, lab: Lab, name: str) -> None:
     """Open `name` and wait until its kernel really exists (the toolbar says idle too early)."""
     page.goto(lab.tree_url(name))
     page.locator("#jp-main-statusbar").get_by_text(KERNEL_IDLE).wait_for(
-        timeout=KERNEL_START_TIMEOUT_MS)
+        timeout=KERNEL_START_TIMEOUT_MS
+    )
     # Fold the file browser away so the notebook has the width a reader would give it.
     current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
     if current.count():
@@ -122,5 +126,7 @@ def wait_for_state(page: Any, predicate: Any, timeout_s: float, what: str) -> di
         if state and predicate(state):
             return state
         time.sleep(0.05)
-    raise AssertionError(f"Timed out after {timeout_s:.0f} s waiting for {what}; "
-                         f"last states: {json.dumps(recorded(page)[-3:])[:1500]}")
+    raise AssertionError(
+        f"Timed out after {timeout_s:.0f} s waiting for {what}; "
+        f"last states: {json.dumps(recorded(page)[-3:])[:1500]}"
+    )

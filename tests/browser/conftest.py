@@ -19,9 +19,14 @@ from kimi_magic.emulator import Emulator
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 EMULATOR_TOKEN = "browser-emulator-token-7f3a"
 
 
@@ -55,9 +60,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory, lab_emulator: Emulator) -> Ite
     root = tmp_path_factory.mktemp("lab-root")
     for notebook in (REPO / "notebooks").glob("*.ipynb"):
         shutil.copy(notebook, root / notebook.name)
-    env = {"KIMI_MAGIC_BASE_URL": lab_emulator.base_url,
-           "CLOUDFLARE_ACCOUNT_ID": lab_emulator.account_id,
-           "CLOUDFLARE_API_TOKEN": lab_emulator.token}
+    env = {
+        "KIMI_MAGIC_BASE_URL": lab_emulator.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": lab_emulator.account_id,
+        "CLOUDFLARE_API_TOKEN": lab_emulator.token,
+    }
     with running_lab(root, tmp_path_factory.mktemp("lab-home"), env) as running:
         yield running
 
@@ -66,13 +73,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory, lab_emulator: Emulator) -> Ite
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (Playwright's own browser download cannot work)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install chromium` "
-                    "(.ci/run does this).")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install it with `apt-get install chromium` "
+            "(.ci/run does this)."
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 

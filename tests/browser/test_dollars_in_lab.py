@@ -15,12 +15,18 @@ pytestmark = pytest.mark.browser
 
 
 def test_costs_in_answers_usage_and_history_are_not_typeset_as_math(
-        page: Any, lab: Lab, emu: Emulator, screenshots: Path) -> None:
+    page: Any, lab: Lab, emu: Emulator, screenshots: Path
+) -> None:
     # One stray `$` in the answer would pair with the `$` of the cost in the footer.
     emu.script({"content": "The plan costs $5 a month."}, {"content": "Yes, about $60 a year."})
-    write_notebook(lab.root / "dollars.ipynb", "%load_ext kimi_magic",
-                   "%%kimi\nWhat does it cost?", "%kimi And per year?", "%kimi usage",
-                   "%kimi history")
+    write_notebook(
+        lab.root / "dollars.ipynb",
+        "%load_ext kimi_magic",
+        "%%kimi\nWhat does it cost?",
+        "%kimi And per year?",
+        "%kimi usage",
+        "%kimi history",
+    )
     open_notebook(page, lab, "dollars.ipynb")
     run_menu(page, "Run All Cells")
     cells(page).nth(4).locator(".jp-RenderedMarkdown").first.wait_for(timeout=60_000)

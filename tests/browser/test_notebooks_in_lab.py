@@ -14,8 +14,9 @@ from kimi_magic.emulator import Emulator
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOKS = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "notebooks")
-                   .glob("*.ipynb"))
+NOTEBOOKS = sorted(
+    p.name for p in (Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb")
+)
 RUN_TIMEOUT_MS = 120_000
 EXECUTED = re.compile(r"\[\d+\]")
 
@@ -36,8 +37,9 @@ def asks_the_model(source: str) -> bool:
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_in_jupyterlab(name: str, page: Any, lab: Lab, emu: Emulator,
-                                     screenshots: Path) -> None:
+def test_notebook_runs_in_jupyterlab(
+    name: str, page: Any, lab: Lab, emu: Emulator, screenshots: Path
+) -> None:
     open_notebook(page, lab, name)
     last = cells(page).filter(has=page.locator(".jp-InputPrompt")).last
     last_source = last.locator(".jp-InputArea-editor").text_content()
@@ -49,7 +51,10 @@ def test_notebook_runs_in_jupyterlab(name: str, page: Any, lab: Lab, emu: Emulat
             const cell = code.find(c => c.querySelector('.jp-InputArea-editor')
                                           .textContent === source);
             return cell && /\\[\\d+\\]/.test(cell.querySelector('.jp-InputPrompt').textContent);
-        }""", arg=last_source, timeout=RUN_TIMEOUT_MS)
+        }""",
+        arg=last_source,
+        timeout=RUN_TIMEOUT_MS,
+    )
     page.locator("#jp-main-statusbar").get_by_text("(ipykernel) | Idle").wait_for()
     page.screenshot(path=screenshots / f"10-{Path(name).stem}.png", full_page=True)
 

@@ -18,9 +18,14 @@ ANSWER_TIMEOUT_MS = 60_000
 
 
 def test_panel_opens_on_the_right_and_its_temperature_reaches_the_request(
-        page: Any, lab: Lab, emu: Emulator, screenshots: Path) -> None:
-    write_notebook(lab.root / "panel.ipynb", "%load_ext kimi_magic", "%kimi panel",
-                   "%%kimi\nSay hello in five words.")
+    page: Any, lab: Lab, emu: Emulator, screenshots: Path
+) -> None:
+    write_notebook(
+        lab.root / "panel.ipynb",
+        "%load_ext kimi_magic",
+        "%kimi panel",
+        "%%kimi\nSay hello in five words.",
+    )
     open_notebook(page, lab, "panel.ipynb")
     select_cell(page, 2)
     run_menu(page, "Run All Above Selected Cell")  # load the extension, open the panel
@@ -29,11 +34,13 @@ def test_panel_opens_on_the_right_and_its_temperature_reaches_the_request(
     tab = page.locator(".jp-SideBar.jp-mod-right .lm-TabBar-tab", has_text="Kimi K2.6")
     tab.wait_for()
     assert "lm-mod-current" in (tab.get_attribute("class") or ""), "the panel did not open"
-    slider = right.locator(".widget-slider", has=page.locator(".widget-label",
-                                                              has_text="temperature"))
+    slider = right.locator(
+        ".widget-slider", has=page.locator(".widget-label", has_text="temperature")
+    )
     slider.wait_for()
-    assert cells(page).nth(1).locator(".jp-OutputArea-output").count() == 0, \
+    assert cells(page).nth(1).locator(".jp-OutputArea-output").count() == 0, (
         "the panel was shown inline, not in the right area"
+    )
     page.screenshot(path=screenshots / "06-panel-open.png")
 
     track = slider.locator(".noUi-base").bounding_box()
@@ -41,8 +48,9 @@ def test_panel_opens_on_the_right_and_its_temperature_reaches_the_request(
     assert track and handle
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()
-    page.mouse.move(track["x"] + TARGET_SHARE * track["width"],
-                    handle["y"] + handle["height"] / 2, steps=8)
+    page.mouse.move(
+        track["x"] + TARGET_SHARE * track["width"], handle["y"] + handle["height"] / 2, steps=8
+    )
     page.mouse.up()
     readout = slider.locator(".widget-readout")
     page.wait_for_function("(el) => el.textContent.trim() !== '1.00'", arg=readout.element_handle())

@@ -15,10 +15,15 @@ from kimi_magic.emulator import Emulator
 pytestmark = pytest.mark.browser
 
 
-def test_second_panel_call_refocuses_the_same_panel(page: Any, lab: Lab, emu: Emulator,
-                                                    screenshots: Path) -> None:
-    write_notebook(lab.root / "panel-twice.ipynb", "%load_ext kimi_magic\n%kimi panel",
-                   "%config KimiMagics.temperature = 1.5", "%kimi panel")
+def test_second_panel_call_refocuses_the_same_panel(
+    page: Any, lab: Lab, emu: Emulator, screenshots: Path
+) -> None:
+    write_notebook(
+        lab.root / "panel-twice.ipynb",
+        "%load_ext kimi_magic\n%kimi panel",
+        "%config KimiMagics.temperature = 1.5",
+        "%kimi panel",
+    )
     open_notebook(page, lab, "panel-twice.ipynb")
     select_cell(page, 1)
     run_menu(page, "Run All Above Selected Cell")
@@ -32,13 +37,15 @@ def test_second_panel_call_refocuses_the_same_panel(page: Any, lab: Lab, emu: Em
     select_cell(page, 1)
     run_menu(page, "Run Selected Cell")  # %config KimiMagics.temperature = 1.5
     run_menu(page, "Run Selected Cell")  # %kimi panel, again
-    page.wait_for_function("""() => Array.from(document.querySelectorAll(
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll(
         '.jp-SideBar.jp-mod-right .lm-TabBar-tab.lm-mod-current')).some(
-        t => t.textContent.includes('Kimi K2.6'))""", timeout=30_000)
+        t => t.textContent.includes('Kimi K2.6'))""",
+        timeout=30_000,
+    )
     assert tabs.count() == 1, "a second panel was opened"
-    readout = page.locator("#jp-right-stack .widget-slider",
-                           has=page.locator(".widget-label", has_text="temperature")
-                           ).locator(".widget-readout")
-    page.wait_for_function("(el) => el.textContent.trim() === '1.50'",
-                           arg=readout.element_handle())
+    readout = page.locator(
+        "#jp-right-stack .widget-slider", has=page.locator(".widget-label", has_text="temperature")
+    ).locator(".widget-readout")
+    page.wait_for_function("(el) => el.textContent.trim() === '1.50'", arg=readout.element_handle())
     page.screenshot(path=screenshots / "09-panel-refocused.png")
