@@ -209,7 +209,7 @@ def coerce(name: str, text: str) -> Any:
         if kind == "integer":
             return int(text)
         if kind == "boolean":
-            return _boolean(text)
+            return parse_boolean(text)
         if kind in ("object", "modalities"):
             return json.loads(text) if text.startswith(("{", "[")) else text.split(",")
         if kind == "stop":
@@ -221,7 +221,8 @@ def coerce(name: str, text: str) -> Any:
     return text
 
 
-def _boolean(text: str) -> bool:
+def parse_boolean(text: str) -> bool:
+    """`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, as written in a config file or env."""
     lowered = text.lower()
     if lowered in ("1", "true", "yes", "on"):
         return True

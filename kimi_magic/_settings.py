@@ -21,7 +21,7 @@ from typing import Any
 
 from ._constants import CONTEXT_WINDOW_TOKENS, MODEL_ID, READ_TIMEOUT_S
 from ._errors import ConfigurationError
-from ._parameters import PARAMETERS, coerce
+from ._parameters import PARAMETERS, coerce, parse_boolean
 
 # Settings that are ours rather than request parameters, with their kinds and defaults.
 OWN_SETTINGS: dict[str, tuple[str, Any]] = {
@@ -125,7 +125,7 @@ def _value(name: str, raw: Any, where: str) -> Any:
             convert: dict[str, Callable[[str], Any]] = {
                 "number": float,
                 "integer": int,
-                "boolean": _flag_text,
+                "boolean": parse_boolean,
             }
             return convert[kind](raw.strip())
     except (ValueError, KeyError):
@@ -135,15 +135,6 @@ def _value(name: str, raw: Any, where: str) -> Any:
     except ConfigurationError as error:
         raise ConfigurationError(f"{where}: {error}") from None
     return raw
-
-
-def _flag_text(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(text)
 
 
 def user_config_path() -> Path:

@@ -97,3 +97,17 @@ def controls_shell(
     monkeypatch.chdir(tmp_path)  # no pyproject.toml above tmp_path
     yield kimi_shell
     kimi_shell.config.pop("KimiMagics", None)
+
+
+@pytest.fixture
+def schema_checked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the test, check every body the emulator received against the published schema
+    (where ../shared is present). Use it in tests that send only valid requests."""
+    emulator = request.getfixturevalue("emulator")
+    try:
+        validate = request.getfixturevalue("validate_request")
+    except pytest.skip.Exception:
+        validate = None
+    yield
+    for sent in emulator.requests if validate else ():
+        validate(sent["json"])

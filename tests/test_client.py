@@ -39,36 +39,27 @@ def raw(*chunks: bytes, content_type: str = "text/event-stream") -> dict[str, An
     }
 
 
+THINK_THEN_ANSWER = {
+    "reasoning": "Let me think.",
+    "content": "Hello **world**.",
+    "usage": {
+        "prompt_tokens": 1000,
+        "completion_tokens": 500,
+        "prompt_tokens_details": {"cached_tokens": 400},
+    },
+}
+
+
 # -- endpoints ----------------------------------------------------------------------------
 
 
 def test_native_stream_gives_reasoning_then_text_usage_cost(kimi: Kimi, emulator: Emulator) -> None:
-    emulator.script(
-        {
-            "reasoning": "Let me think.",
-            "content": "Hello **world**.",
-            "usage": {
-                "prompt_tokens": 1000,
-                "completion_tokens": 500,
-                "prompt_tokens_details": {"cached_tokens": 400},
-            },
-        }
-    )
+    emulator.script(THINK_THEN_ANSWER)
     stream = kimi.stream([{"role": "user", "content": "hi"}])
     kinds = [type(e) for e in stream if isinstance(e, (ReasoningDelta, TextDelta))]
     assert kinds.index(TextDelta) > max(i for i, k in enumerate(kinds) if k is ReasoningDelta)
     assert list(stream) and list(stream) == list(stream)  # replays what it streamed
-    emulator.script(
-        {
-            "reasoning": "Let me think.",
-            "content": "Hello **world**.",
-            "usage": {
-                "prompt_tokens": 1000,
-                "completion_tokens": 500,
-                "prompt_tokens_details": {"cached_tokens": 400},
-            },
-        }
-    )
+    emulator.script(THINK_THEN_ANSWER)
     answer = kimi.ask("hi")
     assert (answer.text, answer.reasoning) == ("Hello **world**.", "Let me think.")
     assert (

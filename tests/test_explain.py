@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,21 +19,7 @@ unit_price("apple", 4)
 """
 
 
-@pytest.fixture(autouse=True)
-def _every_request_matches_the_schema(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After each test that talks to the emulator, check every body it sent against the
-    published schema (where ../shared is present)."""
-    if "emulator" not in request.fixturenames:
-        yield
-        return
-    emulator = request.getfixturevalue("emulator")
-    try:
-        validate = request.getfixturevalue("validate_request")
-    except pytest.skip.Exception:
-        validate = None
-    yield
-    for sent in emulator.requests if validate else ():
-        validate(sent["json"])
+pytestmark = pytest.mark.usefixtures("schema_checked")
 
 
 def last_text(emulator: Emulator) -> str:

@@ -14,6 +14,8 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from kimi_magic.emulator import Emulator
 
+pytestmark = pytest.mark.usefixtures("schema_checked")
+
 
 @pytest.fixture
 def shell(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:

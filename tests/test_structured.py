@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,21 +26,7 @@ POINT_SCHEMA = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _every_request_matches_the_schema(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After each test that talks to the emulator, check every body it sent against the
-    published schema (where ../shared is present)."""
-    if "emulator" not in request.fixturenames:
-        yield
-        return
-    emulator = request.getfixturevalue("emulator")
-    try:
-        validate = request.getfixturevalue("validate_request")
-    except pytest.skip.Exception:
-        validate = None
-    yield
-    for sent in emulator.requests if validate else ():
-        validate(sent["json"])
+pytestmark = pytest.mark.usefixtures("schema_checked")
 
 
 def body(emulator: Emulator, index: int = -1) -> dict[str, Any]:
