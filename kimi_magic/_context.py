@@ -27,6 +27,9 @@ class NotebookContext:
     errors: ErrorMemory = field(default_factory=ErrorMemory)
     cell: int | None = None
     _shell: Any = None
+    # IPython 9 counts a cell before `pre_run_cell` fires, IPython 8 after it ran; the first
+    # `post_run_cell` (which carries the true count) confirms which this shell does.
+    _counts_ahead: bool = field(default_factory=lambda: _ipython_major() >= 9)
 
     def install(self, shell: Any) -> None:
         """Hook display publishing, the display hook (Out[n]) and the cell events."""
@@ -60,10 +63,18 @@ class NotebookContext:
     # -- hooks --------------------------------------------------------------------------------
 
     def _pre_run_cell(self, info: Any = None) -> None:
-        self.cell = getattr(self._shell, "execution_count", None)
+        count = getattr(self._shell, "execution_count", None)
+        if count is not None and self._counts_ahead and getattr(info, "store_history", False):
+            count -= 1
+        self.cell = count
 
     def _post_run_cell(self, result: Any = None) -> None:
         cell, self.cell = self.cell, None
+        actual = getattr(result, "execution_count", None)
+        if isinstance(actual, int) and isinstance(cell, int) and actual != cell:
+            self._counts_ahead = actual < cell
+            self.images.relabel(cell, actual)
+            cell = actual
         if result is not None and self._shell is not None:
             self.errors.record(result, self._shell.user_ns, cell)
 
@@ -74,6 +85,12 @@ class NotebookContext:
     def _on_result(self, format_dict: Any, md_dict: Any = None, *args: Any, **kwargs: Any) -> None:
         if isinstance(format_dict, dict):
             self.images.remember(format_dict, self.execution_count(), md_dict)
+
+
+def _ipython_major() -> int:
+    import IPython
+
+    return int(IPython.version_info[0])
 
 
 def _wrap(owner: Any, name: str, observer: Callable[..., None]) -> None:

@@ -89,6 +89,12 @@ class ImageMemory:
                 self.shown.append(ShownImage(execution_count, mime, raw))
                 return
 
+    def relabel(self, wrong: int, right: int) -> None:
+        """Give the images filed under cell `wrong` their true cell number."""
+        for shown in self.shown:
+            if shown.execution_count == wrong:
+                shown.execution_count = right
+
     def last(self) -> Image:
         if not self.shown:
             raise ImageError(
