@@ -57,7 +57,7 @@ class AnswerBuilder:
         elif isinstance(event, Finish):
             self._answer.finish_reason = event.reason or self._answer.finish_reason
         elif isinstance(event, ResponseStarted):
-            self._answer.request_id = event.request_id or self._answer.request_id
+            self._answer.request_id = self._answer.request_id or event.request_id
             self._answer.model = event.model or self._answer.model
 
     @property

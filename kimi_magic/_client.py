@@ -273,6 +273,7 @@ class Kimi:
     def _sse_events(self, response: httpx.Response) -> Iterator[StreamEvent]:
         done = False
         finished = False
+        identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
             for sse in iter_sse(response.iter_raw()):
                 if sse.data == "[DONE]":
@@ -289,6 +290,10 @@ class Kimi:
                         f"({sse.data[:80]!r}), so the answer stops here; what arrived before it "
                         "is kept. Run the cell again to get a whole answer."
                     )
+                if not identified and chunk.get("id"):
+                    # No request id header: the completion id is the best handle there is.
+                    identified = True
+                    yield ResponseStarted(str(chunk["id"]))
                 for event in events_from_chunk(chunk):
                     finished = finished or isinstance(event, Finish)
                     yield event

@@ -17,12 +17,14 @@ METADATA_KEY = "kimi_magic"
 def footer_line(answer: Answer) -> str:
     """`in 1,234 (cached 1,000) · out 567 · $0.0012 · 3.2 s · 180 tok/s`"""
     usage = answer.usage
-    if usage.total_tokens == 0 and not answer.complete and not answer.from_cache:
-        # Usage comes with the last chunk, so a stream cut short never reports it.
+    if usage.total_tokens == 0 and not answer.from_cache:
+        # Usage comes with the last chunk: a stream cut short (or a server that sends none)
+        # reports nothing, so estimate the output at ~4 characters a token.
         produced = len(answer.text) + len(answer.reasoning)
+        why = "for an answer cut short" if not answer.complete else "by the server"
         return (
-            f"usage not reported for an answer cut short · out ≈ {-(-produced // 4):,} "
-            f"(estimated) · {answer.seconds:.1f} s"
+            f"usage not reported {why} · out ≈ {-(-produced // 4):,} (estimated) · "
+            f"{answer.seconds:.1f} s"
         )
     parts = [
         f"in {usage.prompt_tokens:,}"

@@ -475,3 +475,34 @@ def test_injected_transport_is_used() -> None:
     with Kimi(account_id="acct", api_token="tok", transport=httpx.MockTransport(handler)) as kimi:
         assert kimi.ask("hi", stream=False).text == "mocked"
     assert seen[0].url.path == "/client/v4/accounts/acct/ai/run/@cf/moonshotai/kimi-k2.6"
+
+
+def test_a_server_without_request_id_header_or_usage(emulator: Emulator, kimi: Kimi) -> None:
+    from kimi_magic._final_output import footer_line
+
+    emulator.script(
+        raw(
+            b'data: {"id":"chatcmpl-42","choices":[{"index":0,"delta":{"content":"Hi!"}}]}\n\n',
+            b'data: {"id":"chatcmpl-42","choices":[{"index":0,"delta":{},'
+            b'"finish_reason":"stop"}]}\n\n',
+            b"data: [DONE]\n\n",
+        )
+    )
+    answer = kimi.ask("hi")
+    assert answer.request_id and answer.request_id.endswith("-EMU")  # the cf-ray header
+    assert answer.text == "Hi!" and answer.usage.total_tokens == 0
+    assert footer_line(answer).startswith("usage not reported by the server · out ≈ 1")
+
+
+def test_without_a_request_id_header_the_completion_id_is_kept() -> None:
+    body = (
+        b'data: {"id":"chatcmpl-42","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+        b'data: {"id":"chatcmpl-42","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+        b"\n\ndata: [DONE]\n\n"
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    with Kimi(account_id="a", api_token="t", transport=httpx.MockTransport(handler)) as kimi:
+        assert kimi.ask("hi").request_id == "chatcmpl-42"
