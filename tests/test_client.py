@@ -502,7 +502,8 @@ def test_without_a_request_id_header_the_completion_id_is_kept() -> None:
     )
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
 
     with Kimi(account_id="a", api_token="t", transport=httpx.MockTransport(handler)) as kimi:
         assert kimi.ask("hi").request_id == "chatcmpl-42"
