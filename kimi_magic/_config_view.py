@@ -27,7 +27,9 @@ def _shown(name: str, value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else (value or "''")
     if len(text) > 80:
         text = text[:77] + "…"
-    return f"`{html.escape(text).replace('|', '&#124;')}`"
+    # A code span shows entities literally; in a table cell only `|` needs escaping (GFM).
+    cell = text.replace("`", "'").replace("|", "\\|")
+    return f"`{cell}`"
 
 
 def _token_source() -> str:
