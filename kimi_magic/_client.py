@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -51,8 +51,13 @@ class AnswerStream:
         self._events: list[StreamEvent] = []
         self._response: httpx.Response | None = None
         self._consumed = False
-        self._stopped = False
+        self._stop_requested = threading.Event()
         self.attempts = 0
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop()` was called (from any thread)."""
+        return self._stop_requested.is_set()
 
     @property
     def answer(self) -> Answer:
@@ -71,7 +76,7 @@ class AnswerStream:
                 yield event
             self._builder.finish()
         except StreamError as error:
-            if self._stopped:
+            if self.stopped:
                 return  # the read failed because stop() closed the response
             self._builder.finish(truncated=True)
             error.answer = self._builder.answer
@@ -88,7 +93,7 @@ class AnswerStream:
 
     def stop(self) -> None:
         """End the stream now (the Stop button): the answer so far is kept as interrupted."""
-        self._stopped = True
+        self._stop_requested.set()
         self._builder.finish(interrupted=True)
         self.close()
 
@@ -198,29 +203,26 @@ class Kimi:
     def _events(self, call: AnswerStream) -> Iterator[StreamEvent]:
         try:
             response = self._open(call)
+            if response is None:  # stopped while waiting to retry
+                return
             call._response = response
-            if call._stopped:  # stopped while waiting for the headers
+            if call.stopped:  # stopped while waiting for the headers
                 response.close()
                 return
             # The model asked for, so provenance names it even when chunks do not say.
             request_id = response.headers.get("cf-ray") or response.headers.get("x-request-id")
             yield ResponseStarted(request_id, self.endpoint.model)
-            if "text/event-stream" in response.headers.get("content-type", ""):
+            if "text/event-stream" in response.headers.get("content-type", "").lower():
                 yield from self._sse_events(response)
             else:
-                body = parse_json(response.read().decode("utf-8", errors="replace"))
-                if not isinstance(body, Mapping):
-                    raise StreamError(
-                        "The server's reply was not JSON. Check the base URL points "
-                        "at Workers AI or an OpenAI-compatible server."
-                    )
-                yield from events_from_completion(body)
+                yield from events_from_completion(self._whole_reply(response))
         except KimiError as error:
             error.args = (redact(str(error), self._secrets()),)
             raise
 
-    def _open(self, call: AnswerStream) -> httpx.Response:
-        """POST with retries; returns a response whose body is an answer, or raises."""
+    def _open(self, call: AnswerStream) -> httpx.Response | None:
+        """POST with retries; returns a response whose body is an answer (None once stopped),
+        or raises."""
         endpoint = self.endpoint
         attempt = 0
         while True:
@@ -234,16 +236,12 @@ class Kimi:
                     headers=endpoint.headers(call._session_id),
                 )
                 response = self._http.send(request, stream=True)
+                failure = self._failure(response)  # may read an error body
             except httpx.TimeoutException as exc:
                 error = _timeout_error(endpoint, exc)
-            except httpx.TransportError as exc:
-                error = APIConnectionError(
-                    f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
-                    "network connection and the base URL; if you use the emulator, check it is "
-                    "still running."
-                )
+            except httpx.RequestError as exc:  # a transport error, or a body that won't decode
+                error = _connection_error(endpoint, exc)
             else:
-                failure = self._failure(call, response)
                 if failure is None:
                     return response
                 error = failure
@@ -251,31 +249,49 @@ class Kimi:
                 raise error
             delay = retry_delay(attempt, getattr(error, "retry_after", None))
             log.info("retrying in %.2f s after: %s", delay, redact(str(error), self._secrets()))
-            time.sleep(delay)
+            if call._stop_requested.wait(delay):  # Stop or an interrupt: send nothing more
+                return None
             attempt += 1
 
-    def _failure(self, call: AnswerStream, response: httpx.Response) -> KimiError | None:
+    def _failure(self, response: httpx.Response) -> KimiError | None:
         """The error a response carries, reading its body only when it is not an answer."""
         content_type = response.headers.get("content-type", "")
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if response.status_code >= 400:
-            text = response.read().decode("utf-8", errors="replace")
+            text = _read_text(response)
             response.close()
             return error_from_reply(response.status_code, parse_json(text) or text, retry_after)
-        if call._body.get("stream") and "application/json" in content_type:
-            # A streaming request may be answered with 200 + a JSON error (e.g. 3040).
-            body = parse_json(response.read().decode("utf-8", errors="replace"))
+        if "application/json" in content_type.lower():
+            # 200 + a JSON error (e.g. 3040) comes to streaming and whole requests alike;
+            # caught here, it is retried like any other capacity error.
+            body = parse_json(_read_text(response))
             if isinstance(body, Mapping) and (body.get("success") is False or body.get("error")):
                 response.close()
                 return error_from_reply(200, body, retry_after)
         return None
+
+    def _whole_reply(self, response: httpx.Response) -> Mapping[str, Any]:
+        """The JSON body of a non-streamed reply."""
+        try:
+            body = parse_json(_read_text(response))
+        except httpx.TimeoutException as exc:
+            raise _timeout_error(self.endpoint, exc) from None
+        except httpx.RequestError as exc:
+            raise _connection_error(self.endpoint, exc) from None
+        if not isinstance(body, Mapping):
+            raise StreamError(
+                "The server's reply was not JSON. Check the base URL points "
+                "at Workers AI or an OpenAI-compatible server."
+            )
+        return body
 
     def _sse_events(self, response: httpx.Response) -> Iterator[StreamEvent]:
         done = False
         finished = False
         identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
-            for sse in iter_sse(response.iter_raw()):
+            # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
+            for sse in iter_sse(response.iter_bytes()):
                 if sse.data == "[DONE]":
                     done = True
                     break
@@ -314,6 +330,23 @@ class Kimi:
                 "The stream ended before the answer was finished (no [DONE] and no finish "
                 "reason): the answer is truncated. What arrived is kept; run the cell again."
             )
+
+
+def _read_text(response: httpx.Response) -> str:
+    """The whole body as text; the response is closed when reading it fails."""
+    try:
+        return response.read().decode("utf-8", errors="replace")
+    except BaseException:
+        response.close()
+        raise
+
+
+def _connection_error(endpoint: Endpoint, exc: httpx.RequestError) -> APIConnectionError:
+    return APIConnectionError(
+        f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
+        "network connection and the base URL; if you use the emulator, check it is "
+        "still running."
+    )
 
 
 def _timeout_error(endpoint: Endpoint, exc: httpx.TimeoutException) -> APITimeoutError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from typing import Any
 
@@ -507,3 +508,57 @@ def test_without_a_request_id_header_the_completion_id_is_kept() -> None:
 
     with Kimi(account_id="a", api_token="t", transport=httpx.MockTransport(handler)) as kimi:
         assert kimi.ask("hi").request_id == "chatcmpl-42"
+
+
+def test_a_compressed_event_stream_is_decoded() -> None:
+    import gzip
+
+    body = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert "gzip" in request.headers["accept-encoding"]  # so a proxy may well compress
+        headers = {"content-type": "text/event-stream", "content-encoding": "gzip"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(gzip.compress(body)))
+
+    with Kimi(account_id="a", api_token="t", transport=httpx.MockTransport(handler)) as kimi:
+        assert kimi.ask("hi").text == "Hi"
+
+
+class _BrokenBody(httpx.SyncByteStream):
+    def __iter__(self) -> Any:
+        yield b'{"errors": ['
+        raise httpx.ReadError("connection reset")
+
+
+@pytest.mark.parametrize("status", [503, 200])
+def test_a_body_that_breaks_while_read_is_one_of_our_errors(status: int) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        return httpx.Response(status, headers=headers, stream=_BrokenBody())
+
+    transport = httpx.MockTransport(handler)
+    with (
+        Kimi(account_id="a", api_token="t", transport=transport, max_retries=0) as kimi,
+        pytest.raises(APIConnectionError, match="ReadError"),
+    ):
+        kimi.ask("hi", stream=status == 200)
+
+
+def test_stop_during_a_retry_wait_sends_nothing_more(emulator: Emulator, kimi: Kimi) -> None:
+    emulator.script(
+        {"fault": {"type": "http_error", "status": 429, "code": 3040, "retry_after": 30}},
+        {"content": "too late"},
+    )
+    stream = kimi.stream([{"role": "user", "content": "hi"}])
+    reader = threading.Thread(target=stream.until_done)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not emulator.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stream.stop()
+    reader.join(timeout=2)
+    assert not reader.is_alive()  # did not sit out the 30 s Retry-After
+    assert len(emulator.requests) == 1 and stream.answer.interrupted
