@@ -66,9 +66,10 @@ def usage_from(raw: Mapping[str, Any] | None) -> Usage | None:
 
 def _reasoning_of(part: Mapping[str, Any]) -> str | None:
     # Cloudflare's changelog says `reasoning`; the live API was seen sending
-    # `reasoning_content`. Read the first, fall back to the second, never both.
+    # `reasoning_content`. Read the first, fall back to the second (also when the first is
+    # there but empty or null), never both.
     value = part.get("reasoning")
-    if value is None:
+    if not value:
         value = part.get("reasoning_content")
     return value if isinstance(value, str) else None
 
