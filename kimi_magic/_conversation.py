@@ -26,7 +26,12 @@ class Conversation:
         return [*head, *self.messages, user]
 
     def record(self, user: Message, answer: Answer) -> None:
-        """Keep a finished or partial turn; partial answers stay so nothing is lost."""
+        """Keep a finished or partial turn; partial answers stay so nothing is lost.
+
+        A call that failed before anything arrived is no turn: nothing is kept.
+        """
+        if not (answer.text or answer.reasoning or answer.interrupted):
+            return
         self.messages.append(user)
         self.messages.append({"role": "assistant", "content": answer.text})
         self.answers.append(answer)

@@ -222,8 +222,7 @@ class KimiMagics(Magics):
             raise UsageError(str(error)) from None
         shown = _controls.show(call)
         answer = shown.answer
-        if answer.text or answer.reasoning or answer.interrupted:
-            conversation.record(user, answer)
+        conversation.record(user, answer)
         _controls.finish(self, call, shown)
         if shown.error is not None:
             raise UsageError(str(shown.error))

@@ -562,3 +562,14 @@ def test_stop_during_a_retry_wait_sends_nothing_more(emulator: Emulator, kimi: K
     reader.join(timeout=2)
     assert not reader.is_alive()  # did not sit out the 30 s Retry-After
     assert len(emulator.requests) == 1 and stream.answer.interrupted
+
+
+def test_a_call_that_failed_before_any_answer_is_not_a_turn(emulator: Emulator, kimi: Kimi) -> None:
+    chat = Conversation()
+    emulator.script({"fault": {"type": "http_error", "status": 401, "code": 10000}})
+    with pytest.raises(APIStatusError):
+        kimi.ask("first try", conversation=chat)
+    assert chat.messages == [] and chat.answers == []
+    kimi.ask("second try", conversation=chat)
+    sent = emulator.requests[-1]["json"]["messages"]
+    assert [m["content"] for m in sent] == ["second try"]  # no empty assistant turn
