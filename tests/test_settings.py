@@ -161,7 +161,7 @@ def test_kimi_config_shows_values_sources_and_no_token(
     _write(tmp_path / "pyproject.toml", "[tool.kimi_magic]\ntop_p = 0.7\n")
     monkeypatch.setenv("KIMI_MAGIC_SEED", "11")
     controls_shell.run_line_magic("config", "KimiMagics.temperature = 0.5")
-    controls_shell.run_line_magic("config", "KimiMagics.system = \"Don't use | pipes\"")
+    controls_shell.run_line_magic("config", 'KimiMagics.system = "Don\'t use | pipes"')
     controls_shell.run_cell("%kimi config")
     out = capsys.readouterr().out
     assert "| temperature | `0.5` | panel / %config |" in out
