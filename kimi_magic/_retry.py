@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from ._constants import (
@@ -45,6 +46,9 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+        when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" parses naive; HTTP dates are UTC all the same
+        when = when.replace(tzinfo=timezone.utc)
+    return max(when.timestamp() - time.time(), 0.0)
