@@ -123,9 +123,10 @@ def events_from_chunk(chunk: Mapping[str, Any]) -> Iterator[StreamEvent]:
             )
         if choice.get("finish_reason"):
             yield Finish(choice["finish_reason"], index)
-    # The older Workers AI stream shape, and the trailing {"response": "", "usage": ...} event.
+    # The older Workers AI stream shape, and the trailing {"response": "", "usage": ...} event;
+    # beside choices, `response` would repeat their text.
     response = chunk.get("response")
-    if isinstance(response, str) and response:
+    if isinstance(response, str) and response and not chunk.get("choices"):
         yield TextDelta(response)
     usage = usage_from(chunk.get("usage"))
     if usage is not None:
@@ -157,7 +158,8 @@ def events_from_completion(body: Mapping[str, Any]) -> Iterator[StreamEvent]:
                 index,
             )
         yield Finish(choice.get("finish_reason"), index)
-    if isinstance(completion.get("response"), str):  # older Workers AI reply shape
+    if isinstance(completion.get("response"), str) and not completion.get("choices"):
+        # The older Workers AI reply shape; beside choices it would repeat their text.
         yield TextDelta(completion["response"])
         yield Finish("stop")
     usage = usage_from(completion.get("usage"))
@@ -206,7 +208,9 @@ def _as_int(value: Any) -> int | None:
 
 def _clean(message: str) -> str:
     message = message.strip()
-    return message[len("AiError:") :].strip() if message.startswith("AiError:") else message
+    while message.startswith("AiError:"):  # Workers AI may nest it: "AiError: AiError: ..."
+        message = message[len("AiError:") :].strip()
+    return message
 
 
 def error_from_reply(status: int, body: Any, retry_after: float | None = None) -> APIStatusError:

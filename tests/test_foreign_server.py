@@ -272,7 +272,7 @@ def error_reply(
     else:
         body = {
             "success": False,
-            "errors": [{"code": code, "message": f"AiError: {message}"}],
+            "errors": [{"code": code, "message": f"AiError: AiError: {message}"}],
             "messages": [],
             "result": None,
         }
@@ -427,6 +427,18 @@ def test_reasoning_beside_a_null_or_empty_reasoning_field(
     server.script(Reply(sse(events)))
     answer = kimi.ask("?")
     assert (answer.reasoning, answer.text) == ("a b", "c")
+
+
+def test_a_response_field_beside_choices_does_not_repeat_the_text(
+    kimi: Kimi, server: ForeignServer
+) -> None:
+    events = [
+        {**_chunk([{"index": 0, "delta": {"content": word}}], n, (9, 0)), "response": word}
+        for n, word in enumerate(["Once ", "only."], 1)
+    ]
+    events.append(_chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}], 2, (9, 0)))
+    server.script(Reply(sse(events)))
+    assert kimi.ask("?").text == "Once only."
 
 
 def test_tool_calls_keyed_by_index(kimi: Kimi, server: ForeignServer) -> None:
