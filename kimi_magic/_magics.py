@@ -209,12 +209,12 @@ class KimiMagics(Magics):
         conversation = Conversation() if args.new else self.conversation(args.chat)
         try:
             resolved = self.settings(args)
-            turn = _turn.prepare(self, question, args)
+            turn = _turn.prepare(self, question, args, resolved)
             user: Message = turn.message
             settings = turn.settings(self.request_settings(args, resolved))
             messages = conversation.request_messages(user, resolved["system"] or None)
             if args.dry_run:
-                display(_turn.dry_run(self, turn, messages, settings))
+                display(_turn.dry_run(self, turn, messages, settings, resolved))
                 return
             client = self.client(resolved)
             call = _controls.start(self, client, conversation, messages, settings, resolved, args)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
 from ._prompt import Budgets, Prompt, build_prompt
+from ._settings import Resolved
 from ._structured import OutputSpec, StructuredOutputError, spec_from
 from ._types import Answer
 
@@ -39,7 +40,9 @@ class Turn:
         return {**settings, "response_format": self.output.response_format(self.endpoint_kind)}
 
 
-def prepare(magics: KimiMagics, question: str, args: argparse.Namespace) -> Turn:
+def prepare(
+    magics: KimiMagics, question: str, args: argparse.Namespace, resolved: Resolved
+) -> Turn:
     """The turn for `question` and the flags; raises KimiError with what to fix."""
     namespace: dict[str, Any] = magics.shell.user_ns if magics.shell is not None else {}
     output = spec_from(getattr(args, "json", False), getattr(args, "schema", None), namespace)
@@ -56,18 +59,22 @@ def prepare(magics: KimiMagics, question: str, args: argparse.Namespace) -> Turn
         budgets=budgets,
         instruction=output.instruction() if output else "",
     )
-    return Turn(prompt, output, _endpoint_kind(magics))
+    return Turn(prompt, output, _endpoint_kind(magics, resolved))
 
 
-def _endpoint_kind(magics: KimiMagics) -> str:
+def _endpoint_kind(magics: KimiMagics, resolved: Resolved) -> str:
     try:
-        return magics.client().endpoint.kind
+        return magics.client(resolved).endpoint.kind
     except ConfigurationError:  # a dry run needs no credentials
-        return str(magics.settings()["api"])
+        return str(resolved["api"])
 
 
 def dry_run(
-    magics: KimiMagics, turn: Turn, messages: list[dict[str, Any]], settings: dict[str, Any]
+    magics: KimiMagics,
+    turn: Turn,
+    messages: list[dict[str, Any]],
+    settings: dict[str, Any],
+    resolved: Resolved,
 ) -> Any:
     """What would be sent, as a displayable object; builds the body like the client does."""
     from ._dry_run import DryRun
@@ -76,7 +83,7 @@ def dry_run(
     params = turn.settings(settings)
     stream = params.pop("stream", True)
     try:
-        endpoint = magics.client().endpoint
+        endpoint = magics.client(resolved).endpoint
         url, model = endpoint.url, (endpoint.model if endpoint.kind == "openai" else None)
     except ConfigurationError:
         url, model = "(no credentials set, so no endpoint yet)", None

@@ -193,6 +193,14 @@ def test_dry_run_sends_nothing_and_shows_everything(
     assert "Estimated prompt: about" in out and "$0.0" in out
 
 
+def test_dry_run_shows_the_url_of_the_model_flag(
+    kimi_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kimi_shell.run_cell("%kimi --dry-run --model @cf/other/model Hello")
+    out = capsys.readouterr().out
+    assert "/ai/run/@cf/other/model\n" in out and emulator.requests == []
+
+
 def test_dry_run_html_has_thumbnails_and_is_not_remembered_as_an_image(kimi_shell: Any) -> None:
     pil = pytest.importorskip("PIL.Image")
     from kimi_magic._dry_run import DryRun
