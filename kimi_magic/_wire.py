@@ -74,6 +74,14 @@ def _reasoning_of(part: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _arguments_of(function: Mapping[str, Any]) -> str:
+    # A JSON string per the schema; older Workers AI replies give the object itself.
+    arguments = function.get("arguments")
+    if arguments is None:
+        return ""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
 def logprobs_from(raw: Any, choice: int) -> LogprobsDelta | None:
     """`choices[i].logprobs.content` (OpenAI's shape) as an event, or None when absent."""
     content = raw.get("content") if isinstance(raw, Mapping) else None
@@ -118,7 +126,7 @@ def events_from_chunk(chunk: Mapping[str, Any]) -> Iterator[StreamEvent]:
                 index=int(piece.get("index") or 0),
                 id=piece.get("id"),
                 name=function.get("name"),
-                arguments=function.get("arguments") or "",
+                arguments=_arguments_of(function),
                 choice=index,
             )
         if choice.get("finish_reason"):
@@ -154,7 +162,7 @@ def events_from_completion(body: Mapping[str, Any]) -> Iterator[StreamEvent]:
                 position,
                 call.get("id"),
                 function.get("name"),
-                function.get("arguments") or "",
+                _arguments_of(function),
                 index,
             )
         yield Finish(choice.get("finish_reason"), index)

@@ -515,6 +515,35 @@ def test_a_bare_openai_compatible_reply(
     assert env.requests[0].json["model"] == MODEL
 
 
+def test_a_whole_reply_to_a_streaming_request(kimi: Kimi, server: ForeignServer) -> None:
+    arguments = {"city": "Rome"}  # an object, not a JSON string, as older replies have it
+    function = {"name": "get_weather", "arguments": arguments}
+    call = {"id": "functions.get_weather:0", "type": "function", "function": function}
+    body = {"result": completion("", tool_calls=[call]), "success": True, "errors": []}
+    server.script(json_reply(body))
+    answer = kimi.ask("Weather in Rome?")
+    assert server.requests[0].json["stream"] is True
+    assert [json.loads(c.arguments) for c in answer.tool_calls] == [arguments]
+    assert answer.finish_reason == "tool_calls" and answer.usage.completion_tokens == 20
+
+
+def test_an_html_gateway_error_is_retried(kimi: Kimi, server: ForeignServer) -> None:
+    page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+    server.script(
+        Reply([page], status=502, content_type="text/html", framing="length"),
+        Reply(sse(chunks("Back.")), version="HTTP/1.0"),
+    )
+    assert kimi.ask("hi").text == "Back." and len(server.requests) == 2
+
+
+def test_an_html_error_says_what_the_server_said(kimi: Kimi, server: ForeignServer) -> None:
+    page = b"<html><body>Forbidden by policy</body></html>"
+    server.script(Reply([page], status=403, content_type="text/html", framing="length"))
+    with pytest.raises(APIStatusError, match="Forbidden by policy") as caught:
+        kimi.ask("hi")
+    assert caught.value.status == 403 and len(server.requests) == 1
+
+
 @pytest.mark.parametrize("path", ["workers-ai", "workers-ai/run"])
 def test_through_an_ai_gateway(server: ForeignServer, path: str) -> None:
     server.script(Reply(sse(chunks("via the gateway"))))
