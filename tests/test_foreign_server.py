@@ -54,6 +54,7 @@ class Reply:
     gzip: bool = False
     hold_open: bool = False  # after the body, keep the connection until the client leaves
     cut: bool = False  # chunked: drop the connection without the last chunk
+    drop: bool = False  # close the connection without a word
 
 
 @dataclass
@@ -162,6 +163,8 @@ class ForeignServer:
         if reply is None:
             with self._lock:
                 reply = self._replies.pop(0) if self._replies else Reply(sse(chunks("OK")))
+        if reply.drop:
+            return False
         head = [f"{reply.version} {reply.status} Whatever", f"Content-Type: {reply.content_type}"]
         head += [f"{k}: {v}" for k, v in reply.headers.items()]
         pieces = reply.body
@@ -599,6 +602,11 @@ def test_capacity_errors_in_every_shape_are_retried(kimi: Kimi, server: ForeignS
     answer = kimi.ask("hi")
     assert answer.text == "Finally." and len(server.requests) == 4
     assert time.monotonic() - started < 10
+
+
+def test_a_connection_closed_without_a_reply_is_retried(kimi: Kimi, server: ForeignServer) -> None:
+    server.script(Reply([], drop=True), Reply(sse(chunks("Here.")), framing="chunked"))
+    assert kimi.ask("hi").text == "Here." and len(server.requests) == 2
 
 
 def test_retries_give_up_with_the_capacity_advice(kimi: Kimi, server: ForeignServer) -> None:
