@@ -37,6 +37,7 @@ _ROUTES = [  # (path pattern, whether the body must name the model)
     (re.compile(rf"/client/v4/accounts/{ACCOUNT}/ai/run/{_MODEL_PATH}"), False),
     (re.compile(rf"/client/v4/accounts/{ACCOUNT}/ai/v1/chat/completions"), True),
     (re.compile(rf"/gw/v1/{ACCOUNT}/my-gw/workers-ai/(?:run/)?{_MODEL_PATH}"), False),
+    (re.compile(rf"/gw/v1/{ACCOUNT}/my-gw/workers-ai/v1/chat/completions"), True),
     (re.compile(r"/compat/v1/chat/completions"), True),
 ]
 
@@ -547,12 +548,13 @@ def test_an_html_error_says_what_the_server_said(kimi: Kimi, server: ForeignServ
     assert caught.value.status == 403 and len(server.requests) == 1
 
 
-@pytest.mark.parametrize("path", ["workers-ai", "workers-ai/run"])
-def test_through_an_ai_gateway(server: ForeignServer, path: str) -> None:
+@pytest.mark.parametrize("api", ["native", "openai"])
+def test_through_an_ai_gateway(server: ForeignServer, api: Any) -> None:
     server.script(Reply(sse(chunks("via the gateway"))))
     base = f"http://127.0.0.1:{server.port}/gw/v1/{ACCOUNT}/my-gw/workers-ai"
-    with Kimi(base_url=base, api_token=TOKEN) as client:
+    with Kimi(base_url=base, api_token=TOKEN, api=api) as client:
         assert client.ask("hi").text == "via the gateway"
+    assert ("model" in server.requests[0].json) == (api == "openai")
 
 
 def test_the_model_path_with_a_percent_encoded_at(server: ForeignServer) -> None:
