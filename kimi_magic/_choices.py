@@ -6,12 +6,13 @@ import time
 from typing import Any
 
 from ._client import AnswerStream
+from ._constants import MAX_UPDATES_PER_SECOND
 from ._display import Shown, in_kernel
 from ._errors import KimiError, StreamError
 from ._final_output import METADATA_KEY, footer_line, provenance, status_note
 from ._types import Answer, TextDelta
 
-_MIN_INTERVAL_S = 1.0 / 15  # choices re-render at most this often (design.md section 3)
+_MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND  # design.md section 3
 
 
 def choices_markdown(answer: Answer, error: str | None = None) -> str:
@@ -52,26 +53,28 @@ def show_choices(events: AnswerStream, n: int, endpoint_kind: str | None = None)
     tabs = widgets.Tab(children=panes, titles=tuple(f"Choice {i + 1}" for i in range(n)))
     handle = display(tabs, display_id=True)
     last = 0.0
-    error: KimiError | None = None
+    error: StreamError | None = None
     try:
-        for event in events:
-            if isinstance(event, TextDelta) and event.choice < n:
-                pieces[event.choice].append(event.text)
-            if time.perf_counter() - last >= _MIN_INTERVAL_S:
-                last = time.perf_counter()
-                _render(panes, pieces, shown)
+        try:
+            for event in events:
+                if isinstance(event, TextDelta) and event.choice < n:
+                    pieces[event.choice].append(event.text)
+                if time.perf_counter() - last >= _MIN_INTERVAL_S:
+                    last = time.perf_counter()
+                    _render(panes, pieces, shown)
+        except StreamError as caught:
+            error = caught
+        answer = error.answer if error is not None and error.answer else events.answer
+        _finish(handle, answer, endpoint_kind, str(error) if error else None)
+        return Shown(answer, error)
     except KeyboardInterrupt:
         _finish(handle, events.answer, endpoint_kind, None)
         return Shown(events.answer, keyboard_interrupt=True)
-    except StreamError as caught:
-        error = caught
     except KimiError as caught:
-        _close(tabs, panes)
+        handle.update({"text/plain": ""}, raw=True)  # leave no empty tabs behind
         return Shown(events.answer, caught)
-    answer = error.answer if isinstance(error, StreamError) and error.answer else events.answer
-    _finish(handle, answer, endpoint_kind, str(error) if error else None)
-    _close(tabs, panes)
-    return Shown(answer, error)
+    finally:
+        _close(tabs, panes)  # after the slot shows the markdown, as the live view does
 
 
 def _render(panes: list[Any], pieces: list[list[str]], shown: list[int]) -> None:
@@ -90,10 +93,10 @@ def _render(panes: list[Any], pieces: list[list[str]], shown: list[int]) -> None
 
 
 def _close(tabs: Any, panes: list[Any]) -> None:
+    from ._live_view import close_widget
+
     for widget in (*panes, tabs):
-        for part in (getattr(widget, "layout", None), widget):
-            if part is not None:
-                part.close()
+        close_widget(widget)
 
 
 def _collect(events: AnswerStream, endpoint_kind: str | None) -> Shown:

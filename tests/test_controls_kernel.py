@@ -115,6 +115,18 @@ def test_n_choices_stream_into_tabs_then_static_markdown(
     assert len(run.of_type("comm_open")) == len(run.of_type("comm_close"))
 
 
+def test_n_choices_error_before_any_answer_leaves_no_tabs(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    emulator.script({"fault": {"type": "http_error", "status": 403, "code": 5035}})
+    run = kernel.run("%kimi -n 2 --new which chart?")
+    assert "Workers Paid plan" in run.stream_text("stderr")
+    assert all(
+        "application/vnd.jupyter.widget-view+json" not in o["data"] for o in run.final_outputs()
+    )
+    assert len(run.of_type("comm_open")) == len(run.of_type("comm_close"))
+
+
 def test_logprobs_render_as_coloured_html(kernel: KernelSession, emulator: Emulator) -> None:
     emulator.script({"content": "Paris is the capital of France.", "chunk_chars": 7})
     run = kernel.run("%kimi --top-logprobs 3 --new capital?")
