@@ -369,6 +369,7 @@ def shell(env: ForeignServer) -> Iterator[InteractiveShell]:
     yield ip
     ip.run_line_magic("unload_ext", "kimi_magic")
     ip.reset(new_session=True)
+    ip.config.pop("KimiMagics", None)  # no %config left for the next test
 
 
 def cost(prompt: int, cached: int, out: int) -> float:
@@ -693,6 +694,8 @@ def test_the_magic_streams_and_counts_usage(
     assert f"Thinking: {THOUGHT}" in out and ANSWER in out and "Second." in out
     assert "in 1,200 (cached 1,000)" in out and "$0.0" in out
     assert len(server.requests) == 3
+    affinity = {r.headers.get("x-session-affinity") for r in server.requests}
+    assert len(affinity) == 1 and None not in affinity  # one conversation, one replica
     history = server.requests[-1].json["messages"]
     assert [m["content"] for m in history] == ["Which plots?\n", ANSWER, "and then?"]
     shell.run_cell("%kimi usage")
@@ -724,3 +727,22 @@ def test_the_magic_keeps_a_truncated_answer(
     shell.run_cell("%kimi go on")
     history = server.requests[-1].json["messages"]
     assert [m["content"] for m in history] == ["tell me", "Half an", "go on"]
+
+
+@pytest.mark.parametrize("api", ["native", "openai"])
+def test_the_magic_asks_for_and_parses_json(
+    shell: InteractiveShell, server: ForeignServer, api: str
+) -> None:
+    schema = {"title": "City", "type": "object", "properties": {"name": {"type": "string"}}}
+    shell.user_ns["City"] = schema
+    shell.run_line_magic("config", f"KimiMagics.api = {api!r}")
+    server.script(
+        Reply(sse(chunks('```json\n{"name": "Oslo"}\n```'))),
+        Reply(sse(chunks('{"any": 1}'))),
+    )
+    assert shell.run_cell("%kimi --schema City -o city a city?").error_in_exec is None
+    assert shell.run_cell("%kimi --json -o anything any object?").error_in_exec is None
+    assert shell.user_ns["city"] == {"name": "Oslo"} and shell.user_ns["anything"] == {"any": 1}
+    first, second = (r.json["response_format"] for r in server.requests)
+    assert first["type"] == "json_schema" and first["json_schema"]["name"]
+    assert second == {"type": "json_object"}
