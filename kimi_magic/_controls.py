@@ -102,7 +102,13 @@ def finish(magics: KimiMagics, call: Call, shown: Shown) -> None:
     if shown.error is None or answer.text:
         magics.ledger.add(call.name, answer)
     if call.cache is not None and shown.error is None and not shown.keyboard_interrupt:
-        call.cache.store(call.events, call.client)
+        try:
+            call.cache.store(call.events, call.client)
+        except OSError as error:  # the answer is shown and kept: only the cache missed out
+            show_markdown(
+                f"<small>The answer was not cached: {call.cache.directory} is not writable "
+                f"({error.strerror or error}). Set cache_dir to a writable folder.</small>"
+            )
     if answer.logprobs:
         from ._logprobs import show_logprobs
 

@@ -210,7 +210,15 @@ def undump(data: Any, source: str = "the file") -> list[Conversation]:
 
 
 def save(path: Path, conversations: Sequence[Conversation]) -> None:
-    path.write_text(json.dumps(dump(conversations), ensure_ascii=False, indent=1), encoding="utf-8")
+    """Write the conversations to `path` as JSON."""
+    text = json.dumps(dump(conversations), ensure_ascii=False, indent=1)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ConfigurationError(
+            f"Could not write {path} ({error.strerror}). Check that its folder exists and is "
+            "writable; the path is relative to the notebook's folder."
+        ) from None
 
 
 def load(path: Path) -> list[Conversation]:

@@ -31,6 +31,20 @@ def test_the_cache_avoids_a_second_request(
     assert magics(controls_shell).ledger.total.calls == 1  # a cached reply costs nothing
 
 
+def test_an_unwritable_cache_folder_keeps_the_answer(
+    controls_shell: Any, emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should go")
+    controls_shell.run_line_magic("config", f"KimiMagics.cache_dir = {str(blocker)!r}")
+    emulator.script({"content": "Still answered."})
+    result = controls_shell.run_cell("%kimi --cache --new -o kept q")
+    out = capsys.readouterr().out
+    assert result.error_in_exec is None
+    assert "Still answered." in out and "The answer was not cached" in out
+    assert controls_shell.user_ns["kept"] == "Still answered."
+
+
 def test_refresh_bypasses_and_updates_the_cache(
     controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:

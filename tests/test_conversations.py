@@ -99,6 +99,13 @@ def test_reset_all_forgets_every_conversation(controls_shell: Any, emulator: Emu
     assert magics(controls_shell).conversations == {}
 
 
+def test_save_to_a_missing_folder_is_one_message(controls_shell: Any) -> None:
+    result = controls_shell.run_cell("%kimi save no/such/folder/chats.json")
+    message = str(result.error_in_exec)
+    assert type(result.error_in_exec).__name__ == "UsageError"
+    assert message.startswith("Could not write no/such/folder/chats.json")
+
+
 def test_save_and_load_round_trip_with_an_image(
     controls_shell: Any, emulator: Emulator, tmp_path: Path
 ) -> None:
