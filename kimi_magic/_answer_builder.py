@@ -15,6 +15,7 @@ from ._types import (
     TextDelta,
     ToolCall,
     ToolCallDelta,
+    Usage,
     UsageReport,
 )
 
@@ -27,20 +28,20 @@ class AnswerBuilder:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
-        self._choices: dict[int, list[str]] = {}  # choice index -> text pieces (n > 1)
+        self._choices: dict[int, list[str]] = {}  # choice index >= 1 -> text pieces (n > 1)
         self._started = time.perf_counter()
         self.first_token_at: float | None = None
         self._finished = False
 
     def add(self, event: StreamEvent) -> None:
-        if isinstance(event, TextDelta):
-            self._choices.setdefault(event.choice, []).append(event.text)
         if isinstance(event, LogprobsDelta):
             if event.choice == 0:
                 self._answer.logprobs.extend(event.tokens)
             return
         if isinstance(event, (TextDelta, ReasoningDelta, ToolCallDelta)) and event.choice != 0:
-            return  # other choices (n > 1) only keep their text, in `answer.choices`
+            if isinstance(event, TextDelta):  # other choices (n > 1) keep only their text
+                self._choices.setdefault(event.choice, []).append(event.text)
+            return
         if self.first_token_at is None and isinstance(event, (TextDelta, ReasoningDelta)):
             self.first_token_at = time.perf_counter()
         if isinstance(event, TextDelta):
@@ -61,6 +62,11 @@ class AnswerBuilder:
             self._answer.model = event.model or self._answer.model
 
     @property
+    def usage(self) -> Usage:
+        """The last usage report; reading it changes nothing, so another thread may stream."""
+        return self._answer.usage
+
+    @property
     def answer(self) -> Answer:
         """The answer so far; text is joined on demand, since joining per event is quadratic."""
         return self._answer if self._finished else self._snapshot()
@@ -70,9 +76,9 @@ class AnswerBuilder:
         answer.text = "".join(self._text)
         answer.reasoning = "".join(self._reasoning)
         answer.tool_calls = [ToolCall(*call) for _, call in sorted(self._calls.items())]
-        if len(self._choices) > 1:
-            last = max(self._choices)
-            answer.choices = ["".join(self._choices.get(i, ())) for i in range(last + 1)]
+        if self._choices:
+            others = ["".join(self._choices.get(i, ())) for i in range(1, max(self._choices) + 1)]
+            answer.choices = [answer.text, *others]
         answer.seconds = time.perf_counter() - self._started
         if self.first_token_at is not None:
             answer.latency = self.first_token_at - self._started

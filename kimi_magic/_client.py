@@ -23,7 +23,7 @@ from ._errors import (
 from ._parameters import deprecation_note, validate
 from ._retry import parse_retry_after, retry_delay, should_retry
 from ._sse import iter_sse
-from ._types import Answer, Finish, ResponseStarted, StreamEvent
+from ._types import Answer, Finish, ResponseStarted, StreamEvent, Usage
 from ._wire import (
     error_from_reply,
     events_from_chunk,
@@ -58,6 +58,12 @@ class AnswerStream:
     def stopped(self) -> bool:
         """True once `stop()` was called (from any thread)."""
         return self._stop_requested.is_set()
+
+    @property
+    def usage(self) -> Usage:
+        """The last usage report so far; unlike `answer`, safe to read while another thread
+        iterates (building the answer there could store text older than the last event)."""
+        return self._builder.usage
 
     @property
     def answer(self) -> Answer:

@@ -59,7 +59,7 @@ def show_stream(events: AnswerStream, endpoint_kind: str | None = None) -> Shown
             elif isinstance(event, ReasoningDelta) and event.choice == 0:
                 view.add_reasoning(event.text)
             if view.due():
-                view.render(events.answer)
+                view.render(events.usage)  # events.answer is the reader thread's to build
                 process_ui_events()  # lets a Stop click reach us mid-cell
                 if view.stop_requested:
                     events.stop()

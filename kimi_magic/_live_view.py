@@ -18,7 +18,7 @@ from IPython.display import DisplayHandle, display
 from ._constants import MAX_UPDATES_PER_SECOND
 from ._final_output import MIME_MARKDOWN, output_bundle
 from ._markdown_blocks import BlockSplitter
-from ._types import Answer
+from ._types import Answer, Usage
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
 # A long open block (a big code block or table) is re-sent only when it has grown by this
@@ -154,7 +154,7 @@ class LiveView:
     def due(self) -> bool:
         return time.perf_counter() - self._last_render >= _MIN_INTERVAL_S
 
-    def render(self, answer: Answer) -> None:
+    def render(self, usage: Usage) -> None:
         self._last_render = time.perf_counter()
         self.reasoning.render()
         self.answer.render()
@@ -169,7 +169,7 @@ class LiveView:
         if phase != self._phase or self._last_render - self._footer_at >= _FOOTER_INTERVAL_S:
             self._phase, self._footer_at = phase, self._last_render
             elapsed = self._last_render - self._started
-            tokens = answer.usage.completion_tokens
+            tokens = usage.completion_tokens
             counted = f" · {tokens:,} tokens" if tokens else ""
             self.footer.value = f"<small>{html.escape(phase)}… {elapsed:.0f} s{counted}</small>"
 
