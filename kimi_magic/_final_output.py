@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._constants import CHARS_PER_TOKEN
 from ._types import Answer
 
 MIME_MARKDOWN = "text/markdown"
@@ -19,11 +20,11 @@ def footer_line(answer: Answer) -> str:
     usage = answer.usage
     if usage.total_tokens == 0 and not answer.from_cache:
         # Usage comes with the last chunk: a stream cut short (or a server that sends none)
-        # reports nothing, so estimate the output at ~4 characters a token.
+        # reports nothing, so estimate the output from its length.
         produced = len(answer.text) + len(answer.reasoning)
         why = "for an answer cut short" if not answer.complete else "by the server"
         return (
-            f"usage not reported {why} · out ≈ {-(-produced // 4):,} (estimated) · "
+            f"usage not reported {why} · out ≈ {-(-produced // CHARS_PER_TOKEN):,} (estimated) · "
             f"{answer.seconds:.1f} s"
         )
     parts = [
@@ -71,9 +72,15 @@ def answer_markdown(answer: Answer, error: str | None = None) -> str:
     return "\n".join(parts)
 
 
+def tool_calls_plain(answer: Answer) -> str:
+    """One line per tool call asked for: `Tool call get_weather: {"city": "Oslo"}`."""
+    return "\n".join(f"Tool call {call.name}: {call.arguments}" for call in answer.tool_calls)
+
+
 def answer_plain(answer: Answer, error: str | None = None) -> str:
     note = status_note(answer, error)
-    return "\n\n".join(p for p in (answer.text.strip(), note, footer_line(answer)) if p)
+    parts = (answer.text.strip(), tool_calls_plain(answer), note, footer_line(answer))
+    return "\n\n".join(p for p in parts if p)
 
 
 def provenance(answer: Answer, endpoint_kind: str | None = None) -> dict[str, Any]:
