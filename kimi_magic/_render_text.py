@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from ._client import AnswerStream
-from ._final_output import footer_line, status_note
+from ._final_output import footer_line, status_note, tool_calls_plain
 from ._types import Answer, ReasoningDelta, TextDelta
 
 _DIM, _RESET = "\033[2m", "\033[0m"
@@ -34,7 +34,8 @@ def stream_to_stdout(events: AnswerStream, out: TextIO | None = None) -> Answer:
         if in_reasoning and colour:
             out.write(_RESET)
         answer = events.answer
-        note = status_note(answer)
-        out.write("\n" + (note + "\n" if note else "") + f"[{footer_line(answer)}]\n")
+        calls, note = tool_calls_plain(answer), status_note(answer)
+        out.write("\n" + "".join(p + "\n" for p in (calls, note) if p))
+        out.write(f"[{footer_line(answer)}]\n")
         out.flush()
     return answer

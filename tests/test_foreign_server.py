@@ -703,6 +703,25 @@ def test_the_magic_streams_and_counts_usage(
     assert "| default | 2 | 2,400 | 2,000 |" in usage
 
 
+def test_tool_calls_are_shown_where_widgets_cannot_render(
+    shell: InteractiveShell, server: ForeignServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = {"index": 0, "id": "functions.get_weather:0", "type": "function"}
+    first["function"] = {"name": "get_weather", "arguments": '{"city": '}
+    rest = {"index": 0, "function": {"arguments": '"Oslo"}'}}
+    events = [
+        _chunk([{"index": 0, "delta": {"reasoning_content": "need data"}}], 1, (30, 0)),
+        _chunk([{"index": 0, "delta": {"tool_calls": [first]}}], 2, (30, 0)),
+        _chunk([{"index": 0, "delta": {"tool_calls": [rest]}}], 3, (30, 0)),
+        _chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}], 4, (30, 0)),
+    ]
+    server.script(Reply(sse(events)), Reply(sse(events)))
+    assert shell.run_cell("%kimi weather in Oslo?").error_in_exec is None
+    kimi_magic.ask("weather in Oslo?", echo=True)
+    out = capsys.readouterr().out
+    assert out.count('Tool call get_weather: {"city": "Oslo"}') == 2
+
+
 def test_the_magic_error_paragraph(
     shell: InteractiveShell, server: ForeignServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
