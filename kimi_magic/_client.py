@@ -298,7 +298,7 @@ class Kimi:
         try:
             # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
             for sse in iter_sse(response.iter_bytes()):
-                if sse.data == "[DONE]":
+                if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
                     done = True
                     break
                 chunk = parse_json(sse.data)

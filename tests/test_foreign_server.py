@@ -412,6 +412,15 @@ def test_a_stream_in_every_allowed_shape(
     assert sent.json["stream"] is True and sent.json["messages"][-1]["content"] == "Which plots?"
 
 
+def test_a_done_marker_with_stray_whitespace_ends_the_stream(
+    kimi: Kimi, server: ForeignServer
+) -> None:
+    body = [*sse(chunks("Done.", finish=None), done=False), b"data:  [DONE] \r\n\r\n"]
+    server.script(Reply(body, hold_open=True))
+    answer = kimi.ask("hi")
+    assert answer.text == "Done." and answer.complete
+
+
 def test_a_connection_is_reused_after_a_whole_chunked_stream(
     kimi: Kimi, server: ForeignServer
 ) -> None:
