@@ -10,6 +10,7 @@ from ._errors import KimiError
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m kimi_magic", description=__doc__)
     parser.add_argument("question", nargs="+", help="what to ask")
     parser.add_argument("-t", "--temperature", type=float)

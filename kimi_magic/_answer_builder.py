@@ -34,6 +34,7 @@ class AnswerBuilder:
         self._finished = False
 
     def add(self, event: StreamEvent) -> None:
+        """Fold one event into the answer."""
         if isinstance(event, LogprobsDelta):
             if event.choice == 0:
                 self._answer.logprobs.extend(event.tokens)
@@ -85,6 +86,7 @@ class AnswerBuilder:
         return answer
 
     def finish(self, *, interrupted: bool = False, truncated: bool = False) -> Answer:
+        """Freeze the answer (marked interrupted or truncated if so) and return it."""
         if not self._finished:
             self._snapshot()
             self._finished = True

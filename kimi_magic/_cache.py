@@ -46,6 +46,7 @@ _DELIVERY_KEYS = frozenset({"stream", "stream_options"})
 
 
 def default_directory() -> Path:
+    """The cache folder when cache_dir is unset: $XDG_CACHE_HOME/kimi_magic/responses."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "kimi_magic" / "responses"
 

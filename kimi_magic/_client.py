@@ -104,10 +104,12 @@ class AnswerStream:
         self.close()
 
     def close(self) -> None:
+        """Close the HTTP response if one is open; what arrived stays in `answer`."""
         if self._response is not None:
             self._response.close()
 
     def until_done(self) -> Answer:
+        """Read the stream to its end and return the whole answer."""
         for _ in self:
             pass
         return self.answer
@@ -161,6 +163,7 @@ class Kimi:
         return f"Kimi({self.endpoint!r})"
 
     def close(self) -> None:
+        """Close the HTTP connections."""
         self._http.close()
 
     def __enter__(self) -> Kimi:

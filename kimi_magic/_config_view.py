@@ -40,6 +40,7 @@ def _token_source() -> str:
 
 
 def config_markdown(resolved: Resolved, endpoint_line: str) -> str:
+    """The `%kimi config` table: each setting, its value and its source."""
     rows = ["| setting | value | from |", "|---|---|---|"]
     for name, setting in resolved.settings.items():
         rows.append(f"| {name} | {_shown(name, setting.value)} | {html.escape(setting.source)} |")

@@ -40,6 +40,7 @@ class NotebookContext:
         _wrap(shell.displayhook, "write_format_data", self._on_result)
 
     def uninstall(self) -> None:
+        """Remove the hooks `install` added."""
         shell = self._shell
         if shell is None:
             return

@@ -37,6 +37,7 @@ class Conversation:
         self.answers.append(answer)
 
     def reset(self) -> None:
+        """Forget the turns and start a new prefix-cache session."""
         self.messages.clear()
         self.answers.clear()
         self.session_id = uuid.uuid4().hex

@@ -56,6 +56,7 @@ def status_note(answer: Answer, error: str | None = None) -> str:
 
 
 def answer_markdown(answer: Answer, error: str | None = None) -> str:
+    """The answer as markdown: reasoning folded, text, tool calls, status, footer."""
     parts = []
     if answer.reasoning.strip():
         parts.append(
@@ -78,6 +79,7 @@ def tool_calls_plain(answer: Answer) -> str:
 
 
 def answer_plain(answer: Answer, error: str | None = None) -> str:
+    """The answer as plain text: text, status and footer."""
     note = status_note(answer, error)
     parts = (answer.text.strip(), tool_calls_plain(answer), note, footer_line(answer))
     return "\n\n".join(p for p in parts if p)

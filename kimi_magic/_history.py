@@ -103,6 +103,7 @@ def _text_of(content: Any) -> str:
 
 
 def usage_line(answer: Answer) -> str:
+    """`in 1,234 (cached 1,000) · out 56 · $0.0012` for one answer."""
     u = answer.usage
     cached = f" (cached {u.cached_tokens:,})" if u.cached_tokens else ""
     return f"in {u.prompt_tokens:,}{cached} · out {u.completion_tokens:,} · ${answer.cost:.4f}"
@@ -187,6 +188,7 @@ def dump(conversations: Sequence[Conversation]) -> dict[str, Any]:
 
 
 def undump(data: Any, source: str = "the file") -> list[Conversation]:
+    """Conversations from the data `dump` made; ConfigurationError if it is not ours."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigurationError(
             f"{source} is not a kimi_magic conversation file (it has no "
@@ -222,6 +224,7 @@ def save(path: Path, conversations: Sequence[Conversation]) -> None:
 
 
 def load(path: Path) -> list[Conversation]:
+    """Conversations from a file written by `save`."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:

@@ -87,6 +87,7 @@ class KimiMagics(Magics):
         self.context = NotebookContext()
 
     def conversation(self, name: str | None = None) -> Conversation:
+        """The named conversation (created on first use)."""
         name = name or "default"
         if name not in self.conversations:
             self.conversations[name] = Conversation(name=name)
@@ -204,6 +205,7 @@ class KimiMagics(Magics):
         self.ask(question, args)
 
     def ask(self, question: str, args: argparse.Namespace) -> None:
+        """Send one question with the call's flags, stream the answer, deliver it."""
         from . import _turn  # the prompt stages load on the first question, not at %load_ext
 
         conversation = Conversation() if args.new else self.conversation(args.chat)

@@ -71,6 +71,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 def image_tokens(image: Image) -> int:
+    """Estimated prompt tokens of one image, from its pixels."""
     return max(1, image.width * image.height // IMAGE_PIXELS_PER_TOKEN)
 
 
@@ -242,6 +243,7 @@ class _Lookup(Mapping[str, Any]):
 def lookup_namespace(
     namespace: Mapping[str, Any], context: NotebookContext | None
 ) -> Mapping[str, Any]:
+    """The namespace `{references}` resolve in: the notebook's, with `In` and `Err`."""
     specials: dict[str, Any] = {}
     history = namespace.get("In")
     if isinstance(history, list):

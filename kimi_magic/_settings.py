@@ -138,6 +138,7 @@ def _value(name: str, raw: Any, where: str) -> Any:
 
 
 def user_config_path() -> Path:
+    """$XDG_CONFIG_HOME/kimi_magic/config.toml (default ~/.config)."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / USER_CONFIG
 

@@ -53,6 +53,7 @@ def request_body(
 
 
 def usage_from(raw: Mapping[str, Any] | None) -> Usage | None:
+    """A `usage` object as Usage, or None when absent."""
     if not isinstance(raw, Mapping):
         return None
     details = raw.get("prompt_tokens_details") or {}
@@ -185,6 +186,7 @@ def unwrap(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def parse_json(text: str) -> Any:
+    """The JSON value of `text`, or None when it is not JSON."""
     try:
         return json.loads(text)
     except ValueError:

@@ -24,6 +24,7 @@ def _has_credentials() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the quickstart notebook; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", nargs="?", type=Path, default=DEFAULT_NOTEBOOK)
     parser.add_argument(
