@@ -59,6 +59,11 @@ class StreamError(KimiError):
         self.answer = answer
 
 
+_UNKNOWN_MODEL = (
+    "The server does not know this model. Check the model id (it should be "
+    "'@cf/moonshotai/kimi-k2.6') and that your base URL points at Workers AI."
+)
+
 # What to do about each Cloudflare error code (design.md section 4).
 _ADVICE_BY_CODE: dict[int, str] = {
     10000: "Cloudflare rejected the API token (authentication error). Check that "
@@ -69,10 +74,8 @@ _ADVICE_BY_CODE: dict[int, str] = {
     7003: "Cloudflare could not route the request: the account id or the path is wrong. Check "
     "CLOUDFLARE_ACCOUNT_ID (the 32-character id on the dashboard's overview page) and "
     "KIMI_MAGIC_BASE_URL if you set it.",
-    5007: "The server does not know this model. Check the model id (it should be "
-    "'@cf/moonshotai/kimi-k2.6') and that your base URL points at Workers AI.",
-    3042: "The server does not know this model. Check the model id (it should be "
-    "'@cf/moonshotai/kimi-k2.6') and that your base URL points at Workers AI.",
+    5007: _UNKNOWN_MODEL,
+    3042: _UNKNOWN_MODEL,
     3006: "The request is too large. Shorten the prompt, attach fewer or smaller images, or "
     "start a new conversation (--new or %kimi reset) so less history is sent.",
     3007: "The model took too long and the request timed out. Try again, or ask for a shorter "

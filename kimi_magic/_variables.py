@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._constants import CHARS_PER_TOKEN, SEQUENCE_ITEMS, TABLE_ROWS
+from ._constants import CHARS_PER_TOKEN, SEQUENCE_ITEMS, TABLE_ROWS, VARIABLE_TOKENS
 
 ITEM_CHARS = 300  # one item of a list or dict, as compact JSON
 NOTE_RESERVE = 160  # room kept for the "[cut: ...]" line when shrinking a table
@@ -37,7 +37,7 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def render(value: Any, name: str = "", max_tokens: int = 2_000) -> Rendering:
+def render(value: Any, name: str = "", max_tokens: int = VARIABLE_TOKENS) -> Rendering:
     """`value` rendered by its type, at most `max_tokens` tokens, with a note of what was cut."""
     max_chars = max(max_tokens * CHARS_PER_TOKEN, 80)
     renderer = _renderer_for(value)
