@@ -47,7 +47,7 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
     >>> answer.text, answer.reasoning, answer.usage, answer.cost
     """
     connection = {k: params.pop(k) for k in list(params) if k in _CONNECTION_KEYS}
-    params, system = _configured(params, system)
+    params, system = _configured(params, system, connection)
     with Kimi(**connection) as client:
         if not echo:
             return client.ask(prompt, system=system, **params)
@@ -59,8 +59,11 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
         return stream_to_stdout(events)
 
 
-def _configured(params: dict[str, Any], system: str | None) -> tuple[dict[str, Any], str | None]:
-    """Keywords on top of the config files, the environment and the defaults (as in the magic)."""
+def _configured(
+    params: dict[str, Any], system: str | None, connection: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """Keywords on top of the config files, the environment and the defaults (as in the magic);
+    the resolved model, api and read_timeout go into `connection`."""
     from ._controls import request_parameters
     from ._settings import DEFAULTS, resolve
 
@@ -68,8 +71,10 @@ def _configured(params: dict[str, Any], system: str | None) -> tuple[dict[str, A
         from ._parameters import deprecation_note
 
         logging.getLogger("kimi_magic").warning(deprecation_note("max_tokens"))
-    given = {k: v for k, v in params.items() if k in DEFAULTS}
+    given = {k: v for k, v in {**params, **connection}.items() if k in DEFAULTS}
     resolved = resolve({**given, "system": system})
+    for name in ("model", "api", "read_timeout"):
+        connection[name] = resolved[name]
     others = {k: v for k, v in params.items() if k not in DEFAULTS}  # tools, response_format, ...
     return {**request_parameters(resolved), **others}, resolved["system"] or None
 

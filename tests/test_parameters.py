@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import kimi_magic
-from kimi_magic import ConfigurationError, Kimi
+from kimi_magic import APIStatusError, ConfigurationError, Kimi
 from kimi_magic._parameters import PARAMETERS, validate
 from kimi_magic.emulator import Emulator
 
@@ -277,6 +277,22 @@ def test_module_level_ask_takes_and_checks_keywords(
     with pytest.raises(ConfigurationError, match="from 0 to 20"):
         kimi_magic.ask("again", top_logprobs=99)
     assert len(emulator.requests) == 1
+
+
+def test_module_level_ask_reads_model_and_api_from_the_environment(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KIMI_MAGIC_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", emulator.account_id)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", emulator.token)
+    monkeypatch.setenv("KIMI_MAGIC_API", "openai")
+    kimi_magic.ask("hi")
+    assert emulator.requests[-1]["path"].endswith("/ai/v1/chat/completions")
+    monkeypatch.setenv("KIMI_MAGIC_MODEL", "@cf/moonshotai/kimi-k2.6-preview")
+    with pytest.raises(APIStatusError, match=r"No such model @cf/moonshotai/kimi-k2\.6-preview"):
+        kimi_magic.ask("hi")  # the emulator knows one model: the setting reached it
+    kimi_magic.ask("hi", model="@cf/moonshotai/kimi-k2.6", api="native")  # keywords win
+    assert emulator.requests[-1]["path"].endswith("/ai/run/@cf/moonshotai/kimi-k2.6")
 
 
 def test_max_tokens_is_mapped_with_a_one_line_note(
