@@ -41,7 +41,11 @@ def render(value: Any, name: str = "", max_tokens: int = VARIABLE_TOKENS) -> Ren
     """`value` rendered by its type, at most `max_tokens` tokens, with a note of what was cut."""
     max_chars = max(max_tokens * CHARS_PER_TOKEN, 80)
     renderer = _renderer_for(value)
-    text, cut = renderer(value, max_chars)
+    try:
+        text, cut = renderer(value, max_chars)
+    except Exception as error:  # the value's own repr / _repr_llm_ failed: say so, don't crash
+        cut = f"its rendering raised {type(error).__name__}: {error}"
+        text = f"<{type(value).__name__} object: {cut}>"
     if len(text) > max_chars:  # a renderer's own cut can still overshoot; hold the budget
         text, cut = _clip(text, max_chars, cut)
     return Rendering(name, text, cut)

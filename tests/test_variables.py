@@ -204,3 +204,13 @@ def test_budgets_are_configurable(kimi_shell: Any, emulator: Emulator) -> None:
 def test_awkward_values_render_within_budget(make: Any) -> None:
     rendering = render(make(), "v", 300)
     assert rendering.text and within(rendering.text, 300)
+
+
+def test_a_value_whose_repr_raises_is_described_not_fatal() -> None:
+    class Broken:
+        def __repr__(self) -> str:
+            raise ValueError("repr is broken")
+
+    rendering = render(Broken(), "b")
+    assert rendering.text == "<Broken object: its rendering raised ValueError: repr is broken>"
+    assert rendering.cut
