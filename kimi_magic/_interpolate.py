@@ -199,12 +199,21 @@ def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
                         [a for a in dir(value) if not a.startswith("_")],
                     )
                 ) from None
+            except Exception as error:  # a property of the user's object failed
+                raise MissingReference(
+                    _missing_part(
+                        expression,
+                        f"{path}.{attribute} raised {type(error).__name__}: {error}",
+                        "",
+                        [],
+                    )
+                ) from None
             path += f".{attribute}"
             continue
         key: Any = int(step.group("index")) if step.group("index") else step.group("key")[1:-1]
         try:
             value = value[key]
-        except (KeyError, IndexError, TypeError) as error:
+        except Exception as error:  # KeyError, IndexError, TypeError, or the object's own
             keys = [str(k) for k in value] if isinstance(value, Mapping) else []
             raise MissingReference(
                 _missing_part(

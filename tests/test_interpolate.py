@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 from IPython.core.error import UsageError
 
-from kimi_magic._interpolate import MissingReference, Reference, interpolate
+from kimi_magic._interpolate import MissingReference, Reference, interpolate, resolve
 from kimi_magic.emulator import Emulator
 
 # Names that exist, so the table proves code is left alone even where a name would resolve.
@@ -139,3 +139,13 @@ def test_no_interpolate_sends_the_text_as_typed(kimi_shell: Any, emulator: Emula
     kimi_shell.run_cell("x = 1")
     kimi_shell.run_cell("%%kimi --no-interpolate\n{x} and {undefined_name}")
     assert _sent_text(emulator).strip() == "{x} and {undefined_name}"
+
+
+def test_a_property_that_raises_is_a_missing_reference() -> None:
+    class Flaky:
+        @property
+        def value(self) -> int:
+            raise RuntimeError("not ready")
+
+    with pytest.raises(MissingReference, match=r"x\.value raised RuntimeError: not ready"):
+        resolve("x.value", {"x": Flaky()})
