@@ -234,6 +234,8 @@ class Kimi:
         or raises."""
         endpoint = self.endpoint
         attempt = 0
+        if call.stopped:  # stopped before the reader thread got here: send nothing
+            return None
         while True:
             call.attempts = attempt + 1
             error: KimiError

@@ -573,3 +573,10 @@ def test_a_call_that_failed_before_any_answer_is_not_a_turn(emulator: Emulator, 
     kimi.ask("second try", conversation=chat)
     sent = emulator.requests[-1]["json"]["messages"]
     assert [m["content"] for m in sent] == ["second try"]  # no empty assistant turn
+
+
+def test_a_stream_stopped_before_it_starts_sends_nothing(emulator: Emulator, kimi: Kimi) -> None:
+    stream = kimi.stream([{"role": "user", "content": "hi"}])
+    stream.stop()
+    assert list(stream) == [] and emulator.requests == []
+    assert stream.answer.interrupted
