@@ -56,7 +56,7 @@ def _config(magics: KimiMagics, rest: str) -> None:
     resolved = magics.settings()
     try:
         endpoint = magics.client(resolved).endpoint
-        line = f"Endpoint: `{endpoint.url}` ({endpoint.kind}); API token: {_token_source()}."
+        line = f"Endpoint: `{endpoint.shown_url}` ({endpoint.kind}); API token: {_token_source()}."
     except ConfigurationError as error:
         line = f"Endpoint: not configured. {error}"
     show_markdown(config_markdown(resolved, line))

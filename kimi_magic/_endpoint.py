@@ -43,12 +43,19 @@ class Endpoint:
     def __repr__(self) -> str:
         shown = "set" if self.token else "none"
         return (
-            f"Endpoint(url={self.url!r}, kind={self.kind!r}, model={self.model!r}, token={shown})"
+            f"Endpoint(url={self.shown_url!r}, kind={self.kind!r}, model={self.model!r}, "
+            f"token={shown})"
         )
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).netloc
+        """host[:port] of the URL, without a `user:password@` a proxy URL may carry."""
+        return urlsplit(self.url).netloc.rpartition("@")[2]
+
+    @property
+    def shown_url(self) -> str:
+        """The URL for messages and outputs: any `user:password@` in it left out."""
+        return urlsplit(self.url)._replace(netloc=self.host).geturl()
 
     def headers(self, session_id: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json, text/event-stream"}

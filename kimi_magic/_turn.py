@@ -84,7 +84,7 @@ def dry_run(
     stream = params.pop("stream", True)
     try:
         endpoint = magics.client(resolved).endpoint
-        url, model = endpoint.url, (endpoint.model if endpoint.kind == "openai" else None)
+        url, model = endpoint.shown_url, (endpoint.model if endpoint.kind == "openai" else None)
     except ConfigurationError:
         url, model = "(no credentials set, so no endpoint yet)", None
     body = request_body(

@@ -580,3 +580,16 @@ def test_a_stream_stopped_before_it_starts_sends_nothing(emulator: Emulator, kim
     stream.stop()
     assert list(stream) == [] and emulator.requests == []
     assert stream.answer.interrupted
+
+
+def test_credentials_in_a_base_url_stay_out_of_messages(emulator: Emulator) -> None:
+    base = emulator.openai_base_url.replace("://", "://proxyuser:s3cret-pass@")
+    with Kimi(openai_base_url=base, api_key="k", max_retries=0) as kimi:
+        assert "s3cret-pass" not in repr(kimi) and "s3cret-pass" not in kimi.endpoint.shown_url
+        assert kimi.endpoint.host == base.split("@")[1].split("/")[0]
+    with (
+        Kimi(openai_base_url="http://u:s3cret-pass@127.0.0.1:9/v1", max_retries=0) as kimi,
+        pytest.raises(APIConnectionError) as caught,
+    ):
+        kimi.ask("hi")
+    assert "s3cret-pass" not in str(caught.value) and "127.0.0.1:9" in str(caught.value)
