@@ -69,9 +69,14 @@ def display_updates(run: Execution) -> int:
 
 
 def measure(
-    kernel: KernelSession, emulator: Emulator, code: str, answer: str, rate: float | None
+    kernel: KernelSession,
+    emulator: Emulator,
+    code: str,
+    answer: str,
+    rate: float | None,
+    chunks: int = CHUNKS,
 ) -> dict[str, float]:
-    emulator.script({"content": answer, "chunks": CHUNKS, "rate": rate})
+    emulator.script({"content": answer, "chunks": chunks, "rate": rate})
     cpu_before = kernel.cpu_seconds()
     run = kernel.run(code, timeout=300)
     cpu = kernel.cpu_seconds() - cpu_before
@@ -83,7 +88,7 @@ def measure(
         "wall_s": wall,
         "cpu_s": cpu,
         "cpu_share": cpu / wall,
-        "chunks_per_s": CHUNKS / wall,
+        "chunks_per_s": chunks / wall,
     }
 
 
@@ -114,6 +119,9 @@ def main() -> None:
         }
         with KernelSession(env) as kernel:
             kernel.run("%load_ext kimi_magic")
+            # The session's first answer also pays one-time imports (ipywidgets, the HTTP
+            # client's TLS context): measured apart, so the figures show the streaming cost.
+            cold = measure(kernel, emulator, "%%kimi --new\nwarm up", answer[:2_000], RATE, 200)
             ours = measure(kernel, emulator, "%%kimi --new\nbench", answer, RATE)
             naive = measure(kernel, emulator, NAIVE_CELL, answer, RATE)
             fast = measure(kernel, emulator, "%%kimi --new\nbench fast", answer, None)
@@ -128,7 +136,10 @@ def main() -> None:
             f"{row['cpu_share']:>11.1%}{row['wall_s']:>9.1f}"
         )
     print(f"bytes ratio naive / kimi_magic: {naive['bytes'] / ours['bytes']:.1f}x (target >= 20x)")
-    print(f"kernel CPU share while streaming: {ours['cpu_share']:.1%} (target < 5%)")
+    print(
+        f"kernel CPU share while streaming: {ours['cpu_share']:.1%} (target < 5%); the "
+        f"session's first answer, with one-time imports: {cold['cpu_s']:.2f} s CPU"
+    )
     print(
         f"as fast as the emulator can: {fast['chunks_per_s']:,.0f} chunks/s end to end "
         f"({fast['wall_s']:.2f} s for {CHUNKS:,} chunks, {fast['updates']:.0f} display updates)"
