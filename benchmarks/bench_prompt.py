@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kimi_magic._context import NotebookContext
-from kimi_magic._prompt import build_prompt
+from kimi_magic.prompt.context import NotebookContext
+from kimi_magic.prompt.prompt import build_prompt
 
 ROWS = 1_000_000
 REPEATS = 5

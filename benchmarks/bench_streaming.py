@@ -15,9 +15,13 @@ import statistics
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-from kimi_magic._kernel_session import Execution, KernelSession
 from kimi_magic.emulator import Emulator
+
+# The real-kernel harness is shared with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from kernel_session import Execution, KernelSession
 
 CHUNKS = 2_000
 RATE = 100
@@ -47,7 +51,7 @@ def long_answer(size: int = 20_000) -> str:
 NAIVE_CELL = textwrap.dedent("""
     from IPython.display import Markdown, display
     import kimi_magic
-    from kimi_magic._types import TextDelta
+    from kimi_magic.core.types import TextDelta
     _kimi = kimi_magic.Kimi()
     _handle = display(Markdown(""), display_id=True)
     _text = ""

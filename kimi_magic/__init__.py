@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._client import AnswerStream, Kimi
-from ._conversation import Conversation
-from ._errors import (
+from .api.client import AnswerStream, Kimi
+from .core.conversation import Conversation
+from .core.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -15,7 +15,7 @@ from ._errors import (
     KimiError,
     StreamError,
 )
-from ._types import Answer, Usage
+from .core.types import Answer, Usage
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -51,7 +51,7 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
     with Kimi(**connection) as client:
         if not echo:
             return client.ask(prompt, system=system, **params)
-        from ._render_text import stream_to_stdout
+        from .render.render_text import stream_to_stdout
 
         conversation = Conversation()
         user = {"role": "user", "content": prompt}
@@ -64,11 +64,11 @@ def _configured(
 ) -> tuple[dict[str, Any], str | None]:
     """Keywords on top of the config files, the environment and the defaults (as in the magic);
     the resolved model, api and read_timeout go into `connection`."""
-    from ._controls import request_parameters
-    from ._settings import DEFAULTS, resolve
+    from .core.settings import DEFAULTS, resolve
+    from .magic.controls import request_parameters
 
     if params.get("max_tokens") is not None:
-        from ._parameters import deprecation_note
+        from .core.parameters import deprecation_note
 
         logging.getLogger("kimi_magic").warning(deprecation_note("max_tokens"))
     given = {k: v for k, v in {**params, **connection}.items() if k in DEFAULTS}
@@ -86,8 +86,8 @@ def panel(where: str = "auto") -> Any:
     """
     from IPython import get_ipython
 
-    from ._errors import ConfigurationError
-    from ._panel import open_panel
+    from .core.errors import ConfigurationError
+    from .magic.panel import open_panel
 
     ipython = get_ipython()
     if ipython is None:
@@ -119,8 +119,8 @@ _CONNECTION_KEYS = frozenset(
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """`%load_ext kimi_magic`: registers `%kimi` and `%%kimi`; nothing is sent yet."""
-    from ._input_transform import protect_question_marks
-    from ._magics import KimiMagics
+    from .magic.input_transform import protect_question_marks
+    from .magic.magics import KimiMagics
 
     magics = KimiMagics(shell=ipython)
     ipython.register_magics(magics)
@@ -131,7 +131,7 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:
     """`%unload_ext kimi_magic`: removes the input transformer `load_ipython_extension` added."""
-    from ._input_transform import protect_question_marks
+    from .magic.input_transform import protect_question_marks
 
     if protect_question_marks in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(protect_question_marks)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import ask
-from ._errors import KimiError
+from .core.errors import KimiError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from ._constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, ENV_OPENAI_BASE_URL
-from ._final_output import METADATA_KEY
+from .core.constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, ENV_OPENAI_BASE_URL
+from .render.final_output import METADATA_KEY
 
 DEFAULT_NOTEBOOK = Path("notebooks/01-quickstart.ipynb")
 

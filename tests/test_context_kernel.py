@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from kimi_magic._images import image_size, sniff_mime
 from kimi_magic.emulator import Emulator
+from kimi_magic.prompt.images import image_size, sniff_mime
 
 pytestmark = pytest.mark.notebook
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from kimi_magic._conversation import Conversation
-from kimi_magic._history import fit_to_context
+from kimi_magic.core.conversation import Conversation
 from kimi_magic.emulator import Emulator
+from kimi_magic.magic.history import fit_to_context
 
 # A 1x1 PNG.
 PNG = base64.b64decode(
@@ -197,7 +197,7 @@ def test_trimming_in_the_magic_keeps_the_newest_and_says_so(
 
 
 def test_conversation_dump_keeps_content_parts() -> None:
-    from kimi_magic._history import dump, undump
+    from kimi_magic.magic.history import dump, undump
 
     chat = Conversation(name="v")
     chat.messages = [

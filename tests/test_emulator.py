@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kimi_magic._constants import MODEL_ID
+from kimi_magic.core.constants import MODEL_ID
 from kimi_magic.emulator import Emulator, Reply
 
 TOKEN = "test-token"

@@ -123,7 +123,7 @@ def test_in_out_and_err_references(kimi_shell: Any, emulator: Emulator) -> None:
 
 @pytest.mark.parametrize("command", ["explain", "fix"])
 def test_commands_are_registered_with_help(kimi_shell: Any, command: str) -> None:
-    from kimi_magic._commands import COMMANDS, HELP
+    from kimi_magic.magic.commands import COMMANDS, HELP
 
     assert command in COMMANDS and "error" in HELP[command]
 

@@ -27,7 +27,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import kimi_magic
 from kimi_magic import APIStatusError, Kimi, StreamError
-from kimi_magic._endpoint import Endpoint
+from kimi_magic.api.endpoint import Endpoint
 
 ACCOUNT = "f0reign0account"
 TOKEN = "foreign-token-123456"

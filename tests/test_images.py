@@ -11,8 +11,15 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from kimi_magic._images import Image, ImageError, fit, image_from_object, image_size, sniff_mime
 from kimi_magic.emulator import Emulator
+from kimi_magic.prompt.images import (
+    Image,
+    ImageError,
+    fit,
+    image_from_object,
+    image_size,
+    sniff_mime,
+)
 
 np = pytest.importorskip("numpy")
 PIL = pytest.importorskip("PIL.Image")

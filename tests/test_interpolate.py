@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import pytest
 from IPython.core.error import UsageError
 
-from kimi_magic._interpolate import MissingReference, Reference, interpolate, resolve
 from kimi_magic.emulator import Emulator
+from kimi_magic.prompt.interpolate import MissingReference, Reference, interpolate, resolve
 
 # Names that exist, so the table proves code is left alone even where a name would resolve.
 NAMESPACE: dict[str, Any] = {

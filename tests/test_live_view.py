@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kernel_session import Execution, KernelSession, widget_of
 
-from kimi_magic._kernel_session import Execution, KernelSession, widget_of
 from kimi_magic.emulator import Emulator
 
 pytestmark = pytest.mark.notebook

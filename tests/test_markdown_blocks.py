@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_magic._markdown_blocks import BlockSplitter
+from kimi_magic.render.markdown_blocks import BlockSplitter
 
 DOC = """# Title
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from kimi_magic._final_output import METADATA_KEY, MIME_MARKDOWN
 from kimi_magic.emulator import Emulator
+from kimi_magic.render.final_output import METADATA_KEY, MIME_MARKDOWN
 
 pytestmark = pytest.mark.notebook
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from kimi_magic._panel import SEED_FIXED, SEED_NONE, SEED_RANDOM, Panel, open_panel
 from kimi_magic.emulator import Emulator
+from kimi_magic.magic.panel import SEED_FIXED, SEED_NONE, SEED_RANDOM, Panel, open_panel
 
 
 def magics(shell: Any) -> Any:
@@ -245,7 +245,7 @@ def test_opens_once_in_the_side_area_and_refocuses(controls_shell: Any) -> None:
 def test_inline_where_the_side_area_cannot_show(
     controls_shell: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kimi_magic._panel import side_area_available
+    from kimi_magic.magic.panel import side_area_available
 
     monkeypatch.setenv("VSCODE_PID", "1")
     assert side_area_available() is False

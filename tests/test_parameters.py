@@ -12,7 +12,7 @@ import pytest
 
 import kimi_magic
 from kimi_magic import APIStatusError, ConfigurationError, Kimi
-from kimi_magic._parameters import PARAMETERS, validate
+from kimi_magic.core.parameters import PARAMETERS, validate
 from kimi_magic.emulator import Emulator
 
 LAUNCH_SCHEMA = (

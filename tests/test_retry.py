@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
-from kimi_magic._retry import parse_retry_after, retry_delay
+from kimi_magic.api.retry import parse_retry_after, retry_delay
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kimi_magic import ConfigurationError
-from kimi_magic._settings import DEFAULT, FLAG, SESSION, nearest_pyproject, resolve
+from kimi_magic.core.settings import DEFAULT, FLAG, SESSION, nearest_pyproject, resolve
 from kimi_magic.emulator import Emulator
 
 LAYERS = ("flag", "session", "pyproject", "user", "env")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_magic._sse import ServerSentEvent, iter_sse
+from kimi_magic.api.sse import ServerSentEvent, iter_sse
 
 E = ServerSentEvent
 

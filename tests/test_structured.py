@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from kimi_magic._structured import OutputSpec, StructuredOutputError, schema_problem
 from kimi_magic.emulator import Emulator
+from kimi_magic.prompt.structured import OutputSpec, StructuredOutputError, schema_problem
 
 POINT_SCHEMA = {
     "title": "Point",
@@ -203,8 +203,8 @@ def test_dry_run_shows_the_url_of_the_model_flag(
 
 def test_dry_run_html_has_thumbnails_and_is_not_remembered_as_an_image(kimi_shell: Any) -> None:
     pil = pytest.importorskip("PIL.Image")
-    from kimi_magic._dry_run import DryRun
-    from kimi_magic._images import image_from_object
+    from kimi_magic.prompt.images import image_from_object
+    from kimi_magic.render.dry_run import DryRun
 
     image = image_from_object(pil.new("RGB", (10, 10), "red"), "red")
     data, metadata = DryRun(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-MODULE_PATH = Path(__file__).resolve().parents[1] / "kimi_magic" / "_ui_events.py"
+MODULE_PATH = Path(__file__).resolve().parents[1] / "kimi_magic" / "render" / "ui_events.py"
 
 # Loaded by path (in the kernel and here) so the test exercises exactly this file,
 # independent of the rest of the package.

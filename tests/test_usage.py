@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kimi_magic._types import Usage
+from kimi_magic.core.types import Usage
 from kimi_magic.emulator import Emulator
 
 

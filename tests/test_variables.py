@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from kimi_magic._constants import CHARS_PER_TOKEN
-from kimi_magic._prompt import Budgets, build_prompt
-from kimi_magic._variables import render
+from kimi_magic.core.constants import CHARS_PER_TOKEN
 from kimi_magic.emulator import Emulator
+from kimi_magic.prompt.prompt import Budgets, build_prompt
+from kimi_magic.prompt.variables import render
 
 pd = pytest.importorskip("pandas")
 np = pytest.importorskip("numpy")

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from .._constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, MODEL_ID
+from ..core.constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, MODEL_ID
 from ._emulator import Emulator
 from ._replies import REASONING_FIELDS
 

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .._constants import MODEL_ID
+from ..core.constants import MODEL_ID
 from . import _wire
 from ._batch import batch_item
 from ._replies import (

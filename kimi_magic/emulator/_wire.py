@@ -7,7 +7,7 @@ import secrets
 import time
 from typing import Any
 
-from .._constants import MODEL_ID
+from ..core.constants import MODEL_ID
 
 # Cloudflare error codes the emulator knows, with the status and message Cloudflare pairs them with.
 KNOWN_ERRORS: dict[int, tuple[int, str]] = {

@@ -18,7 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimi_magic._constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, ENV_OPENAI_BASE_URL
+from kimi_magic.core.constants import (
+    ENV_ACCOUNT_ID,
+    ENV_API_TOKEN,
+    ENV_BASE_URL,
+    ENV_OPENAI_BASE_URL,
+)
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0

@@ -1,0 +1,117 @@
+"""Where requests go and with which credentials: Workers AI native or OpenAI-compatible,
+directly, through an AI Gateway, or to any OpenAI-compatible server (design.md section 1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from ..core.constants import (
+    CLOUDFLARE_BASE_URL,
+    ENV_ACCOUNT_ID,
+    ENV_API_TOKEN,
+    ENV_BASE_URL,
+    ENV_OPENAI_API_KEY,
+    ENV_OPENAI_BASE_URL,
+    MODEL_ID,
+)
+from ..core.errors import ConfigurationError
+
+ApiKind = Literal["native", "openai"]
+
+MISSING_CREDENTIALS = (
+    "No Cloudflare credentials were found. Set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN "
+    "(a token with Workers AI permissions, from dash.cloudflare.com > My Profile > API Tokens) "
+    "in the environment before starting Jupyter, or pass account_id= and api_token= to "
+    "kimi_magic.Kimi. To try kimi_magic offline, start the emulator with "
+    "`python -m kimi_magic.emulator` and export the variables it prints."
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A resolved target; the token is kept out of every repr."""
+
+    url: str
+    kind: ApiKind
+    model: str = MODEL_ID
+    token: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        shown = "set" if self.token else "none"
+        return (
+            f"Endpoint(url={self.shown_url!r}, kind={self.kind!r}, model={self.model!r}, "
+            f"token={shown})"
+        )
+
+    @property
+    def host(self) -> str:
+        """host[:port] of the URL, without a `user:password@` a proxy URL may carry."""
+        return urlsplit(self.url).netloc.rpartition("@")[2]
+
+    @property
+    def shown_url(self) -> str:
+        """The URL for messages and outputs: any `user:password@` in it left out."""
+        return urlsplit(self.url)._replace(netloc=self.host).geturl()
+
+    def headers(self, session_id: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json, text/event-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if session_id:
+            # Cloudflare routes a conversation to the same replica so its prefix cache hits.
+            headers["x-session-affinity"] = session_id
+        return headers
+
+
+def _first_env(environ: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _is_gateway(base_url: str) -> bool:
+    # An AI Gateway base ends in /{account}/{gateway}/workers-ai; the account is in the path.
+    return urlsplit(base_url).path.rstrip("/").endswith("/workers-ai")
+
+
+def resolve_endpoint(
+    *,
+    account_id: str | None = None,
+    api_token: str | None = None,
+    base_url: str | None = None,
+    openai_base_url: str | None = None,
+    api_key: str | None = None,
+    api: ApiKind = "native",
+    model: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Endpoint:
+    """The endpoint from arguments first, then the environment."""
+    env = os.environ if environ is None else environ
+    model = model or MODEL_ID
+    openai_base = openai_base_url or env.get(ENV_OPENAI_BASE_URL, "").strip()
+    if openai_base:
+        key = api_key or env.get(ENV_OPENAI_API_KEY, "").strip() or api_token or ""
+        return Endpoint(f"{openai_base.rstrip('/')}/chat/completions", "openai", model, key)
+
+    token = api_token or _first_env(env, ENV_API_TOKEN)
+    base = (base_url or env.get(ENV_BASE_URL, "").strip() or CLOUDFLARE_BASE_URL).rstrip("/")
+    if api not in ("native", "openai"):
+        raise ConfigurationError(f"api must be 'native' or 'openai', not {api!r}.")
+    if _is_gateway(base):
+        if not token:
+            raise ConfigurationError(MISSING_CREDENTIALS)
+        url = f"{base}/{model}" if api == "native" else f"{base}/v1/chat/completions"
+        return Endpoint(url, api, model, token)
+
+    account = account_id or _first_env(env, ENV_ACCOUNT_ID)
+    if not token or not account:
+        raise ConfigurationError(MISSING_CREDENTIALS)
+    root = f"{base}/accounts/{account}/ai"
+    url = f"{root}/run/{model}" if api == "native" else f"{root}/v1/chat/completions"
+    return Endpoint(url, api, model, token)

@@ -1,0 +1,122 @@
+"""The exceptions kimi_magic raises, each with one paragraph that says what to do.
+
+KimiError
+ ├── ConfigurationError      missing credentials, a bad setting: nothing was sent
+ ├── APIConnectionError      the server could not be reached
+ │    └── APITimeoutError    it was reached but went quiet for longer than the read timeout
+ ├── APIStatusError          the server answered with an error (HTTP status or error envelope)
+ └── StreamError             the answer broke off mid-stream; `.answer` holds what arrived
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .types import Answer
+
+
+class KimiError(Exception):
+    """Base class: the message is one paragraph a user can act on."""
+
+
+class ConfigurationError(KimiError):
+    pass
+
+
+class APIConnectionError(KimiError):
+    pass
+
+
+class APITimeoutError(APIConnectionError):
+    pass
+
+
+class APIStatusError(KimiError):
+    """An error reply; `status` is the HTTP status, `code` Cloudflare's error code if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: int | None = None,
+        server_message: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.server_message = server_message
+        self.retry_after = retry_after
+
+
+class StreamError(KimiError):
+    """The stream failed after the answer had started; nothing that arrived is lost."""
+
+    def __init__(self, message: str, answer: Answer | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
+_UNKNOWN_MODEL = (
+    "The server does not know this model. Check the model id (it should be "
+    "'@cf/moonshotai/kimi-k2.6') and that your base URL points at Workers AI."
+)
+
+# What to do about each Cloudflare error code (design.md section 4).
+_ADVICE_BY_CODE: dict[int, str] = {
+    10000: "Cloudflare rejected the API token (authentication error). Check that "
+    "CLOUDFLARE_API_TOKEN holds a current token with the 'Workers AI' read and edit "
+    "permissions for this account, and that it has not expired or been revoked.",
+    5035: "This model needs the Workers Paid plan. Upgrade the account in the Cloudflare "
+    "dashboard (Workers & Pages > Plans), or use an account that has it.",
+    7003: "Cloudflare could not route the request: the account id or the path is wrong. Check "
+    "CLOUDFLARE_ACCOUNT_ID (the 32-character id on the dashboard's overview page) and "
+    "KIMI_MAGIC_BASE_URL if you set it.",
+    5007: _UNKNOWN_MODEL,
+    3042: _UNKNOWN_MODEL,
+    3006: "The request is too large. Shorten the prompt, attach fewer or smaller images, or "
+    "start a new conversation (--new or %kimi reset) so less history is sent.",
+    3007: "The model took too long and the request timed out. Try again, or ask for a shorter "
+    "answer (lower max_completion_tokens or reasoning effort).",
+    3036: "The account's daily free Workers AI allocation is used up. Wait until it resets "
+    "at 00:00 UTC, or move the account to the Workers Paid plan.",
+    3040: "Workers AI is out of capacity for this model right now. kimi_magic already "
+    "retried; wait a minute and run the cell again.",
+    8001: "The server rejected the request as invalid input. Check the parameters you set "
+    "(their ranges are in %kimi?) and the attached content.",
+}
+
+_ADVICE_BY_STATUS: dict[int, str] = {
+    401: _ADVICE_BY_CODE[10000],
+    403: "The server refused the request (403). Check the token's permissions for Workers AI "
+    "and that the account has access to this model.",
+    404: "The server has no such endpoint (404). Check CLOUDFLARE_ACCOUNT_ID and the base URL.",
+    408: _ADVICE_BY_CODE[3007],
+    413: _ADVICE_BY_CODE[3006],
+    429: "Too many requests: the rate limit (about 300 a minute) or the daily allocation was "
+    "hit. kimi_magic already retried; wait a little and run the cell again.",
+}
+
+
+def advice_for(status: int, code: int | None) -> str:
+    """The paragraph of advice for an error reply."""
+    if code is not None and code in _ADVICE_BY_CODE:
+        return _ADVICE_BY_CODE[code]
+    if status in _ADVICE_BY_STATUS:
+        return _ADVICE_BY_STATUS[status]
+    if status >= 500:
+        return (
+            f"The server had an internal error ({status}). kimi_magic already retried; "
+            "try again in a minute."
+        )
+    return f"The server answered with HTTP {status}."
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace every secret (of a useful length) in `text` by a marker."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text

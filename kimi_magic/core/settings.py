@@ -1,0 +1,204 @@
+"""The one place that resolves configuration, in the documented order (highest first):
+
+1. a flag on the magic line (this call only)
+2. the panel / `%config KimiMagics.<name>` (two views of the same traits)
+3. `[tool.kimi_magic]` in the nearest pyproject.toml, then the user file
+   `~/.config/kimi_magic/config.toml` (its top level, or its `[kimi_magic]` table)
+4. the environment: `KIMI_MAGIC_<NAME>` (e.g. KIMI_MAGIC_TEMPERATURE=0.2)
+5. the defaults below
+
+Every effective value knows where it came from, so `%kimi config` can say it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .constants import CONTEXT_WINDOW_TOKENS, MODEL_ID, READ_TIMEOUT_S
+from .errors import ConfigurationError
+from .parameters import PARAMETERS, coerce, parse_boolean
+
+# Settings that are ours rather than request parameters, with their kinds and defaults.
+OWN_SETTINGS: dict[str, tuple[str, Any]] = {
+    "model": ("string", MODEL_ID),
+    "api": ("string", "native"),
+    "system": ("string", ""),
+    "read_timeout": ("number", READ_TIMEOUT_S),
+    "seed_mode": ("string", "fixed"),  # "random": a new seed for every call
+    "cache": ("boolean", False),  # the opt-in local response cache
+    "cache_dir": ("string", ""),  # empty: ~/.cache/kimi_magic/responses
+    "max_cost": ("number", None),  # spending cap per session in USD; None: no cap
+    "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
+}
+DEFAULTS: dict[str, Any] = {name: None for name in PARAMETERS}
+DEFAULTS["stream"] = True
+DEFAULTS.update({name: default for name, (_, default) in OWN_SETTINGS.items()})
+NAMES = tuple(DEFAULTS)
+
+ENV_PREFIX = "KIMI_MAGIC_"
+PYPROJECT = "pyproject.toml"
+USER_CONFIG = Path("kimi_magic") / "config.toml"
+
+FLAG, SESSION, DEFAULT = "flag", "panel / %config", "default"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    value: Any
+    source: str  # FLAG, SESSION, a file path, "environment (KIMI_MAGIC_X)" or DEFAULT
+
+
+@dataclass
+class Resolved:
+    """The effective settings of one call."""
+
+    settings: dict[str, Setting]
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.settings[name].value
+
+    def source(self, name: str) -> str:
+        return self.settings[name].source
+
+    def request_parameters(self) -> dict[str, Any]:
+        """The request parameters that are set (None ones are not sent)."""
+        return {name: self[name] for name in PARAMETERS if self[name] is not None}
+
+
+def resolve(
+    flags: Mapping[str, Any] | None = None,
+    session: Mapping[str, Any] | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    user_config: Path | None = None,
+) -> Resolved:
+    """Every setting's effective value and source; None in a layer means "not set there"."""
+    files, notes = read_config_files(cwd, user_config)
+    env = from_environment(os.environ if environ is None else environ)
+    layers: list[tuple[Mapping[str, Any], Any]] = [
+        (flags or {}, FLAG),
+        (session or {}, SESSION),
+        (files, None),
+        (env, None),
+    ]
+    settings: dict[str, Setting] = {}
+    for name in NAMES:
+        for layer, source in layers:
+            entry = layer.get(name)
+            if entry is None:
+                continue
+            value, where = (entry, source) if source is not None else entry
+            settings[name] = Setting(name, value, where)
+            break
+        else:
+            settings[name] = Setting(name, DEFAULTS[name], DEFAULT)
+    return Resolved(settings, notes)
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """`KIMI_MAGIC_TEMPERATURE=0.2` -> {"temperature": (0.2, "environment (...)")}."""
+    found: dict[str, tuple[Any, str]] = {}
+    for name in NAMES:
+        variable = ENV_PREFIX + name.upper()
+        text = environ.get(variable)
+        if text is None or not text.strip():
+            continue
+        found[name] = (_value(name, text, variable), f"environment ({variable})")
+    return found
+
+
+def _value(name: str, raw: Any, where: str) -> Any:
+    """A setting's value from text or TOML, converted to its kind."""
+    kind = OWN_SETTINGS[name][0] if name in OWN_SETTINGS else ""
+    try:
+        if isinstance(raw, str) and not kind:  # a request parameter: its table says how
+            return coerce(name, raw)
+        if isinstance(raw, str) and kind != "string":
+            convert: dict[str, Callable[[str], Any]] = {
+                "number": float,
+                "integer": int,
+                "boolean": parse_boolean,
+            }
+            return convert[kind](raw.strip())
+    except (ValueError, KeyError):
+        raise ConfigurationError(
+            f"{where} sets {name} to {raw!r}, which is not a {kind}. Fix or remove it."
+        ) from None
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{where}: {error}") from None
+    return raw
+
+
+def user_config_path() -> Path:
+    """$XDG_CONFIG_HOME/kimi_magic/config.toml (default ~/.config)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / USER_CONFIG
+
+
+def nearest_pyproject(start: Path) -> Path | None:
+    """The first pyproject.toml from `start` up to the file system root."""
+    for folder in (start, *start.parents):
+        candidate = folder / PYPROJECT
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_config_files(
+    cwd: Path | None = None, user_config: Path | None = None
+) -> tuple[dict[str, tuple[Any, str]], list[str]]:
+    """Settings from the nearest pyproject.toml (which wins) and the user config file."""
+    notes: list[str] = []
+    loads = _toml_loader()
+    found: dict[str, tuple[Any, str]] = {}
+    user = user_config if user_config is not None else user_config_path()
+    project = nearest_pyproject((cwd or Path.cwd()).resolve())
+    candidates = [(user, False), (project, True)]  # the project file is applied last: it wins
+    for path, is_pyproject in candidates:
+        if path is None or not path.is_file():
+            continue
+        if loads is None:
+            notes.append(
+                f"{path} was not read: reading TOML needs Python 3.11 or the 'tomli' package."
+            )
+            continue
+        try:
+            data = loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            notes.append(f"{path} could not be read ({error}); its settings are ignored.")
+            continue
+        table = (
+            data.get("tool", {}).get("kimi_magic") if is_pyproject else data.get("kimi_magic", data)
+        )
+        if not isinstance(table, Mapping):
+            continue
+        where = f"{path} [tool.kimi_magic]" if is_pyproject else str(path)
+        for name, raw in table.items():
+            if name not in DEFAULTS:
+                notes.append(
+                    f"{where} sets unknown setting {name!r}; it is ignored. "
+                    f"Known settings: {', '.join(NAMES)}."
+                )
+                continue
+            found[name] = (_value(name, raw, where), where)
+    return found, notes
+
+
+def _toml_loader() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads
+    try:
+        import tomli  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return tomli.loads

@@ -1,0 +1,159 @@
+"""Typed values passed between the stages: usage, stream events, tool calls and the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .constants import PRICE_CACHED_INPUT_PER_M, PRICE_INPUT_PER_M, PRICE_OUTPUT_PER_M
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call (or a sum of calls); `cached_tokens` is part of `prompt_tokens`."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost(self) -> float:
+        """Price in USD at the model page's rates."""
+        uncached = max(self.prompt_tokens - self.cached_tokens, 0)
+        return (
+            uncached * PRICE_INPUT_PER_M
+            + self.cached_tokens * PRICE_CACHED_INPUT_PER_M
+            + self.completion_tokens * PRICE_OUTPUT_PER_M
+        ) / 1_000_000
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+# Stream events: what the adapter makes of the wire chunks, in arrival order.
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call: the first carries id and name, later ones append arguments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    choice: int = 0
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One answer token's log probability and the top alternatives the server returned."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class LogprobsDelta:
+    """Log probabilities of the tokens of a piece of answer (when `logprobs` was asked for)."""
+
+    tokens: tuple[TokenLogprob, ...]
+    choice: int = 0
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: str | None
+    choice: int = 0
+
+
+@dataclass(frozen=True)
+class ResponseStarted:
+    """The server accepted the request; carries what identifies the reply."""
+
+    request_id: str | None
+    model: str | None = None
+
+
+StreamEvent = (
+    ReasoningDelta
+    | TextDelta
+    | ToolCallDelta
+    | UsageReport
+    | Finish
+    | ResponseStarted
+    | LogprobsDelta
+)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class Answer:
+    """What one call produced; partial when `interrupted` or `truncated` is set."""
+
+    text: str = ""
+    reasoning: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    request_id: str | None = None
+    model: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    seconds: float = 0.0
+    latency: float | None = None  # seconds to the first token
+    interrupted: bool = False
+    truncated: bool = False
+    parameters: dict[str, object] = field(default_factory=dict)
+    choices: list[str] = field(default_factory=list)  # every choice's text when n > 1
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # the first choice's tokens
+    from_cache: bool = False  # replayed from the local response cache: nothing was paid
+
+    @property
+    def cost(self) -> float:
+        """Price of this call in USD."""
+        return self.usage.cost
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Output tokens over the time spent generating (after the first token)."""
+        generating = self.seconds - (self.latency or 0.0)
+        return self.usage.completion_tokens / generating if generating > 0 else 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not (self.interrupted or self.truncated)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_markdown_(self) -> str:
+        from ..render.final_output import answer_markdown
+
+        return answer_markdown(self)

@@ -1,0 +1,280 @@
+"""`%kimi panel` / `kimi_magic.panel()`: the settings sidebar.
+
+The widgets and the `KimiMagics` traits are two views of the same settings: moving a control
+sets the trait (so `%config KimiMagics.x` reads it back), and setting a trait moves the control.
+A trait left unset (None) shows its effective value from a config file, the environment or the
+model's default, without becoming set. ipywidgets is imported only when the panel is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..core.constants import CONTEXT_WINDOW_TOKENS
+from ..core.parameters import PARAMETERS
+from .commands import command
+
+if TYPE_CHECKING:
+    from .magics import KimiMagics
+
+TITLE = "Kimi K2.6"
+# The traits the panel shows; a change to any of them refreshes the controls.
+BOUND = (
+    "temperature",
+    "top_p",
+    "reasoning_effort",
+    "thinking",
+    "seed",
+    "seed_mode",
+    "max_completion_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "system",
+    "model",
+    "stream",
+)
+SLIDERS: dict[str, tuple[float, float, float, str]] = {  # name: (min, max, step, label)
+    "temperature": (0.0, 2.0, 0.05, "temperature"),
+    "top_p": (0.0, 1.0, 0.01, "top p"),
+    "frequency_penalty": (-2.0, 2.0, 0.05, "freq. penalty"),
+    "presence_penalty": (-2.0, 2.0, 0.05, "pres. penalty"),
+}
+PANEL_CLASS = "kimi-magic-panel"
+# The side area is narrow: a compact readout leaves the sliders a track that can be dragged.
+PANEL_CSS = (
+    f"<style>.{PANEL_CLASS} .widget-readout {{width: 3em; min-width: 3em;}} "
+    f".{PANEL_CLASS} .widget-hslider {{width: 100%;}}</style>"
+)
+# A dropdown's "model default" entry: a widget value of None would mean "nothing selected".
+UNSET = "(unset)"
+SEED_NONE, SEED_FIXED, SEED_RANDOM = "none", "fixed", "random per call"
+
+
+def side_area_available() -> bool:
+    """Whether the panel can open in JupyterLab's right side area (the `sidecar` package).
+
+    VS Code, Colab and voila do not show sidecar widgets, so the panel goes inline there.
+    """
+    if "google.colab" in sys.modules or "voila" in sys.modules:
+        return False
+    if os.environ.get("SERVER_SOFTWARE", "").startswith("voila"):  # set in voila's kernels
+        return False
+    if any(name.startswith("VSCODE_") for name in os.environ):
+        return False
+    try:
+        import sidecar  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Panel:
+    """The controls, bound both ways to the magics' traits, plus live usage."""
+
+    def __init__(self, magics: KimiMagics) -> None:
+        import ipywidgets as w
+
+        self.magics = magics
+        self._syncing = False
+        wide = w.Layout(width="98%")
+        # The side area is narrow: short labels leave the sliders a usable track.
+        style = {"description_width": "8em"}
+        self.controls: dict[str, Any] = {}
+        for name, (low, high, step, label) in SLIDERS.items():
+            self.controls[name] = w.FloatSlider(
+                min=low,
+                max=high,
+                step=step,
+                description=label,
+                description_allow_html=False,
+                tooltip=PARAMETERS[name].help,
+                continuous_update=False,
+                layout=wide,
+                style=style,
+            )
+        self.controls["reasoning_effort"] = w.Dropdown(
+            options=[
+                ("model default", UNSET),
+                ("low", "low"),
+                ("medium", "medium"),
+                ("high", "high"),
+                ("off (no thinking)", "off"),
+            ],
+            description="reasoning",
+            layout=wide,
+            style=style,
+        )
+        self.controls["thinking"] = w.Dropdown(
+            options=[("model default", UNSET), ("on", True), ("off", False)],
+            description="thinking",
+            layout=wide,
+            style=style,
+        )
+        self.controls["seed_choice"] = w.Dropdown(
+            options=[SEED_NONE, SEED_FIXED, SEED_RANDOM],
+            description="seed",
+            layout=wide,
+            style=style,
+        )
+        self.controls["seed"] = w.IntText(description="seed value", layout=wide, style=style)
+        self.controls["max_completion_tokens"] = w.BoundedIntText(
+            min=0,
+            max=CONTEXT_WINDOW_TOKENS,
+            description="max tokens",
+            tooltip="max_completion_tokens; 0: the model's default",
+            layout=wide,
+            style=style,
+        )
+        self.controls["system"] = w.Textarea(
+            description="system", layout=wide, style=style, continuous_update=False
+        )
+        self.controls["model"] = w.Text(
+            description="model id", layout=wide, style=style, continuous_update=False
+        )
+        self.controls["stream"] = w.Checkbox(description="stream", indent=True, style=style)
+        self.reset_button = w.Button(description="reset to defaults", icon="undo")
+        self.reset_button.on_click(lambda _: self.reset())
+        self.usage = w.HTML()
+        self.root = w.VBox(
+            [
+                w.HTML(f"<b>{TITLE}</b>{PANEL_CSS}"),
+                *self.controls.values(),
+                self.reset_button,
+                self.usage,
+            ],
+            layout=w.Layout(padding="0 6px"),
+        )
+        self.root.add_class(PANEL_CLASS)
+        self._sidecar: Any = None
+        self.pull()
+        self.refresh_usage()
+        for name, control in self.controls.items():
+            control.observe(lambda change, name=name: self._push(name), names="value")
+        magics.observe(lambda change: self.pull(), names=list(BOUND))
+
+    # -- traits -> widgets --------------------------------------------------------------------
+
+    def pull(self) -> None:
+        """Show the effective settings; an unset trait shows its file / env / model default."""
+        resolved = self.magics.settings()
+
+        def shown(name: str) -> Any:
+            value = resolved[name]
+            return PARAMETERS[name].server_default if value is None else value
+
+        self._syncing = True
+        try:
+            c = self.controls
+            for name in SLIDERS:
+                c[name].value = shown(name)
+            thinking = resolved["thinking"]
+            effort = "off" if thinking is False else resolved["reasoning_effort"]
+            c["reasoning_effort"].value = UNSET if effort is None else effort
+            c["thinking"].value = UNSET if thinking is None else thinking
+            if resolved["seed_mode"] == "random":
+                c["seed_choice"].value = SEED_RANDOM
+            else:
+                c["seed_choice"].value = SEED_NONE if resolved["seed"] is None else SEED_FIXED
+            if resolved["seed"] is not None:
+                c["seed"].value = resolved["seed"]
+            c["seed"].disabled = c["seed_choice"].value != SEED_FIXED
+            c["max_completion_tokens"].value = resolved["max_completion_tokens"] or 0
+            c["system"].value = resolved["system"] or ""
+            c["model"].value = resolved["model"] or ""
+            c["stream"].value = bool(resolved["stream"])
+        finally:
+            self._syncing = False
+
+    # -- widgets -> traits --------------------------------------------------------------------
+
+    def _push(self, name: str) -> None:
+        if self._syncing:
+            return
+        m, value = self.magics, self.controls[name].value
+        value = None if value == UNSET else value
+        if name in SLIDERS or name in ("thinking", "stream"):
+            setattr(m, name, value)
+        elif name == "reasoning_effort":
+            if value == "off":
+                m.reasoning_effort, m.thinking = None, False
+            else:
+                if m.thinking is False:
+                    m.thinking = None
+                m.reasoning_effort = value
+        elif name == "seed_choice":
+            m.seed_mode = "random" if value == SEED_RANDOM else "fixed"
+            m.seed = self.controls["seed"].value if value == SEED_FIXED else None
+        elif name == "seed":
+            if self.controls["seed_choice"].value == SEED_FIXED:
+                m.seed = value
+        elif name == "max_completion_tokens":
+            m.max_completion_tokens = value or None
+        elif name in ("system", "model"):
+            setattr(m, name, value or None)  # empty: the file / env / default applies again
+        self.pull()
+
+    def reset(self) -> None:
+        """Unset every bound trait, so config files, the environment and defaults apply."""
+        for name in BOUND:
+            setattr(self.magics, name, None)
+
+    # -- usage --------------------------------------------------------------------------------
+
+    def refresh_usage(self) -> None:
+        ledger = self.magics.ledger
+        total = ledger.total
+        u = total.usage
+        latency = "none yet"
+        if ledger.last_latency is not None:
+            latency = (
+                f"{ledger.last_latency:.2f} s to the first token, "
+                f"{ledger.last_seconds or 0:.1f} s in all"
+            )
+        self.usage.value = (
+            '<div style="line-height:1.35;font-size:90%"><b>Session usage</b><br>'
+            f"calls: {total.calls:,}<br>"
+            f"tokens in: {u.prompt_tokens:,} (cached {u.cached_tokens:,})<br>"
+            f"tokens out: {u.completion_tokens:,}<br>"
+            f"cost: ${total.cost:.4f}<br>"
+            f"last call: {latency}</div>"
+        )
+
+    # -- showing ------------------------------------------------------------------------------
+
+    def show(self, where: str = "auto") -> str:
+        """Open in the right side area (once; again: re-focus) or inline. Returns where."""
+        from IPython.display import display
+
+        side = where == "side" or (where == "auto" and side_area_available())
+        if not side:
+            display(self.root)
+            return "inline"
+        from sidecar import Sidecar
+
+        if self._sidecar is not None:
+            # sidecar has no focus call: closing and reopening the same panel brings it forward.
+            self._sidecar.close()
+        self._sidecar = Sidecar(title=TITLE, anchor="right")
+        with self._sidecar:
+            display(self.root)
+        return "side"
+
+
+def open_panel(magics: KimiMagics, where: str = "auto") -> Panel:
+    """The session's one panel, created on first use and shown (`where`: auto, side, inline)."""
+    if magics.panel_view is None:
+        magics.panel_view = Panel(magics)
+    magics.panel_view.show(where)
+    return magics.panel_view
+
+
+@command("panel", "open the settings panel (`%kimi panel inline` to show it in the notebook)")
+def _panel(magics: KimiMagics, rest: str) -> None:
+    where = rest.strip() or "auto"
+    if where not in ("auto", "side", "inline"):
+        from ..core.errors import ConfigurationError
+
+        raise ConfigurationError(f"%kimi panel takes 'side' or 'inline', not {where!r}.")
+    open_panel(magics, where)

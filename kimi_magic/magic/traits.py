@@ -1,0 +1,52 @@
+"""The `%config KimiMagics.<name>` traits, made from the settings table; the panel binds to them."""
+
+from __future__ import annotations
+
+from traitlets import Bool, CFloat, CInt, Dict, Enum, List, TraitType, Unicode
+from traitlets import Union as UnionTrait
+
+from ..core.parameters import PARAMETERS
+from ..core.settings import OWN_SETTINGS
+
+_HELP: dict[str, str] = {
+    "model": "Model id.",
+    "api": "Workers AI endpoint: 'native' (/ai/run) or 'openai' (OpenAI-compatible /ai/v1).",
+    "system": "System prompt sent first in every conversation.",
+    "read_timeout": "Seconds to wait for the next byte.",
+    "seed_mode": "'fixed': send `seed` as set; 'random': a new random seed for every call.",
+    "cache": "Answer identical requests from the local response cache (--refresh bypasses it).",
+    "cache_dir": "Folder of the response cache (default ~/.cache/kimi_magic/responses).",
+    "max_cost": "Spending cap per session in USD: further calls are refused once it is reached.",
+    "context_window": "Tokens of context; older turns are left out to fit (about 4 chars/token).",
+}
+_CHOICES: dict[str, list[str]] = {"api": ["native", "openai"], "seed_mode": ["fixed", "random"]}
+
+
+def setting_trait(name: str) -> TraitType:  # type: ignore[type-arg]
+    """A config trait for setting `name`: None by default, so lower layers apply."""
+    if name in PARAMETERS:
+        p = PARAMETERS[name]
+        kind, text = p.kind, f"{p.help} ({p.range_text}). Unset: the model's default."
+    else:
+        kind, text = OWN_SETTINGS[name][0], _HELP[name]
+    trait: TraitType  # type: ignore[type-arg]
+    if name in _CHOICES or kind == "choice":
+        choices = _CHOICES.get(name) or list(PARAMETERS[name].choices)
+        trait = Enum(choices, None, allow_none=True, help=text)
+    elif kind == "number":
+        trait = CFloat(None, allow_none=True, help=text)
+    elif kind == "integer":
+        trait = CInt(None, allow_none=True, help=text)
+    elif kind == "boolean":
+        trait = Bool(None, allow_none=True, help=text)
+    elif kind == "object":
+        trait = Dict(default_value=None, allow_none=True, help=text)
+    elif kind == "modalities":
+        trait = List(Unicode(), default_value=None, allow_none=True, help=text)
+    elif kind == "stop":
+        trait = UnionTrait(
+            [Unicode(), List(Unicode())], default_value=None, allow_none=True, help=text
+        )
+    else:
+        trait = Unicode(None, allow_none=True, help=text)
+    return trait.tag(config=True)

@@ -1,0 +1,91 @@
+"""`--dry-run`: exactly what would be sent (messages, images as thumbnails, parameters), the
+estimated prompt tokens and their cost; nothing is sent."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.constants import PRICE_INPUT_PER_M, THUMBNAIL_PX
+from ..prompt.images import OWN_OUTPUT_KEY, Image
+from ..prompt.prompt import image_tokens
+from ..prompt.variables import estimate_tokens
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A request that was not sent: where to, the body, the images in it, the estimate."""
+
+    url: str
+    body: dict[str, Any]
+    images: Sequence[Image]
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Text of every message (history included) plus the images of this turn."""
+        text = "".join(_texts(self.body.get("messages") or []))
+        return estimate_tokens(text) + sum(image_tokens(i) for i in self.images)
+
+    @property
+    def cost(self) -> float:
+        """USD for the prompt tokens at the uncached input price (an upper bound)."""
+        return self.prompt_tokens * PRICE_INPUT_PER_M / 1_000_000
+
+    def shown_body(self) -> dict[str, Any]:
+        """The body with each image's data URL shortened to its type and size."""
+        return _elide_images(self.body)
+
+    def summary(self) -> str:
+        return (
+            f"Dry run, nothing was sent. POST {self.url}\n"
+            f"Estimated prompt: about {self.prompt_tokens:,} tokens, "
+            f"${self.cost:.4f} at ${PRICE_INPUT_PER_M:.2f} per million input tokens "
+            "(less if the prefix is cached)."
+        )
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        body = json.dumps(self.shown_body(), indent=2, ensure_ascii=False)
+        plain = f"{self.summary()}\n\n{body}"
+        thumbs = "".join(
+            f'<figure style="display:inline-block;margin:4px"><img src="{i.data_url}" '
+            f'style="max-width:{THUMBNAIL_PX}px;max-height:{THUMBNAIL_PX}px;border:1px solid #ccc">'
+            f"<figcaption style='font-size:smaller'>{html.escape(i.label)}<br>"
+            f"{html.escape(i.size_text)}</figcaption></figure>"
+            for i in self.images
+        )
+        page = (
+            f"<div><p><b>Dry run</b>: nothing was sent. <code>POST "
+            f"{html.escape(self.url)}</code></p><p>Estimated prompt: about "
+            f"<b>{self.prompt_tokens:,}</b> tokens, <b>${self.cost:.4f}</b> at "
+            f"${PRICE_INPUT_PER_M:.2f} per million input tokens (less if the prefix is "
+            f"cached).</p>{thumbs}<pre style='white-space:pre-wrap'>{html.escape(body)}</pre>"
+            "</div>"
+        )
+        return {"text/plain": plain, "text/html": page}, {OWN_OUTPUT_KEY: {"dry_run": True}}
+
+
+def _texts(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    found: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            found.append(content)
+        elif isinstance(content, list):
+            found += [str(p.get("text", "")) for p in content if isinstance(p, Mapping)]
+    return found
+
+
+def _elide_images(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _elide_images(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_elide_images(v) for v in value]
+    if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
+        head, _, payload = value.partition(",")
+        return f"{head},… ({len(payload) * 3 // 4:,} bytes)"
+    return value

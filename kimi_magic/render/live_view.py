@@ -1,0 +1,193 @@
+"""The widget view of an answer while it streams (design.md section 3).
+
+One display slot per answer. Finished markdown blocks go out once and are never sent again;
+only the open tail block is re-rendered, at most MAX_UPDATES_PER_SECOND times a second. So the
+bytes sent for an answer of N characters stay a small multiple of N, not N squared.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import time
+from typing import Any
+
+import ipywidgets as widgets
+from IPython.display import DisplayHandle, display
+
+from ..core.constants import MAX_UPDATES_PER_SECOND
+from ..core.types import Answer, Usage
+from .final_output import MIME_MARKDOWN, output_bundle
+from .markdown_blocks import BlockSplitter
+
+_MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
+# A long open block (a big code block or table) is re-sent only when it has grown by this
+# share of its size, or after _TAIL_MAX_WAIT_S, so its cost stays linear in its length.
+_TAIL_GROWTH_SHARE = 0.25
+_TAIL_MAX_WAIT_S = 0.5
+_FOOTER_INTERVAL_S = 1.0
+
+
+@functools.cache
+def keep_widget_comms_open() -> widgets.Widget:
+    """One widget model left open for the kernel's life, never displayed.
+
+    JupyterLab 4.6 sends widget messages over a kernel subshell per comm target and deletes that
+    subshell when the target's last comm closes: after every answer, since the live view closes
+    all its widgets. ipykernel 7 then can drop a message still queued there and print "Task was
+    destroyed but it is pending!" into the running cell (seen in tests/browser). One open comm
+    keeps the subshell, and spares starting a subshell thread per answer.
+    """
+    return widgets.Widget()
+
+
+def close_widget(widget: widgets.Widget) -> None:
+    """Close a widget and the layout and style models ipywidgets made for it."""
+    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if isinstance(part, widgets.Widget):
+            part.close()
+    widget.close()
+
+
+def _markdown_output(text: str) -> tuple[dict[str, Any], ...]:
+    # Rendered by the frontend's own markdown renderer: tables, highlighting, LaTeX.
+    return ({"output_type": "display_data", "data": {MIME_MARKDOWN: text}, "metadata": {}},)
+
+
+class MarkdownStream:
+    """Frozen markdown blocks above one live tail block.
+
+    A finished block is displayed once into the `frozen` Output (the frontend appends it; the
+    kernel never sends it again); the open tail block is re-sent into the `tail` Output.
+    """
+
+    def __init__(self) -> None:
+        self._splitter = BlockSplitter()
+        self._pending: list[str] = []
+        self._frozen = widgets.Output()
+        self._tail = widgets.Output()
+        self._shown_tail = ""
+        self._tail_sent_at = 0.0
+        self.box = widgets.VBox([self._frozen, self._tail])
+        self.has_text = False
+
+    def append(self, text: str) -> None:
+        self._pending.append(text)
+        self.has_text = True
+
+    def render(self, final: bool = False) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        finished = self._splitter.feed(text)
+        if final:
+            finished += self._splitter.close()
+        if finished:
+            with self._frozen:
+                for block in finished:
+                    display({MIME_MARKDOWN: block}, raw=True)
+        tail = "" if final else self._splitter.tail
+        if tail != self._shown_tail and (finished or self._tail_due(tail)):
+            self._tail.outputs = _markdown_output(tail) if tail else ()
+            self._shown_tail = tail
+            self._tail_sent_at = time.perf_counter()
+
+    def _tail_due(self, tail: str) -> bool:
+        grown = len(tail) - len(self._shown_tail)
+        return (
+            grown >= _TAIL_GROWTH_SHARE * len(self._shown_tail)
+            or time.perf_counter() - self._tail_sent_at >= _TAIL_MAX_WAIT_S
+        )
+
+    def close(self) -> None:
+        for widget in (self._frozen, self._tail, self.box):
+            close_widget(widget)
+
+
+class LiveView:
+    """Reasoning (folds when the answer starts), answer, footer and a Stop button."""
+
+    def __init__(self) -> None:
+        self.reasoning = MarkdownStream()
+        self.answer = MarkdownStream()
+        self.thinking = widgets.Accordion(children=[self.reasoning.box], titles=("Thinking…",))
+        self.thinking.layout.display = "none"
+        self.footer = widgets.HTML("<small>waiting for the first token…</small>")
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", layout=widgets.Layout(width="auto")
+        )
+        self.stop_button.on_click(self._on_stop)
+        self.stop_requested = False
+        bar = widgets.HBox(
+            [self.stop_button, self.footer], layout=widgets.Layout(align_items="center")
+        )
+        self._bar_parts = (bar,)
+        self.root = widgets.VBox([self.thinking, self.answer.box, bar])
+        self._handle: DisplayHandle | None = None
+        self._last_render = 0.0
+        self._footer_at = 0.0
+        self._phase = ""
+        self._started = time.perf_counter()
+
+    def show(self) -> None:
+        keep_widget_comms_open()
+        # The handle is outside any Output widget, where updating it works.
+        self._handle = display(self.root, display_id=True)
+
+    def _on_stop(self, _button: widgets.Button) -> None:
+        self.stop_requested = True
+        self.stop_button.disabled = True
+        self.stop_button.description = "Stopping…"
+
+    def add_reasoning(self, text: str) -> None:
+        if not self.reasoning.has_text:
+            self.thinking.layout.display = None
+            self.thinking.selected_index = 0
+        self.reasoning.append(text)
+
+    def add_text(self, text: str) -> None:
+        if not self.answer.has_text and self.reasoning.has_text:
+            self.reasoning.render(final=True)
+            self.thinking.selected_index = None  # fold the reasoning away
+            self.thinking.set_title(0, f"Thought for {time.perf_counter() - self._started:.1f} s")
+        self.answer.append(text)
+
+    def due(self) -> bool:
+        return time.perf_counter() - self._last_render >= _MIN_INTERVAL_S
+
+    def render(self, usage: Usage) -> None:
+        self._last_render = time.perf_counter()
+        self.reasoning.render()
+        self.answer.render()
+        phase = (
+            "answering"
+            if self.answer.has_text
+            else "thinking"
+            if self.reasoning.has_text
+            else "waiting"
+        )
+        # The footer is a clock: once a second is enough, and a phase change shows at once.
+        if phase != self._phase or self._last_render - self._footer_at >= _FOOTER_INTERVAL_S:
+            self._phase, self._footer_at = phase, self._last_render
+            elapsed = self._last_render - self._started
+            tokens = usage.completion_tokens
+            counted = f" · {tokens:,} tokens" if tokens else ""
+            self.footer.value = f"<small>{html.escape(phase)}… {elapsed:.0f} s{counted}</small>"
+
+    def finish(self, answer: Answer, endpoint_kind: str | None, error: str | None = None) -> None:
+        """Replace the live view by the static markdown output, then free the widgets."""
+        data, metadata = output_bundle(answer, endpoint_kind, error)
+        if self._handle is not None:
+            self._handle.update(data, metadata=metadata, raw=True)
+        self.close()
+
+    def discard(self) -> None:
+        """An error before anything arrived: leave no empty view behind."""
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+        self.close()
+
+    def close(self) -> None:
+        self.reasoning.close()
+        self.answer.close()
+        for widget in (self.thinking, self.footer, self.stop_button, *self._bar_parts, self.root):
+            close_widget(widget)

@@ -1,0 +1,41 @@
+"""Where widgets cannot render (terminal IPython, scripts): text streams to stdout."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from ..api.client import AnswerStream
+from ..core.types import Answer, ReasoningDelta, TextDelta
+from .final_output import footer_line, status_note, tool_calls_plain
+
+_DIM, _RESET = "\033[2m", "\033[0m"
+
+
+def stream_to_stdout(events: AnswerStream, out: TextIO | None = None) -> Answer:
+    """Print reasoning (dimmed on a terminal) then the answer as they arrive; return the answer."""
+    out = out or sys.stdout
+    colour = out.isatty()
+    in_reasoning = False
+    try:
+        for event in events:
+            if isinstance(event, ReasoningDelta) and event.choice == 0:
+                if not in_reasoning:
+                    out.write((_DIM if colour else "") + "Thinking: ")
+                    in_reasoning = True
+                out.write(event.text)
+            elif isinstance(event, TextDelta) and event.choice == 0:
+                if in_reasoning:
+                    out.write((_RESET if colour else "") + "\n\n")
+                    in_reasoning = False
+                out.write(event.text)
+            out.flush()
+    finally:
+        if in_reasoning and colour:
+            out.write(_RESET)
+        answer = events.answer
+        calls, note = tool_calls_plain(answer), status_note(answer)
+        out.write("\n" + "".join(p + "\n" for p in (calls, note) if p))
+        out.write(f"[{footer_line(answer)}]\n")
+        out.flush()
+    return answer
