@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import ConfigurationError
 from .input_transform import protect_question_marks
 from .magics import KimiMagics
-from .panel import open_panel
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -62,6 +61,8 @@ def _current(load_if_needed: bool) -> KimiMagics | None:
 
 def open_panel_from_python(where: str) -> Any:
     """`kimi_magic.panel()`: loads the extension if needed and opens its panel."""
+    from .panel import open_panel
+
     magics = _current(load_if_needed=True)
     assert magics is not None
     return open_panel(magics, where)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -21,17 +21,17 @@ from ..core.constants import CONTEXT_TOKENS, IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX,
 from ..core.errors import ConfigurationError, KimiError
 from ..core.settings import NAMES
 from ..prompt.context import NotebookContext
-from ..prompt.prompt import Budgets
-from ..render.display import AnswerSlot
-from ..render.frontend import show_markdown
-from ..session.events import SessionEvent, SettingsChanged
-from ..session.session import Session
-from ..session.turn import Notebook, Turn
-from .background import Background
-from .commands import COMMANDS
-from .delivery import deliver, question_from
 from .flags import parameter_arguments
 from .traits import setting_trait
+
+if TYPE_CHECKING:
+    # The session, HTTP and rendering load on the first question, not at %load_ext.
+    from ..prompt.prompt import Budgets
+    from ..render.display import AnswerSlot
+    from ..session.events import SessionEvent
+    from ..session.session import Session
+    from ..session.turn import Turn
+    from .background import Background
 
 INTERRUPTED = (
     "Interrupted: the answer so far is kept above and in the conversation, so a follow-up "
@@ -95,25 +95,49 @@ class KimiMagics(Magics):
         super().__init__(shell, **kwargs)
         # Displayed images and cell errors; load_ipython_extension installs its hooks.
         self.context = NotebookContext()
-        namespace = shell.user_ns if shell is not None else {}
-        self.session = Session(notebook=Notebook(namespace, self.context, self.budgets))
-        self.session.configure(
-            **{n: getattr(self, n) for n in NAMES if getattr(self, n) is not None}
-        )
+        self._session: Session | None = None
+        self._background: Background | None = None
         self.observe(self._trait_changed, names=list(NAMES))
-        self.session.subscribe(self._session_changed)
-        self.background_answers = Background()
         self.panel_view: Any = None
 
+    @property
+    def session(self) -> Session:
+        """The session this magic is a view of (made on first use: %load_ext stays fast)."""
+        if self._session is None:
+            from ..session.session import Session
+            from ..session.turn import Notebook
+
+            namespace = self.shell.user_ns if self.shell is not None else {}
+            session = Session(notebook=Notebook(namespace, self.context, self.budgets))
+            session.configure(
+                **{n: getattr(self, n) for n in NAMES if getattr(self, n) is not None}
+            )
+            session.subscribe(self._session_changed)
+            self._session = session
+        return self._session
+
+    @property
+    def background_answers(self) -> Background:
+        if self._background is None:
+            from .background import Background
+
+            self._background = Background()
+        return self._background
+
     def budgets(self) -> Budgets:
+        from ..prompt.prompt import Budgets
+
         return Budgets(
             self.variable_tokens, self.context_tokens, self.image_max_side, self.image_max_bytes
         )
 
     def _trait_changed(self, change: Any) -> None:
-        self.session.configure(**{change.name: change.new})
+        if self._session is not None:  # otherwise the session reads the traits when made
+            self._session.configure(**{change.name: change.new})
 
     def _session_changed(self, event: SessionEvent) -> None:
+        from ..session.events import SettingsChanged
+
         if isinstance(event, SettingsChanged):  # the panel moved: %config reads it back
             for name in event.names:
                 value = self.session.overrides.get(name)
@@ -122,12 +146,13 @@ class KimiMagics(Magics):
 
     def close(self) -> None:
         """Stop what streams and release the HTTP connections (on `%unload_ext`)."""
-        self.session.stop_all()
-        self.session.close()
+        if self._session is not None:
+            self._session.stop_all()
+            self._session.close()
 
     def wait_for_background(self, timeout: float | None = None) -> bool:
         """Block until the background answers are done (and their -o variables set)."""
-        return self.background_answers.wait(timeout)
+        return self._background is None or self._background.wait(timeout)
 
     @no_var_expand
     @magic_arguments()
@@ -209,6 +234,8 @@ class KimiMagics(Magics):
             %kimi reset
         """
         if cell is None:
+            from .commands import COMMANDS
+
             word, _, rest = line.strip().partition(" ")
             if word in COMMANDS:
                 try:
@@ -225,6 +252,9 @@ class KimiMagics(Magics):
 
     def ask(self, question: str, args: argparse.Namespace) -> None:
         """Send one question with the call's flags, stream the answer, deliver it."""
+        from ..render.display import AnswerSlot
+        from .delivery import question_from
+
         session = self.session
         try:
             turn = session.prepare(question_from(question, args))
@@ -253,6 +283,9 @@ class KimiMagics(Magics):
     ) -> None:
         """Record the turn, leave the static answer, then store or place it; in the foreground
         our errors are raised, in the background they stay in the answer's slot."""
+        from ..render.frontend import show_markdown
+        from .delivery import deliver
+
         self.session.finish(turn)
         gauge = turn.gauge
         slot.end(_gauge_text(gauge), keep_error=quiet)
