@@ -212,8 +212,8 @@ def measure_lab() -> dict[str, Any]:
             time.sleep(1.0)  # a click that waited for the cell to end is handled by now
             select_cell(page, 2)
             run_menu(page, "Run Selected Cell and Do not Advance")
-            result = cells(page).nth(2).locator(".jp-OutputArea-output").filter(
-                has_text="PROBE-RESULT"
+            result = (
+                cells(page).nth(2).locator(".jp-OutputArea-output").filter(has_text="PROBE-RESULT")
             )
             result.wait_for()
             text = result.text_content() or ""
@@ -243,8 +243,11 @@ def register_k6() -> bool:
     from jupyter_client.kernelspec import KernelSpecManager
 
     with tempfile.TemporaryDirectory() as tmp:
-        spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "ipykernel 6", "language": "python"}
+        spec = {
+            "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "ipykernel 6",
+            "language": "python",
+        }
         (Path(tmp) / "kernel.json").write_text(json.dumps(spec))
         KernelSpecManager().install_kernel_spec(tmp, "k6", user=True, replace=True)
     return True

@@ -21,6 +21,7 @@ from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.types import Usage
 from .final_output import MIME_MARKDOWN, output_bundle
 from .markdown_blocks import BlockSplitter
+from .ui_events import watch_kernel_status
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
 # A long open block (a big code block or table) is re-sent only when it has grown by this
@@ -132,6 +133,7 @@ class LiveView:
 
     def show(self) -> None:
         keep_widget_comms_open()
+        watch_kernel_status()  # before the frontend's subshell request this display causes
         # The handle is outside any Output widget, where updating it works.
         self._handle = display(self.root, display_id=True)
 

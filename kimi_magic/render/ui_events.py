@@ -40,7 +40,7 @@ import sys
 import threading
 from typing import Any
 
-__all__ = ["process_ui_events"]
+__all__ = ["process_ui_events", "watch_kernel_status"]
 
 _COMM_MSG_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
 
@@ -48,6 +48,40 @@ _COMM_MSG_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
 # A click callback that itself calls process_ui_events() must not recurse into
 # the socket we are draining.
 _state = threading.local()
+
+# Set when a thread other than the main shell's published "idle" (the control thread answering
+# JupyterLab's create_subshell_request, a subshell finishing a comm message): frontends show the
+# last status they received, whatever request it answers, so the main thread says "busy" again.
+_foreign_idle = threading.Event()
+_WATCHED = "_kimi_magic_status_watch"
+
+
+def watch_kernel_status() -> None:
+    """Note every "idle" the kernel publishes from another thread while a cell runs here.
+
+    JupyterLab 4.6 creates a comm subshell when the first widget of a cell shows; the control
+    thread's reply publishes "idle" and the status bar then read Idle for the rest of the
+    answer, though the cell was still running (issue 11). `process_ui_events` answers each such
+    idle with a "busy" under the running cell's request, from the main thread, so it is
+    ordered before the cell's own idle. Idempotent; a no-op outside ipykernel.
+    """
+    if "ipykernel" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    publish = getattr(kernel, "_publish_status", None)
+    if publish is None or getattr(kernel, _WATCHED, False):
+        return
+
+    def publish_status(status: str, channel: str, parent: Any = None) -> None:
+        publish(status, channel, parent)
+        if status == "idle" and threading.current_thread() is not threading.main_thread():
+            _foreign_idle.set()
+
+    kernel._publish_status = publish_status  # type: ignore[union-attr]
+    setattr(kernel, _WATCHED, True)
+    _foreign_idle.clear()
 
 
 def process_ui_events() -> None:
@@ -79,6 +113,9 @@ def _drain() -> None:
     if found is None:
         return
     stream, reply_stream = found
+    if _foreign_idle.is_set() and threading.current_thread() is threading.main_thread():
+        _foreign_idle.clear()
+        kernel._publish_status("busy", "shell")  # parent: the running cell's request
 
     import zmq
     from zmq.eventloop.zmqstream import ZMQStream
