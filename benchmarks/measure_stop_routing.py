@@ -10,8 +10,11 @@ and on which thread, and every busy/idle status it published meanwhile.
 
 Frontends: `client` (plain jupyter_client, what tests/kernel_session.py does), `client-subshell`
 (jupyter_client sending the click to a subshell, as JupyterLab 4.6 does), `nbclient`, `lab`
-(JupyterLab 4.6 in Chromium, the tests/browser harness), `k6` (ipykernel 6 from a venv at
-/tmp/k6: `python -m venv /tmp/k6 && /tmp/k6/bin/pip install 'ipykernel<7' ipywidgets`).
+(JupyterLab 4.6 in Chromium, the tests/browser harness), `notebook7` (Notebook 7 from a venv:
+`python -m venv /tmp/nb7 && /tmp/nb7/bin/pip install notebook ipywidgets`), `k6` (ipykernel 6
+from a venv: `python -m venv /tmp/k6 && /tmp/k6/bin/pip install 'ipykernel<7' ipywidgets
+jupyter-ui-poll`). `NAME+kimi` / `NAME+ui-poll` run the same probe with our pump or
+jupyter-ui-poll called in the busy loop, for comparison.
 VS Code cannot run here (no display, no VS Code server).
 """
 
@@ -52,15 +55,37 @@ _kernel._publish_status = _logged
 print("PROBE-READY", probe_button.model_id)
 """
 
-BUSY = f"""
+# What the busy loop calls each step: nothing (the question measured), or a pump to compare.
+PUMPS = {
+    "": ("import contextlib; _pump = contextlib.nullcontext(lambda: None)", ""),
+    "kimi": (
+        "import contextlib; from kimi_magic.render.ui_events import process_ui_events\n"
+        "_pump = contextlib.nullcontext(process_ui_events)",
+        "+kimi pump",
+    ),
+    "ui-poll": (
+        "from jupyter_ui_poll import ui_events as _pump_cm; _pump = _pump_cm()",
+        "+ui-poll",
+    ),
+}
+
+
+def busy_cell(pump: str = "") -> str:
+    return f"""
+{PUMPS[pump][0]}
 _probe["clicks"].clear(); _probe["status"].clear(); _probe["running"] = True
 display(probe_button)
 print("PROBE-WAITING", flush=True)
 _t0 = time.monotonic()
-while not _probe["clicks"] and time.monotonic() - _t0 < {WAIT_S}:
-    time.sleep(0.02)
+with _pump as _poll:
+    while not _probe["clicks"] and time.monotonic() - _t0 < {WAIT_S}:
+        _poll() if {pump!r} != "ui-poll" else _poll(10)
+        time.sleep(0.02)
 _probe["running"] = False
 """
+
+
+BUSY = busy_cell()
 
 REPORT = 'print("PROBE-RESULT " + json.dumps(_probe))'
 
@@ -112,7 +137,9 @@ def _click_message(client: Any, comm_id: str, subshell_id: str | None) -> dict[s
     return message
 
 
-def measure_client(kernel_name: str = "python3", subshell: bool = False) -> dict[str, Any]:
+def measure_client(
+    kernel_name: str = "python3", subshell: bool = False, pump: str = ""
+) -> dict[str, Any]:
     from jupyter_client.manager import start_new_kernel
 
     manager, client = start_new_kernel(kernel_name=kernel_name, startup_timeout=TIMEOUT_S)
@@ -126,7 +153,7 @@ def measure_client(kernel_name: str = "python3", subshell: bool = False) -> dict
             subshell_id = reply["content"].get("subshell_id")
             if subshell_id is None:
                 return summarize("client-subshell", {}, f"no subshells: {reply['content']}")
-        busy = client.execute(BUSY)
+        busy = client.execute(busy_cell(pump))
         _iopub_until(client, busy, "PROBE-WAITING")
         time.sleep(CLICK_AFTER_S)
         client.shell_channel.send(_click_message(client, model_id, subshell_id))
@@ -136,7 +163,7 @@ def measure_client(kernel_name: str = "python3", subshell: bool = False) -> dict
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     name = "client-subshell" if subshell else ("client" if kernel_name == "python3" else "k6")
-    return summarize(name, probe)
+    return summarize(name + PUMPS[pump][1], probe)
 
 
 # --- nbclient -------------------------------------------------------------------------------
@@ -174,7 +201,7 @@ def measure_nbclient() -> dict[str, Any]:
 # --- JupyterLab in Chromium -----------------------------------------------------------------
 
 
-def measure_lab() -> dict[str, Any]:
+def measure_lab(pump: str = "") -> dict[str, Any]:
     browser_dir = Path(__file__).resolve().parents[1] / "tests" / "browser"
     sys.path.insert(0, str(browser_dir))
     from _lab import running_lab
@@ -184,7 +211,7 @@ def measure_lab() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         root, home = Path(tmp) / "root", Path(tmp) / "home"
         root.mkdir()
-        write_notebook(root / "probe.ipynb", SETUP, BUSY, REPORT)
+        write_notebook(root / "probe.ipynb", SETUP, busy_cell(pump), REPORT)
         with running_lab(root, home, {}) as lab:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium",
@@ -223,7 +250,79 @@ def measure_lab() -> dict[str, Any]:
     probe = json.loads(text.split("PROBE-RESULT ", 1)[1])
     if os.environ.get("PROBE_DEBUG"):
         print(json.dumps(probe), file=sys.stderr)
-    return summarize("lab", probe, note)
+    return summarize("lab" + PUMPS[pump][1], probe, note)
+
+
+NOTEBOOK7_PYTHON = Path("/tmp/nb7/bin/python")  # python -m venv /tmp/nb7; pip install notebook
+
+
+def measure_notebook7(pump: str = "") -> dict[str, Any]:
+    """Notebook 7 from its own venv (it pins the same JupyterLab packages); same probe."""
+    import subprocess
+
+    browser_dir = Path(__file__).resolve().parents[1] / "tests" / "browser"
+    sys.path.insert(0, str(browser_dir))
+    from _lab import Lab, _stop_group, _wait_until_up, free_port, write_user_settings
+    from _notebook_page import cells, write_notebook
+    from playwright.sync_api import sync_playwright
+
+    if not NOTEBOOK7_PYTHON.exists():
+        return summarize("notebook7", {}, f"skipped: no {NOTEBOOK7_PYTHON}")
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        root, home = Path(tmp) / "root", Path(tmp) / "home"
+        root.mkdir()
+        write_notebook(root / "probe.ipynb", SETUP, busy_cell(pump), REPORT)
+        write_user_settings(home / "config")
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config")}
+        env["JUPYTER_DATA_DIR"] = str(home / "data")
+        env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
+        port, token = free_port(), "probe-" + os.urandom(6).hex()
+        log = (home / "nb.log").open("wb")
+        server = subprocess.Popen(
+            [str(NOTEBOOK7_PYTHON), "-m", "notebook", "--no-browser", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        lab = Lab(f"http://127.0.0.1:{port}", token, root)
+        try:
+            _wait_until_up(lab, server, home / "nb.log")
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT_S * 1000)
+            page.goto(f"{lab.url}/notebooks/probe.ipynb?token={token}")
+            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
+            time.sleep(3.0)  # the indicator says idle before the kernel exists (testing-notes)
+
+            def run_cell(index: int) -> None:
+                cells(page).nth(index).locator(".jp-InputPrompt").click()
+                page.keyboard.press("Control+Enter")
+
+            run_cell(0)
+            cells(page).nth(0).locator(".jp-OutputArea-output").wait_for()
+            run_cell(1)
+            button = cells(page).nth(1).get_by_role("button", name="Probe")
+            button.wait_for()
+            time.sleep(CLICK_AFTER_S)
+            button.click()
+            cells(page).nth(1).locator(".jp-InputPrompt").filter(has_text="[2]").wait_for()
+            time.sleep(1.0)
+            run_cell(2)
+            result = (
+                cells(page).nth(2).locator(".jp-OutputArea-output").filter(has_text="PROBE-RESULT")
+            )
+            result.wait_for()
+            text = result.text_content() or ""
+            browser.close()
+        finally:
+            _stop_group(server)
+            log.close()
+    probe = json.loads(text.split("PROBE-RESULT ", 1)[1])
+    return summarize("notebook7" + PUMPS[pump][1], probe)
 
 
 MEASURES = {
@@ -232,6 +331,14 @@ MEASURES = {
     "nbclient": measure_nbclient,
     "lab": measure_lab,
     "k6": lambda: measure_client(kernel_name="k6"),
+    "client+kimi": lambda: measure_client(pump="kimi"),
+    "client+ui-poll": lambda: measure_client(pump="ui-poll"),
+    "lab+kimi": lambda: measure_lab(pump="kimi"),
+    "lab+ui-poll": lambda: measure_lab(pump="ui-poll"),
+    "notebook7": measure_notebook7,
+    "notebook7+kimi": lambda: measure_notebook7(pump="kimi"),
+    "k6+kimi": lambda: measure_client(kernel_name="k6", pump="kimi"),
+    "k6+ui-poll": lambda: measure_client(kernel_name="k6", pump="ui-poll"),
 }
 
 
@@ -257,7 +364,7 @@ def main(names: list[str]) -> None:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     rows = []
     for name in names or list(MEASURES):
-        if name == "k6" and not register_k6():
+        if name.startswith("k6") and not register_k6():
             rows.append(summarize("k6", {}, "skipped: no /tmp/k6 venv"))
             continue
         try:

@@ -25,6 +25,30 @@ cell has that context entered, so the click's task can't run until the cell retu
 (``nest_asyncio2`` defers such handles: "Context is entered further up the stack").
 Handling the message synchronously needs no nesting and leaves asyncio unpatched.
 
+Which frontends need it (measured 2026-12-02 by ``benchmarks/measure_stop_routing.py``: a cell
+displays a Button and busy-waits; the click is sent mid-wait; ipykernel 7.4, ipywidgets 8.1):
+
+=====================================  ================  ===============  ==============
+frontend                               no pump           this pump        jupyter-ui-poll
+=====================================  ================  ===============  ==============
+JupyterLab 4.6 in Chromium             after the cell    mid-cell, main   after the cell
+Notebook 7.6 in Chromium               after the cell    mid-cell, main   (not run)
+jupyter_client (tests/kernel_session)  after the cell    mid-cell, main   after the cell
+jupyter_client, click via a subshell   after the cell    (same path)      (same path)
+nbclient 0.11 (+ a second client)      after the cell    (same path)      (same path)
+ipykernel 6.31 (jupyter_client)        after the cell    mid-cell, main   mid-cell, its
+                                                                          worker thread
+=====================================  ================  ===============  ==============
+
+So every frontend that runs here still needs it. JupyterLab 4.6 does send widget messages
+to a comm subshell, but ipykernel 7.4 re-routes a comm's incoming message to the shell that
+last published on that comm (``Comm._reply_subshell_for``): the live view's widgets are made
+and updated by the cell on the main shell, so the Stop click goes back to the main shell
+and waits behind the cell. jupyter-ui-poll 1.1 calls ``kernel.do_one_iteration``, which
+ipykernel 7 no longer has (it silently does nothing there) and swaps the kernel's main lock
+for a null context; on ipykernel 6 it works but publishes busy/idle for each click. VS Code
+cannot run here (no VS Code server or display); it is not measured.
+
 Covers ipykernel 7.x (shell-channel thread + an inproc socket pair per shell; tested
 with 7.0 and 7.4 on the main shell, subshell threads use the same path but are
 untested) and, best effort, ipykernel 6.x (ROUTER ``shell_stream`` serviced by the main

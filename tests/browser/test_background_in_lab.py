@@ -120,7 +120,7 @@ def test_context_gauge_in_the_answer_footer_and_the_panel(
     page.screenshot(path=screenshots / "13-gauge.png")
 
 
-def test_status_bar_reads_busy_while_an_answer_streams(
+def test_status_bar_reads_busy_while_an_answer_streams_and_a_stopped_cell_finishes(
     page: Any, lab: Lab, emu: Emulator, screenshots: Path
 ) -> None:
     emu.script({"content": "\n\n".join(PARAGRAPHS), "rate": SLOW_RATE})
@@ -144,6 +144,15 @@ def test_status_bar_reads_busy_while_an_answer_streams(
     assert samples, "the answer ended before the status bar could be read"
     idle = [s for s in samples if "| Idle" in s]
     assert not idle, f"the status bar read Idle while the answer streamed: {samples}"
-    wait_for_state(page, lambda s: not s["live"], STREAM_TIMEOUT_S, "the answer to end")
+
+    # Stop: the cell finishes (its prompt gets its number) and only then the kernel is idle.
+    cells(page).nth(1).get_by_role("button", name="Stop").click()
+    final = wait_for_state(page, lambda s: not s["live"], STREAM_TIMEOUT_S, "the answer to end")
+    assert "Interrupted" in final["text"] and "Paragraph 12" not in final["text"]
     bar.get_by_text("| Idle").wait_for(timeout=10_000)
-    assert prompt(page, 1) == "[2]:", f"the cell did not finish: {prompt(page, 1)}"
+    page.wait_for_function(
+        "(el) => el.textContent.trim() === '[2]:'",
+        arg=cells(page).nth(1).locator(".jp-InputPrompt").element_handle(),
+        timeout=10_000,
+    )
+    page.screenshot(path=screenshots / "14-stopped-cell-finished.png")
