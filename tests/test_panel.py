@@ -80,14 +80,14 @@ MOVES: list[tuple[str, Callable[[Panel], None], Callable[[dict[str, Any]], bool]
     (
         "fixed seed",
         lambda p: (
-            setattr(p.controls["seed"], "value", 1234),
+            setattr(p.controls["seed"], "value", "1234"),
             setattr(p.controls["seed_choice"], "value", SEED_FIXED),
         ),
         lambda b: b.get("seed") == 1234,
     ),
     (
         "max tokens",
-        lambda p: setattr(p.controls["max_completion_tokens"], "value", 777),
+        lambda p: setattr(p.controls["max_completion_tokens"], "value", "777"),
         lambda b: b.get("max_completion_tokens") == 777,
     ),
     (
@@ -151,8 +151,8 @@ def test_config_moves_the_panel(controls_shell: Any, panel: Panel) -> None:
     c = panel.controls
     assert c["temperature"].value == 1.25
     assert c["reasoning_effort"].value == "medium"
-    assert (c["seed_choice"].value, c["seed"].value) == (SEED_FIXED, 99)
-    assert c["max_completion_tokens"].value == 2048
+    assert (c["seed_choice"].value, c["seed"].value) == (SEED_FIXED, "99")
+    assert c["max_completion_tokens"].value == "2048"
     assert c["system"].value == "Use SI units."
     assert c["stream"].value is False
     controls_shell.run_line_magic("config", "KimiMagics.thinking = False")
