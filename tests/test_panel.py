@@ -258,3 +258,22 @@ def test_kimi_magic_panel_function(controls_shell: Any) -> None:
 
     view = kimi_magic.panel(where="inline")
     assert view is magics(controls_shell).panel_view
+
+
+def test_the_context_gauge_fills_and_warns(
+    controls_shell: Any, emulator: Emulator, panel: Panel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "context 0 / 245,760 tokens (0%)" in panel.usage.value
+    assert panel._gauge_bar.value == 0
+    emulator.script({"content": "A short answer."}, {"content": "y" * 4_000})
+    controls_shell.run_cell("%kimi " + "x" * 4_000)
+    first = panel._gauge_bar.value
+    assert 0 < first < 0.8 and "context 1," in panel.usage.value  # about 1,000 tokens so far
+    assert "context 1," in capsys.readouterr().out  # the answer's footer says it too
+    # A small window: the same conversation now nearly fills it, and both views warn.
+    controls_shell.run_line_magic("config", "KimiMagics.context_window = 3000")
+    controls_shell.run_line_magic("config", "KimiMagics.max_completion_tokens = 1000")
+    controls_shell.run_cell("%kimi and more")
+    out = capsys.readouterr().out
+    assert panel._gauge_bar.value > first and panel._gauge_bar.bar_style == "danger"
+    assert "oldest turns" in panel.usage.value and "⚠" in out and "oldest turns" in out
