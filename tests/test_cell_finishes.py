@@ -6,7 +6,6 @@ reply publishes "idle" from the control thread) lands mid-cell."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,19 +33,8 @@ class Cell:
 
 
 @pytest.fixture(scope="module")
-def kernel(_emulator_server: Emulator, tmp_path_factory: Any) -> Iterator[KernelSession]:
-    emu = _emulator_server
-    home = tmp_path_factory.mktemp("home")
-    env = {
-        "KIMI_MAGIC_BASE_URL": emu.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-        "CLOUDFLARE_API_TOKEN": emu.token,
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-    }
-    with KernelSession(env) as session:
-        assert not session.run("%load_ext kimi_magic").errors
-        yield session
+def kernel(emulator_kernel: KernelSession) -> KernelSession:
+    return emulator_kernel
 
 
 def run(kernel: KernelSession, code: str, on_message: Any = None) -> Cell:
