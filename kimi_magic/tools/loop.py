@@ -1,0 +1,194 @@
+"""The tool loop of one turn: ask, run the tools the model called, send the results back, and
+repeat until the model answers, a cap stops it, or the user does.
+
+    loop = ToolLoop(session, turn, tools)
+    call = loop.start()
+    while call is not None:
+        ...read or show the call...
+        call = loop.proceed()      # runs this round's tools, starts the next round (or None)
+    loop.finish()                  # history, ledger (usage of every round), listeners
+
+Each round's assistant turn (with its reasoning, which K2.6 wants back) and tool results go
+into the exchange's `steps`, so they are sent with the rest of the turn and with every later
+question. Images from tools follow the tool messages in a user message: `tool` messages hold
+text only (design.md section 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from ..core.constants import TOOL_MAX_ROUNDS
+from ..core.errors import redact
+from ..core.messages import Message
+from ..core.types import Answer, ToolCall, Usage
+from .registry import Tool
+from .results import ToolResult
+from .runner import definitions, run_calls
+
+if TYPE_CHECKING:
+    from ..core.call import Call
+    from ..session.session import Session
+    from ..session.turn import Turn
+
+
+class LoopObserver(Protocol):
+    """What a view hears of the loop besides the calls' own events."""
+
+    def tool_started(self, call: ToolCall) -> None: ...
+    def tool_finished(self, result: ToolResult) -> None: ...
+
+
+@dataclass
+class Round:
+    """One request of the turn and the tool calls its answer asked for."""
+
+    answer: Answer
+    usage: Usage  # this round's own (the turn's last answer ends up carrying the sum)
+    results: list[ToolResult] = field(default_factory=list)
+
+
+@dataclass
+class ToolLoop:
+    """Drives one turn through its rounds (see the module docstring)."""
+
+    session: Session
+    turn: Turn
+    tools: Mapping[str, Tool]
+    max_rounds: int = TOOL_MAX_ROUNDS
+    max_cost: float | None = None  # USD for the whole turn (the agent cell's cap)
+    parallel: bool = True
+    observer: LoopObserver | None = None
+    rounds: list[Round] = field(default_factory=list)
+    note: str = ""  # why the loop stopped early, when a cap stopped it
+
+    def start(self) -> Call:
+        """Offer the tools and send the first round."""
+        if self.tools:
+            self.turn.params["tools"] = definitions(self.tools)
+        return self.session.start(self.turn)
+
+    def proceed(self) -> Call | None:
+        """After the current call was read: run the tool calls it asked for and start the next
+        round; None when the turn is over (an answer, a cap, an interruption, an error)."""
+        call = self.turn.call
+        if call is None or self.turn.exchange is None:
+            return None
+        answer = call.answer
+        self.rounds.append(Round(answer, answer.usage))
+        if not answer.tool_calls or not answer.complete or call.stopped:
+            return None
+        stop = self._cap_reached(answer)
+        if stop:
+            self.note = stop
+            return None
+        calls = _with_ids(answer.tool_calls, len(self.rounds))
+        results = run_calls(calls, self.tools, parallel=self.parallel, observer=self._observe)
+        self.rounds[-1].results = results
+        self.turn.exchange.steps.extend(self._steps(answer, calls, results))
+        return self.session.next_round(self.turn)
+
+    def finish(self) -> None:
+        """Record the turn: its last answer, carrying the usage of all its rounds."""
+        call = self.turn.call
+        if call is not None and len(self.rounds) > 1:
+            answer = call.answer
+            answer.usage = self.usage
+            answer.seconds = sum(r.answer.seconds for r in self.rounds)
+        self.session.finish(self.turn)
+
+    def run(self, read: Callable[[Call], object] = lambda call: call.run()) -> Answer:
+        """The whole loop, each call read by `read` (a view, or nothing); returns the answer."""
+        call: Call | None = self.start()
+        try:
+            while call is not None:
+                read(call)
+                call = self.proceed()
+        finally:
+            self.finish()
+        return self.turn.answer
+
+    # -- what the loop adds up -----------------------------------------------------------------
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every round so far."""
+        total = Usage()
+        for round_ in self.rounds:
+            total = total + round_.usage
+        return total
+
+    @property
+    def results(self) -> list[ToolResult]:
+        return [result for round_ in self.rounds for result in round_.results]
+
+    @property
+    def code(self) -> list[str]:
+        """The code run_python ran without error, in order (the agent cell offers it)."""
+        return [r.code for r in self.results if r.code]
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _cap_reached(self, answer: Answer) -> str:
+        wanted = ", ".join(sorted({c.name for c in answer.tool_calls}))
+        if len(self.rounds) >= self.max_rounds:
+            return (
+                f"Stopped after {len(self.rounds)} rounds (the cap, tool_max_rounds): the model "
+                f"still wanted to call {wanted}. Ask it to go on, or raise the cap."
+            )
+        if self.max_cost is not None and self.usage.cost >= self.max_cost:
+            return (
+                f"Stopped at ${self.usage.cost:.4f}, past this turn's cost cap of "
+                f"${self.max_cost:.4f}: the model still wanted to call {wanted}. Ask it to go "
+                "on, or raise the cap."
+            )
+        return ""
+
+    def _observe(self, call: ToolCall, result: ToolResult | None) -> None:
+        if self.observer is None:
+            return
+        if result is None:
+            self.observer.tool_started(call)
+        else:
+            self.observer.tool_finished(result)
+
+    def _steps(
+        self, answer: Answer, calls: tuple[ToolCall, ...], results: list[ToolResult]
+    ) -> list[Message]:
+        """The assistant turn that asked, each result, then the tools' images."""
+        secrets = self._secrets()
+        steps = [Message.assistant(answer.text, calls, answer.reasoning)]
+        for result in results:
+            text = redact(result.text, secrets)
+            steps.append(Message.tool(result.call.id, text, name=result.call.name))
+        images = tuple(url for result in results for url in result.images)
+        if images:
+            labels = "\n".join(label for r in results for label in r.image_labels)
+            steps.append(Message.user(f"The images the tools returned:\n{labels}", images))
+        return steps
+
+    def _secrets(self) -> tuple[str, ...]:
+        try:
+            return (self.session.client(self.turn.resolved).endpoint.token,)
+        except Exception:  # no endpoint (a dry run): nothing to redact
+            return ()
+
+
+def _with_ids(calls: list[ToolCall], round_number: int) -> tuple[ToolCall, ...]:
+    """The calls with an id each (a tool message must name one) and arguments that are a JSON
+    object string (an empty string is sent back as `{}`)."""
+    return tuple(
+        ToolCall(
+            call.id or f"call_{round_number}_{i}",
+            call.name,
+            call.arguments if call.arguments.strip() else "{}",
+        )
+        for i, call in enumerate(calls)
+    )
+
+
+def tool_map(tools: list[Tool]) -> dict[str, Tool]:
+    """Tools by name; a later tool of the same name wins."""
+    return {tool.name: tool for tool in tools}
