@@ -74,8 +74,12 @@ def sent(emulator: Emulator, index: int) -> list[dict[str, Any]]:
 @pytest.mark.usefixtures("schema_checked")
 def test_two_rounds_with_parallel_calls(emulator: Emulator, session: Session) -> None:
     emulator.script(
-        calls(("add", {"a": 1, "b": 2}), ("add", '{"a": 3, "b": 4}'), reasoning="Add both.",
-              chunk_chars=3),
+        calls(
+            ("add", {"a": 1, "b": 2}),
+            ("add", '{"a": 3, "b": 4}'),
+            reasoning="Add both.",
+            chunk_chars=3,
+        ),
         {"content": "The sums are {{tool_result:0}} and {{tool_result:1}}."},
     )
     loop = loop_for(session, "Add 1+2 and 3+4", add)
@@ -85,10 +89,16 @@ def test_two_rounds_with_parallel_calls(emulator: Emulator, session: Session) ->
     assert first["tools"] == [tool_from_function(add).definition()]
     assistant, *results = second["messages"][-3:]
     assert assistant["tool_calls"] == [
-        {"id": "functions.add:0", "type": "function",
-         "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'}},
-        {"id": "functions.add:1", "type": "function",
-         "function": {"name": "add", "arguments": '{"a": 3, "b": 4}'}},
+        {
+            "id": "functions.add:0",
+            "type": "function",
+            "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'},
+        },
+        {
+            "id": "functions.add:1",
+            "type": "function",
+            "function": {"name": "add", "arguments": '{"a": 3, "b": 4}'},
+        },
     ]
     # K2.6 wants the reasoning of a tool-call turn back, under both names
     assert assistant["reasoning_content"] == assistant["reasoning"] == "Add both."
@@ -114,10 +124,17 @@ def test_a_follow_up_question_carries_the_tool_rounds(emulator: Emulator, sessio
 @pytest.mark.usefixtures("schema_checked")
 def test_both_id_forms_and_object_arguments(emulator: Emulator, session: Session) -> None:
     emulator.script(
-        {"tool_calls": [
-            {"id": "call_x1", "name": "add", "arguments": {"a": 5, "b": 6}, "arguments_object": True},
-            {"name": "add", "arguments": {"a": 1, "b": 1}},
-        ]},
+        {
+            "tool_calls": [
+                {
+                    "id": "call_x1",
+                    "name": "add",
+                    "arguments": {"a": 5, "b": 6},
+                    "arguments_object": True,
+                },
+                {"name": "add", "arguments": {"a": 1, "b": 1}},
+            ]
+        },
         {"content": "{{tool_results}}"},
     )
     assert loop_for(session, "sums", add).run().text == "11\n2"
@@ -128,8 +145,12 @@ def test_both_id_forms_and_object_arguments(emulator: Emulator, session: Session
 
 
 @pytest.mark.usefixtures("schema_checked")
-def test_a_raising_tool_returns_its_error_to_the_model(emulator: Emulator, session: Session) -> None:
-    emulator.script(calls(("explode", {"reason": "no fuel"})), {"content": "Saw: {{tool_result:0}}"})
+def test_a_raising_tool_returns_its_error_to_the_model(
+    emulator: Emulator, session: Session
+) -> None:
+    emulator.script(
+        calls(("explode", {"reason": "no fuel"})), {"content": "Saw: {{tool_result:0}}"}
+    )
     answer = loop_for(session, "try", explode).run()
     assert answer.text == "Saw: The tool explode raised ValueError: cannot do that: no fuel"
 
@@ -198,7 +219,7 @@ def test_denied_code_tells_the_model(emulator: Emulator, session: Session) -> No
     emulator.script(calls(("run_python", {"code": "x = 1"})), {"content": "{{tool_result:0}}"})
     turn = session.prepare(Question("run"))
     loop = ToolLoop(session, turn, tool_map([python_tool(namespace, approver_for("deny"))]))
-    assert loop.run().text.startswith("Not run: approve is set to \"deny\"")
+    assert loop.run().text.startswith('Not run: approve is set to "deny"')
     assert "x" not in namespace and loop.code == []
 
 
