@@ -34,6 +34,7 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "cache_dir": ("string", ""),  # empty: ~/.cache/kimi_magic/responses
     "max_cost": ("number", None),  # spending cap per session in USD; None: no cap
     "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
+    "background": ("boolean", False),  # %%kimi answers stream in the background (--bg)
 }
 DEFAULTS: dict[str, Any] = {name: None for name in PARAMETERS}
 DEFAULTS["stream"] = True
