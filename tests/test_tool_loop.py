@@ -13,9 +13,9 @@ import pytest
 from kimi_magic.emulator import Emulator
 from kimi_magic.session.session import Session
 from kimi_magic.session.turn import Question
+from kimi_magic.tools.approval import approver_for
 from kimi_magic.tools.loop import ToolLoop, tool_map
 from kimi_magic.tools.python_tool import python_tool
-from kimi_magic.tools.approval import approver_for
 from kimi_magic.tools.registry import tool_from_function
 from kimi_magic.tools.results import ToolOutput
 

@@ -20,10 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from ..core.answer import Answer
 from ..core.constants import TOOL_MAX_ROUNDS
 from ..core.errors import redact
 from ..core.messages import Message
-from ..core.types import Answer, ToolCall, Usage
+from ..core.types import ToolCall, Usage
 from .registry import Tool
 from .results import ToolResult
 from .runner import definitions, run_calls
