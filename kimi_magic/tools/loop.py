@@ -74,30 +74,46 @@ class ToolLoop:
     def proceed(self) -> Call | None:
         """After the current call was read: run the tool calls it asked for and start the next
         round; None when the turn is over (an answer, a cap, an interruption, an error)."""
+        return self.run_tools() if self.round_ended() else None
+
+    def round_ended(self) -> bool:
+        """Record the call just read; True when its tool calls are to run (False when it
+        answered, a cap stopped the loop, or the call did not end whole)."""
         call = self.turn.call
         if call is None or self.turn.exchange is None:
-            return None
+            return False
         answer = call.answer
         self.rounds.append(Round(answer, answer.usage))
         if not answer.tool_calls or not answer.complete or call.stopped:
-            return None
-        stop = self._cap_reached(answer)
-        if stop:
-            self.note = stop
-            return None
+            return False
+        self.note = self._cap_reached(answer)
+        return not self.note
+
+    def run_tools(self) -> Call:
+        """Run the last round's tool calls, keep them in the exchange, send the next round."""
+        assert self.turn.exchange is not None
+        answer = self.rounds[-1].answer
         calls = _with_ids(answer.tool_calls, len(self.rounds))
         results = run_calls(calls, self.tools, parallel=self.parallel, observer=self._observe)
         self.rounds[-1].results = results
         self.turn.exchange.steps.extend(self._steps(answer, calls, results))
         return self.session.next_round(self.turn)
 
+    def fold_usage(self) -> None:
+        """Make the turn's last answer carry the usage and time of all its rounds (what its
+        footer, the ledger and the history show)."""
+        call = self.turn.call
+        if call is None:
+            return
+        answer = call.answer
+        if not self.rounds or self.rounds[-1].answer is not answer:  # interrupted mid-round
+            self.rounds.append(Round(answer, answer.usage))
+        answer.usage = self.usage
+        answer.seconds = sum(r.answer.seconds for r in self.rounds)
+
     def finish(self) -> None:
         """Record the turn: its last answer, carrying the usage of all its rounds."""
-        call = self.turn.call
-        if call is not None and len(self.rounds) > 1:
-            answer = call.answer
-            answer.usage = self.usage
-            answer.seconds = sum(r.answer.seconds for r in self.rounds)
+        self.fold_usage()
         self.session.finish(self.turn)
 
     def run(self, read: Callable[[Call], object] = lambda call: call.run()) -> Answer:
