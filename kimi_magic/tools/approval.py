@@ -107,7 +107,8 @@ def ask_with_buttons(code: str, wait_seconds: float | None = None) -> Decision:
     )
     box = widgets.VBox([code_view, widgets.HBox([approve, deny])])
     box.add_class("kimi-approval")
-    display(box)
+    # A display handle outside any Output widget: it can be replaced by static text after.
+    handle = display(box, display_id=True)
     deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
     try:
         while not chosen:
@@ -118,13 +119,12 @@ def ask_with_buttons(code: str, wait_seconds: float | None = None) -> Decision:
             time.sleep(POLL_SECONDS)
     finally:
         approved = bool(chosen and chosen[0])
-        verdict = "approved" if approved else "denied"
-        code_view.value = (
-            f"<b>run_python: {verdict}</b><pre style='max-height:12em;overflow:auto'>"
-            f"{html.escape(code)}</pre>"
-        )
-        for button in (approve, deny):
-            button.close()
+        verdict = "run_python: approved" if approved else "run_python: denied"
+        # Static text in place of the widgets: a saved notebook keeps no widget state.
+        if handle is not None:
+            handle.update({"text/markdown": f"*{verdict}*", "text/plain": verdict}, raw=True)
+        for widget in (approve, deny, code_view, box.children[1], box):
+            widget.close()
     if approved:
         return Decision(True)
     late = deadline is not None and time.monotonic() > deadline

@@ -1,0 +1,105 @@
+"""run_python's approval in a real kernel, as a frontend sees it: the Approve and Deny buttons
+appear under the code, a click (handled while the cell runs) decides, and the answer goes on;
+a headless run (no allow_stdin, like nbclient) is denied, saying so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kernel_session import Execution, KernelSession, widget_of
+
+from kimi_magic.emulator import Emulator
+
+pytestmark = pytest.mark.notebook
+
+ASK = "%%kimi --tools python --approve ask\nRun it"
+
+
+@pytest.fixture(scope="module")
+def kernel(_emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    emu = _emulator_server
+    home = tmp_path_factory.mktemp("home")
+    env = {
+        "KIMI_MAGIC_BASE_URL": emu.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
+        "CLOUDFLARE_API_TOKEN": emu.token,
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }
+    with KernelSession(env) as session:
+        assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
+        yield session
+
+
+def clicking(kernel: KernelSession, label: str) -> Any:
+    """An on_message hook that clicks the button called `label` once it appears."""
+    clicked: list[str] = []
+
+    def on_message(message: dict[str, Any], execution: Execution) -> None:
+        widget = widget_of(message)
+        if widget and widget[0] == "ButtonModel" and widget[1].get("description") == label:
+            if not clicked:
+                clicked.append(message["content"]["comm_id"])
+                kernel.click(clicked[0])
+
+    return on_message, clicked
+
+
+def markdown(run: Execution) -> str:
+    return "\n".join(o["data"].get("text/markdown", "") for o in run.final_outputs() if "data" in o)
+
+
+def script_run(emulator: Emulator, code: str) -> None:
+    emulator.script(
+        {"tool_calls": [{"name": "run_python", "arguments": {"code": code}}]},
+        {"content": "Result: {{tool_result:0}}"},
+    )
+
+
+def test_approve_runs_the_code_and_the_answer_goes_on(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    script_run(emulator, "approved_value = 6 * 7\nprint(approved_value)")
+    hook, clicked = clicking(kernel, "Approve")
+    run = kernel.run(ASK, on_message=hook, timeout=60)
+    assert clicked and not run.errors, run.stream_text("stderr")
+    shown = markdown(run)
+    assert "Result: stdout:\n42" in shown
+    assert "*run_python: approved*" in shown and "approved_value = 6 * 7" in shown
+    check = kernel.run("print(approved_value)")
+    assert check.stream_text() == "42\n"
+
+
+def test_deny_reaches_the_model(kernel: KernelSession, emulator: Emulator) -> None:
+    script_run(emulator, "denied_value = 1")
+    hook, clicked = clicking(kernel, "Deny")
+    run = kernel.run(ASK, on_message=hook, timeout=60)
+    assert clicked and not run.errors
+    assert "Result: Not run: The user denied running this code." in markdown(run)
+    assert "*run_python: denied*" in markdown(run)
+    assert (
+        kernel.run("'denied_value' in dir()").of_type("execute_result")[0]["content"]["data"][
+            "text/plain"
+        ]
+        == "False"
+    )
+
+
+def test_a_headless_run_is_denied_saying_so(kernel: KernelSession, emulator: Emulator) -> None:
+    script_run(emulator, "headless_value = 1")
+    msg_id = kernel.client.execute(ASK, allow_stdin=False)  # what nbclient sends
+    texts = []
+    while True:
+        message = kernel.client.get_iopub_msg(timeout=60)
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        data = message["content"].get("data", {})
+        texts.append(data.get("text/markdown", ""))
+        if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+            break
+    kernel.client.get_shell_msg(timeout=10)
+    joined = "\n".join(texts)
+    assert "Nobody can click Approve here (a headless run" in joined
+    assert emulator.requests[-1]["json"]["messages"][-1]["content"].startswith("Not run:")
