@@ -39,10 +39,10 @@ def clicking(kernel: KernelSession, label: str) -> Any:
 
     def on_message(message: dict[str, Any], execution: Execution) -> None:
         widget = widget_of(message)
-        if widget and widget[0] == "ButtonModel" and widget[1].get("description") == label:
-            if not clicked:
-                clicked.append(message["content"]["comm_id"])
-                kernel.click(clicked[0])
+        button = widget and widget[0] == "ButtonModel" and widget[1].get("description") == label
+        if button and not clicked:
+            clicked.append(message["content"]["comm_id"])
+            kernel.click(clicked[0])
 
     return on_message, clicked
 
