@@ -233,3 +233,26 @@ def test_the_token_never_reaches_the_model_through_a_tool(
     emulator.script(calls(("leak", {})), {"content": "done"})
     loop_for(session, "leak", leak).run()
     assert sent(emulator, 1)[-1]["content"] == "token=[redacted]"
+
+
+@pytest.mark.usefixtures("schema_checked")
+def test_tool_rounds_survive_save_and_load(
+    emulator: Emulator, session: Session, tmp_path: Path
+) -> None:
+    from kimi_magic.api.save_file import load, save
+
+    emulator.script(
+        calls(("add", {"a": 1, "b": 2}), reasoning="Use the tool."),
+        {"content": "3"},
+        {"content": "ok"},
+    )
+    loop_for(session, "1+2?", add).run()
+    path = tmp_path / "chat.json"
+    save(path, [session.conversation()])
+    (loaded,) = load(path)
+    assert loaded.messages == session.conversation().messages
+    session.conversations["default"] = loaded
+    session.ask("and now?")
+    assistant = emulator.requests[-1]["json"]["messages"][1]
+    assert assistant["tool_calls"][0]["function"]["name"] == "add"
+    assert assistant["reasoning_content"] == "Use the tool."

@@ -176,3 +176,16 @@ def test_tools_from_the_config_file(
     controls_shell.run_line_magic("kimi", "hello")
     names = [t["function"]["name"] for t in emulator.requests[0]["json"]["tools"]]
     assert "list_variables" in names
+
+
+@pytest.mark.usefixtures("add_tool")
+def test_history_lists_the_tool_rounds(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.script(calls(("add", {"a": 1, "b": 2})), {"content": "It is 3."})
+    controls_shell.run_cell_magic("kimi", "--tools add", "1+2?")
+    capsys.readouterr()
+    controls_shell.run_line_magic("kimi", "history")
+    shown = capsys.readouterr().out
+    assert '*assistant:* calls add({"a": 1, "b": 2})' in shown
+    assert "*tool add:* 3" in shown and "Kimi: It is 3." in shown

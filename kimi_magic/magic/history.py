@@ -46,7 +46,9 @@ def history_text(conversation: Conversation, markup: bool = True) -> str:
         lines.append(f"---\n{bold}You:{bold} {_text_of(exchange.user)}")
         for step in exchange.steps:
             label = f"tool {step.name or ''}".strip() if step.role == "tool" else step.role
-            lines.append(f"*{label}:* {step.text.strip()}")
+            called = ", ".join(f"{c.name}({c.arguments})" for c in step.tool_calls)
+            text = " ".join(p for p in (step.text.strip(), called and f"calls {called}") if p)
+            lines.append(f"*{label}:* {text}")
         if exchange.answer is None:
             lines.append("*(still answering in the background)*")
             continue
