@@ -78,7 +78,7 @@ def _ask_terminal(code: str) -> Decision:
     print(f"Kimi wants to run this code in your namespace:\n\n{code}\n")
     try:
         answer = input("Run it? [y/N] ").strip().lower()
-    except EOFError:
+    except (EOFError, OSError):  # no terminal to read from (stdin closed or captured)
         return Decision(False, NO_SHELL)
     if answer in ("y", "yes"):
         return Decision(True)
