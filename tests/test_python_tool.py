@@ -102,3 +102,18 @@ def test_asking_without_a_shell_denies_plainly(monkeypatch: pytest.MonkeyPatch) 
 
 def test_headless_kernels_deny_with_the_fix_named() -> None:
     assert 'approve = "auto"' in HEADLESS and "headless" in HEADLESS
+
+
+@pytest.mark.parametrize(("typed", "approved"), [("y", True), ("", False), ("no", False)])
+def test_terminal_ipython_asks_on_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], typed: str, approved: bool
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.instance()  # a shell with no kernel: terminal IPython
+    prompts: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or typed)
+    decision = ask("x = 1")
+    assert decision.approved is approved
+    assert prompts == ["Run it? [y/N] "]
+    assert "Kimi wants to run this code in your namespace:\n\nx = 1" in capsys.readouterr().out

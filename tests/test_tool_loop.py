@@ -256,3 +256,24 @@ def test_tool_rounds_survive_save_and_load(
     assistant = emulator.requests[-1]["json"]["messages"][1]
     assert assistant["tool_calls"][0]["function"]["name"] == "add"
     assert assistant["reasoning_content"] == "Use the tool."
+
+
+def test_the_token_never_reaches_the_tool_blocks_either(
+    emulator: Emulator, session: Session
+) -> None:
+    shown: list[str] = []
+
+    class Observer:
+        def tool_started(self, call: Any) -> None:
+            shown.append(call.arguments)
+
+        def tool_finished(self, result: Any) -> None:
+            shown.append(result.text)
+
+    def leak() -> str:
+        """Reads the environment."""
+        return f"token={emulator.token}"
+
+    emulator.script(calls(("leak", {})), {"content": "done"})
+    loop_for(session, "leak", leak, observer=Observer()).run()
+    assert shown == ["{}", "token=[redacted]"]

@@ -17,7 +17,7 @@ text only (design.md section 4).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from ..core.answer import Answer
@@ -168,8 +168,8 @@ class ToolLoop:
             return
         if result is None:
             self.observer.tool_started(call)
-        else:
-            self.observer.tool_finished(result)
+        else:  # the block shows what the model reads: the token never reaches an output
+            self.observer.tool_finished(replace(result, text=redact(result.text, self._secrets())))
 
     def _steps(
         self, answer: Answer, calls: tuple[ToolCall, ...], results: list[ToolResult]
