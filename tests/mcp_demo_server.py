@@ -47,4 +47,12 @@ def fail(reason: str) -> str:
 if __name__ == "__main__":
     if "--crash" in sys.argv:
         sys.exit(3)  # a server that dies at start
-    server.run()
+    if "--http" in sys.argv:  # streamable HTTP on 127.0.0.1:PORT/mcp
+        port = int(sys.argv[sys.argv.index("--http") + 1])
+        try:
+            server.run("streamable-http", host="127.0.0.1", port=port)  # type: ignore[call-overload]
+        except TypeError:  # 1.x: host and port are settings
+            server.settings.host, server.settings.port = "127.0.0.1", port
+            server.run("streamable-http")
+    else:
+        server.run()

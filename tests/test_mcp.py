@@ -148,3 +148,34 @@ def test_mcp_add_usage(text: str) -> None:
 
     with pytest.raises(ConfigurationError, match="Usage: %kimi mcp add NAME -- COMMAND"):
         spec_from_command(text)
+
+
+def test_a_server_over_streamable_http(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, DEMO, "--http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    servers = MCPServers({"web": ServerSpec("web", url=f"http://127.0.0.1:{port}/mcp")})
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        tools = {t.name: t for t in servers.tools("web")}
+        assert run_one(ToolCall("1", "add", '{"a": 4, "b": 5}'), tools).text == "9"
+        assert len(run_one(ToolCall("2", "red_square", "{}"), tools).images) == 1
+    finally:
+        servers.close()
+        process.terminate()
+        process.wait(timeout=10)
