@@ -103,10 +103,12 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
     if system is not None:
         params["system"] = system
     tools = params.pop("tools", None)
+    if _raw_definitions(tools):  # the request's own `tools` list: sent as given, no loop
+        params["tools"], tools = tools, None
     session = Session(connection=connection)
     try:
-        tools = tools if tools is not None else session.settings()["tools"]
-        if tools:  # `tools=[function, "notebook", ...]`, or the tools setting
+        tools = tools if tools is not None else session.settings()["default_tools"]
+        if tools:  # `tools=[function, "notebook", ...]`, or the default_tools setting
             from .tools.api import ask_with_tools
 
             return ask_with_tools(session, prompt, tools, params).answer
@@ -123,6 +125,13 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
         return turn.answer
     finally:
         session.close()
+
+
+def _raw_definitions(tools: Any) -> bool:
+    """Whether `tools` is a list of JSON tool definitions (dicts), not tools to run."""
+    return (
+        isinstance(tools, (list, tuple)) and bool(tools) and all(isinstance(t, dict) for t in tools)
+    )
 
 
 def panel(where: str = "auto") -> Any:

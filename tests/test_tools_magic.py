@@ -171,7 +171,7 @@ def test_an_mcp_server_that_fails_is_one_clear_message(
 def test_tools_from_the_config_file(
     controls_shell: Any, emulator: Emulator, tmp_path: Path
 ) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.kimi_magic]\ntools = "notebook"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.kimi_magic]\ndefault_tools = "notebook"\n')
     emulator.script({"content": "plain"})
     controls_shell.run_line_magic("kimi", "hello")
     names = [t["function"]["name"] for t in emulator.requests[0]["json"]["tools"]]

@@ -42,8 +42,9 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "max_cost": ("number", None),  # spending cap per session in USD; None: no cap
     "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
     "background": ("boolean", False),  # %%kimi answers stream in the background (--bg)
-    # Tools (issue 9): offered to every question; names, all, notebook, python, mcp:NAME.
-    "tools": ("string", ""),
+    # Tools (issue 9) offered to every question, as --tools: names, all, notebook, python,
+    # mcp:NAME. (`tools` itself is the request's list of raw definitions.)
+    "default_tools": ("string", ""),
     "approve": ("string", "ask"),  # run_python: ask (buttons), auto, or deny
     "tool_max_rounds": ("integer", TOOL_MAX_ROUNDS),
     "agent_max_rounds": ("integer", AGENT_MAX_ROUNDS),

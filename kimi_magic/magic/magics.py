@@ -78,7 +78,7 @@ class KimiMagics(Magics):
     max_cost = setting_trait("max_cost")
     context_window = setting_trait("context_window")
     background = setting_trait("background")
-    tools = setting_trait("tools")
+    default_tools = setting_trait("default_tools")
     approve = setting_trait("approve")
     tool_max_rounds = setting_trait("tool_max_rounds")
     agent_max_rounds = setting_trait("agent_max_rounds")

@@ -76,8 +76,9 @@ def tool_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def tool_words(args: argparse.Namespace, resolved: Resolved) -> list[str]:
-    """The tool names and groups this question is offered (flag, config or --agent)."""
-    raw = resolved["tools"]
+    """The tool names and groups this question is offered (--tools, else the default_tools
+    setting; --agent adds its own)."""
+    raw = args.tools if getattr(args, "tools", None) else resolved["default_tools"]
     words = raw if isinstance(raw, (list, tuple)) else str(raw or "").split(",")
     chosen = [str(w).strip() for w in words if str(w).strip()]
     if getattr(args, "agent", False):

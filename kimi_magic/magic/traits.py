@@ -19,7 +19,8 @@ _HELP: dict[str, str] = {
     "max_cost": "Spending cap per session in USD: further calls are refused once it is reached.",
     "context_window": "Tokens of context; older turns are left out to fit (about 4 chars/token).",
     "background": "%%kimi answers stream in the background by default (like --bg).",
-    "tools": "Tools offered to every question: names, all, notebook, python, mcp:NAME.",
+    "default_tools": "Tools offered to every question (as --tools): names, all, notebook, "
+    "python, mcp:NAME.",
     "approve": "run_python: 'ask' (Approve / Deny buttons), 'auto' (no asking), 'deny'.",
     "tool_max_rounds": "Model rounds of one tool-using question before the loop stops.",
     "agent_max_rounds": "Model rounds of one %%kimi --agent cell.",
