@@ -103,3 +103,40 @@ def test_a_headless_run_is_denied_saying_so(kernel: KernelSession, emulator: Emu
     joined = "\n".join(texts)
     assert "Nobody can click Approve here (a headless run" in joined
     assert emulator.requests[-1]["json"]["messages"][-1]["content"].startswith("Not run:")
+
+
+def test_an_interrupt_while_code_runs_keeps_the_round(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    import os
+    import signal
+    import threading
+
+    emulator.script(
+        {
+            "tool_calls": [
+                {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(30)"}}
+            ]
+        },
+    )
+    # The kernel's interrupt is SIGINT; sent from a timer thread with os.kill, since the kernel
+    # manager's own interrupt_kernel() would leave an event loop behind in that thread.
+    timer = threading.Timer(3.0, os.kill, (kernel.pid, signal.SIGINT))
+    timer.start()
+    run = kernel.run("%%kimi --tools python --approve auto\nSleep", timeout=60)
+    timer.cancel()
+    assert run.ended - run.started < 20
+    said = run.stream_text("stderr")
+    assert "UsageError: Interrupted: the answer so far is kept" in said
+    assert "Traceback" not in said
+    history = kernel.run("%kimi history")
+    assert "asked for run_python; not run: the turn stopped first" in json_text(history)
+    emulator.script({"content": "fine"})
+    assert not kernel.run("%kimi and now?").errors  # the history is still valid to send
+    assert emulator.requests[-1]["json"]["messages"][-1]["content"] == "and now?"
+
+
+def json_text(run: Execution) -> str:
+    import json
+
+    return json.dumps([m["content"] for m in run.messages])

@@ -53,6 +53,9 @@ def history_text(conversation: Conversation, markup: bool = True) -> str:
             lines.append("*(still answering in the background)*")
             continue
         lines.append(f"{bold}Kimi:{bold} {exchange.answer.text.strip()}")
+        if exchange.answer.tool_calls:  # the turn stopped before these ran (a cap, an interrupt)
+            names = ", ".join(call.name for call in exchange.answer.tool_calls)
+            lines.append(f"*(asked for {names}; not run: the turn stopped first)*")
         lines.append(small.format(usage_line(exchange.answer)))
     if not conversation.exchanges:
         lines.append("*(empty)*")

@@ -180,6 +180,7 @@ def run_tool_turn(host: Any, turn: Turn, args: argparse.Namespace, words: list[s
         choose_tools(host, words, resolved),
         max_rounds=int(resolved["agent_max_rounds" if agent else "tool_max_rounds"]),
         max_cost=resolved["agent_max_cost"] if agent else None,
+        parallel=resolved["parallel_tool_calls"] is not False,
         observer=_Blocks(),
     )
     slot: Any = AnswerSlot(loop.start())

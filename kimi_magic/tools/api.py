@@ -82,7 +82,13 @@ def ask_with_tools(
     turn = session.prepare(Question.from_keywords(text, options))
     resolved = turn.resolved
     offered = resolve_tools(tools, approve=str(resolved["approve"]))
-    loop = ToolLoop(session, turn, offered, max_rounds=int(resolved["tool_max_rounds"]))
+    loop = ToolLoop(
+        session,
+        turn,
+        offered,
+        max_rounds=int(resolved["tool_max_rounds"]),
+        parallel=resolved["parallel_tool_calls"] is not False,
+    )
     loop.run(read or (lambda call: call.run()))
     call = turn.call
     if call is not None and call.error is not None:
