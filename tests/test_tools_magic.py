@@ -155,6 +155,12 @@ def test_mcp_tools_from_a_real_server_with_an_image_result(
     assert user["role"] == "user" and user["content"][1]["image_url"]["url"].startswith(
         "data:image/png;base64,"
     )
+    magics = controls_shell.magics_manager.registry["KimiMagics"]
+    servers = magics._mcp_servers
+    assert servers.running("demo")
+    controls_shell.run_line_magic("unload_ext", "kimi_magic")  # stops the servers
+    assert not servers.running("demo")
+    controls_shell.run_line_magic("load_ext", "kimi_magic")
 
 
 def test_an_mcp_server_that_fails_is_one_clear_message(
@@ -189,3 +195,23 @@ def test_history_lists_the_tool_rounds(
     shown = capsys.readouterr().out
     assert '*assistant:* calls add({"a": 1, "b": 2})' in shown
     assert "*tool add:* 3" in shown and "Kimi: It is 3." in shown
+
+
+def test_the_agent_cost_cap_stops_the_cell(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controls_shell.run_line_magic("config", "KimiMagics.agent_max_cost = 0.0000001")
+    emulator.script(calls(("list_variables", {})), calls(("list_variables", {})))
+    controls_shell.run_cell_magic("kimi", "--agent --approve deny", "spend")
+    assert "past this turn's cost cap" in capsys.readouterr().out
+    assert len(emulator.requests) == 1
+
+
+@pytest.mark.usefixtures("add_tool")
+def test_a_dry_run_shows_the_tools_and_sends_nothing(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controls_shell.run_cell_magic("kimi", "--tools add --dry-run", "sum")
+    shown = capsys.readouterr().out
+    assert '"tools"' in shown and '"name": "add"' in shown
+    assert emulator.requests == []

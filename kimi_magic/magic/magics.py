@@ -262,7 +262,7 @@ class KimiMagics(Magics):
         """Send one question with the call's flags, stream the answer, deliver it."""
         from ..render.display import AnswerSlot
         from .delivery import question_from
-        from .tool_turn import agent_question, run_tool_turn, tool_words
+        from .tool_turn import agent_question, offer_tools, run_tool_turn, tool_words
 
         session = self.session
         try:
@@ -270,11 +270,12 @@ class KimiMagics(Magics):
             if args.agent:
                 asked = agent_question(asked, str(session.settings(asked.flags)["system"]))
             turn = session.prepare(asked)
+            tools = tool_words(args, turn.resolved)
             if args.dry_run:
+                offer_tools(self, turn, tools)  # the dry run shows the tool definitions too
                 display(session.dry_run(turn))
                 return
             background = args.bg if args.bg is not None else bool(turn.resolved["background"])
-            tools = tool_words(args, turn.resolved)
             if tools:  # the tool loop shows each round itself; it needs the cell, not --bg
                 if background:
                     raise ConfigurationError("--bg cannot run tools: ask without --bg.")

@@ -141,6 +141,14 @@ def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, T
     return {tool.name: tool for tool in chosen}
 
 
+def offer_tools(host: Any, turn: Turn, words: list[str]) -> None:
+    """Put the chosen tools' definitions into the turn's request (what --dry-run shows)."""
+    from ..tools.runner import definitions
+
+    if words:
+        turn.params["tools"] = definitions(choose_tools(host, words, turn.resolved))
+
+
 class _Blocks:
     """The loop's observer: a collapsible block per tool call in the cell's output."""
 
