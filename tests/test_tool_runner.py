@@ -152,3 +152,33 @@ def test_observer_hears_start_and_end_of_each_call() -> None:
     assert sorted(heard, key=str) == sorted(
         [("1", None), ("2", None), ("1", "ok"), ("2", "error")], key=str
     )
+
+
+def test_an_interrupt_does_not_wait_for_a_hanging_parallel_tool() -> None:
+    import _thread
+    import time
+
+    release = threading.Event()
+
+    def hang() -> str:
+        """Never returns on its own."""
+        release.wait(30)
+        return "late"
+
+    def interrupt_me() -> str:
+        """Interrupts the caller, as the kernel's interrupt button would."""
+        _thread.interrupt_main()
+        time.sleep(0.5)
+        return "x"
+
+    offered = {
+        **tools(hang),
+        "interrupt_me": Tool("interrupt_me", "", {}, interrupt_me, main_thread=True),
+    }
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_calls([ToolCall("1", "hang", "{}"), ToolCall("2", "interrupt_me", "{}")], offered)
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()

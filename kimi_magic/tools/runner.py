@@ -38,7 +38,8 @@ def run_calls(
     results: dict[int, ToolResult] = {}
     futures: dict[int, Future[ToolResult]] = {}
     if pooled:
-        with ThreadPoolExecutor(min(TOOL_PARALLEL_WORKERS, len(pooled))) as pool:
+        pool = ThreadPoolExecutor(min(TOOL_PARALLEL_WORKERS, len(pooled)), "kimi-magic-tool")
+        try:
             for i in pooled:
                 notify(calls[i], None)
                 futures[i] = pool.submit(run_one, calls[i], tools, limit)
@@ -46,6 +47,9 @@ def run_calls(
             for i, future in futures.items():
                 results[i] = future.result()
                 notify(calls[i], results[i])
+        finally:
+            # An interrupt must not wait for a tool that hangs: leave its thread behind.
+            pool.shutdown(wait=False, cancel_futures=True)
     else:
         _run_rest(calls, tools, pooled, results, notify, limit)
     return [results[i] for i in range(len(calls))]
