@@ -277,3 +277,24 @@ def test_the_token_never_reaches_the_tool_blocks_either(
     emulator.script(calls(("leak", {})), {"content": "done"})
     loop_for(session, "leak", leak, observer=Observer()).run()
     assert shown == ["{}", "token=[redacted]"]
+
+
+@pytest.mark.usefixtures("schema_checked")
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [("required", "required"), ("add", {"type": "function", "function": {"name": "add"}})],
+)
+def test_tool_choice_applies_to_the_first_round_only(
+    emulator: Emulator, session: Session, choice: str, sent: Any
+) -> None:
+    emulator.script(calls(("add", {"a": 1, "b": 1})), {"content": "2"})
+    loop_for(session, "1+1", add, tool_choice=choice).run()
+    assert emulator.requests[0]["json"]["tool_choice"] == sent
+    assert "tool_choice" not in emulator.requests[1]["json"]
+
+
+def test_an_unknown_tool_choice_is_refused(session: Session) -> None:
+    from kimi_magic.tools.registry import ToolError
+
+    with pytest.raises(ToolError, match="neither auto, none, required nor an offered tool"):
+        loop_for(session, "x", add, tool_choice="sub").start()

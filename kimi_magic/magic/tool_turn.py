@@ -63,6 +63,11 @@ def tool_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
             "(auto), or never run (deny).",
         ),
         argument(
+            "--tool-choice",
+            metavar="CHOICE",
+            help="The first round's tool_choice: auto, none, required, or a tool's name.",
+        ),
+        argument(
             "--max-rounds",
             dest="tool_max_rounds",
             type=int,
@@ -190,6 +195,7 @@ def run_tool_turn(host: Any, turn: Turn, args: argparse.Namespace, words: list[s
         max_cost=resolved["agent_max_cost"] if agent else None,
         parallel=resolved["parallel_tool_calls"] is not False,
         observer=_Blocks(),
+        tool_choice=getattr(args, "tool_choice", None),
     )
     slot: Any = AnswerSlot(loop.start())
     interrupted = slot.stream()

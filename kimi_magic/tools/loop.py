@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.answer import Answer
 from ..core.constants import TOOL_MAX_ROUNDS
 from ..core.errors import redact
 from ..core.messages import Message
 from ..core.types import ToolCall, Usage
-from .registry import Tool
+from .registry import Tool, ToolError
 from .results import ToolResult
 from .runner import definitions, run_calls
 
@@ -62,6 +62,9 @@ class ToolLoop:
     max_cost: float | None = None  # USD for the whole turn (the agent cell's cap)
     parallel: bool = True
     observer: LoopObserver | None = None
+    # `tool_choice` of the first round only (auto, none, required, or a tool's name): forcing
+    # every round would never let the model answer.
+    tool_choice: str | None = None
     rounds: list[Round] = field(default_factory=list)
     note: str = ""  # why the loop stopped early, when a cap stopped it
 
@@ -69,6 +72,8 @@ class ToolLoop:
         """Offer the tools and send the first round."""
         if self.tools:
             self.turn.params["tools"] = definitions(self.tools)
+        if self.tool_choice:
+            self.turn.params["tool_choice"] = choice_json(self.tool_choice, self.tools)
         return self.session.start(self.turn)
 
     def proceed(self) -> Call | None:
@@ -97,6 +102,7 @@ class ToolLoop:
         results = run_calls(calls, self.tools, parallel=self.parallel, observer=self._observe)
         self.rounds[-1].results = results
         self.turn.exchange.steps.extend(self._steps(answer, calls, results))
+        self.turn.params.pop("tool_choice", None)
         return self.session.next_round(self.turn)
 
     def fold_usage(self) -> None:
@@ -204,6 +210,19 @@ def _with_ids(calls: list[ToolCall], round_number: int) -> tuple[ToolCall, ...]:
         )
         for i, call in enumerate(calls)
     )
+
+
+def choice_json(choice: str, tools: Mapping[str, Tool]) -> str | dict[str, Any]:
+    """`tool_choice` as the wire has it: a mode, or a named function the request offers."""
+    if choice in ("auto", "none", "required"):
+        return choice
+    if choice not in tools:
+        offered = ", ".join(sorted(tools)) or "none"
+        raise ToolError(
+            f"--tool-choice {choice!r} is neither auto, none, required nor an offered tool "
+            f"(offered: {offered})."
+        )
+    return {"type": "function", "function": {"name": choice}}
 
 
 def tool_map(tools: list[Tool]) -> dict[str, Tool]:
