@@ -1,6 +1,6 @@
-"""run_python's approval in a real kernel, as a frontend sees it: the Approve and Deny buttons
-appear under the code, a click (handled while the cell runs) decides, and the answer goes on;
-a headless run (no allow_stdin, like nbclient) is denied, saying so."""
+"""Tools in a real kernel, as a frontend sees it: a two-round loop with parallel calls and a
+raising tool; run_python's Approve and Deny buttons (a click is handled while the cell runs);
+a headless run (no allow_stdin, like nbclient) denied, saying so; an interrupt mid-tool."""
 
 from __future__ import annotations
 
@@ -140,3 +140,46 @@ def json_text(run: Execution) -> str:
     import json
 
     return json.dumps([m["content"] for m in run.messages])
+
+
+SETUP_TOOLS = '''
+import kimi_magic
+
+@kimi_magic.tool
+def double(x: int) -> int:
+    """Twice x."""
+    return 2 * x
+
+@kimi_magic.tool
+def broken(x: int) -> int:
+    """Always fails."""
+    raise RuntimeError(f"cannot handle {x}")
+'''
+
+
+def test_two_rounds_with_parallel_calls_and_a_raising_tool(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    assert not kernel.run(SETUP_TOOLS).errors
+    emulator.script(
+        {
+            "tool_calls": [
+                {"name": "double", "arguments": {"x": 4}},
+                {"id": "call_b", "name": "broken", "arguments": '{"x": 5}'},
+            ]
+        },
+        {"tool_calls": [{"name": "double", "arguments": '{"x": {{tool_result:0}}}'}]},
+        {"content": "Doubled twice: {{tool_result:0}}."},
+    )
+    run = kernel.run("%%kimi --tools double,broken\nDouble 4 twice; try broken on 5.")
+    assert not run.errors, run.stream_text("stderr")
+    shown = markdown(run)
+    assert "Doubled twice: 16." in shown
+    assert "✗ tool <code>broken</code> · error" in shown
+    second = emulator.requests[1]["json"]["messages"]
+    assert second[-1] == {
+        "role": "tool",
+        "content": "The tool broken raised RuntimeError: cannot handle 5",
+        "tool_call_id": "call_b",
+    }
+    assert len(emulator.requests) == 3
