@@ -298,3 +298,14 @@ def test_an_unknown_tool_choice_is_refused(session: Session) -> None:
 
     with pytest.raises(ToolError, match="neither auto, none, required nor an offered tool"):
         loop_for(session, "x", add, tool_choice="sub").start()
+
+
+def test_the_session_cap_counts_the_rounds_of_the_turn_in_flight(
+    emulator: Emulator, session: Session
+) -> None:
+    session.configure(max_cost=0.0000001)
+    emulator.script(calls(("add", {"a": 1, "b": 1})), calls(("add", {"a": 1, "b": 1})))
+    loop = loop_for(session, "spend", add)
+    loop.run()
+    assert len(emulator.requests) == 1
+    assert loop.note.startswith("Stopped: the session spending cap of $0.0000 is reached")

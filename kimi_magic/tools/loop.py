@@ -167,6 +167,15 @@ class ToolLoop:
                 f"${self.max_cost:.4f}: the model still wanted to call {wanted}. Ask it to go "
                 "on, or raise the cap."
             )
+        # The ledger counts this turn when it ends: its rounds so far count against the cap now.
+        cap = self.turn.resolved["max_cost"]
+        spent = self.session.ledger.total.cost + self.usage.cost
+        if cap is not None and spent >= cap:
+            return (
+                f"Stopped: the session spending cap of ${cap:.4f} is reached (${spent:.4f} with "
+                f"this question's rounds), and the model still wanted to call {wanted}. Raise "
+                "max_cost to go on."
+            )
         return ""
 
     def _observe(self, call: ToolCall, result: ToolResult | None) -> None:
