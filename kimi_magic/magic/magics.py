@@ -22,7 +22,7 @@ from ..core.errors import ConfigurationError, KimiError
 from ..core.settings import NAMES
 from ..prompt.context import NotebookContext
 from .flags import parameter_arguments
-from .tool_turn import close_tools, tool_arguments
+from .tool_flags import tool_arguments
 from .traits import setting_trait
 
 if TYPE_CHECKING:
@@ -152,7 +152,10 @@ class KimiMagics(Magics):
 
     def close(self) -> None:
         """Stop what streams and release the HTTP connections (on `%unload_ext`)."""
-        close_tools(self)
+        if getattr(self, "_mcp_servers", None) is not None:
+            from .tool_turn import close_tools
+
+            close_tools(self)
         if self._session is not None:
             self._session.stop_all()
             self._session.close()

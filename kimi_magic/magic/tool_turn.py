@@ -9,10 +9,7 @@ call), ending with the answer, the loop's note, and for an agent the code it ran
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from IPython.core.magic_arguments import argument
 
 from ..core.errors import ConfigurationError, KimiError
 from ..render.frontend import in_kernel, show_markdown
@@ -26,7 +23,6 @@ if TYPE_CHECKING:
     from ..tools.registry import Tool
     from ..tools.results import ToolResult
 
-GROUPS = ("all", "notebook", "python")
 AGENT_TOOLS = ("notebook", "python")
 AGENT_SYSTEM = (
     "You are working inside the user's Jupyter notebook. Look at their variables, cells, "
@@ -37,47 +33,6 @@ AGENT_SYSTEM = (
     "short markdown answer: what you did and what you found."
 )
 OFFERED_CODE_HEAD = "# The code Kimi ran in this agent cell (the approved steps, in order)\n"
-
-
-def tool_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The magic's tool flags (they document themselves in %kimi?)."""
-    flags = [
-        argument(
-            "--tools",
-            metavar="LIST",
-            help="Offer tools, comma-separated: registered names (@kimi_magic.tool), all, "
-            "notebook (read-only looks at variables, cells, errors, images), python "
-            "(run_python, with approval), mcp:SERVER.",
-        ),
-        argument(
-            "--agent",
-            action="store_true",
-            help="An agent cell: the notebook tools and run_python, capped by "
-            "agent_max_rounds and agent_max_cost; ends by offering the code it ran as a new "
-            "cell.",
-        ),
-        argument(
-            "--approve",
-            choices=["ask", "auto", "deny"],
-            help="run_python: ask with Approve / Deny buttons (default), run without asking "
-            "(auto), or never run (deny).",
-        ),
-        argument(
-            "--tool-choice",
-            metavar="CHOICE",
-            help="The first round's tool_choice: auto, none, required, or a tool's name.",
-        ),
-        argument(
-            "--max-rounds",
-            dest="tool_max_rounds",
-            type=int,
-            metavar="N",
-            help="Model rounds of this tool-using question before the loop stops.",
-        ),
-    ]
-    for flag in reversed(flags):
-        function = flag(function)
-    return function
 
 
 def tool_words(args: argparse.Namespace, resolved: Resolved) -> list[str]:
