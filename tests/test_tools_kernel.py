@@ -4,7 +4,6 @@ a headless run (no allow_stdin, like nbclient) denied, saying so; an interrupt m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,20 +16,10 @@ pytestmark = pytest.mark.notebook
 ASK = "%%kimi --tools python --approve ask\nRun it"
 
 
-@pytest.fixture(scope="module")
-def kernel(_emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    emu = _emulator_server
-    home = tmp_path_factory.mktemp("home")
-    env = {
-        "KIMI_MAGIC_BASE_URL": emu.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-        "CLOUDFLARE_API_TOKEN": emu.token,
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-    }
-    with KernelSession(env) as session:
-        assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
-        yield session
+@pytest.fixture
+def kernel(emulator_kernel: KernelSession, emulator: Emulator) -> KernelSession:
+    """The shared real kernel (conftest's emulator_kernel), with an emptied emulator."""
+    return emulator_kernel
 
 
 def clicking(kernel: KernelSession, label: str) -> Any:

@@ -4,7 +4,6 @@ carries, and the tool-call protocol checks a real server makes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,12 +14,6 @@ from kimi_magic.emulator import Emulator
 
 AUTH = {"Authorization": "Bearer test-token"}
 CALL = {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 def post(http: httpx.Client, emu: Emulator, messages: list[Any], **extra: Any) -> httpx.Response:
