@@ -26,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -198,14 +200,59 @@ def measure_nbclient() -> dict[str, Any]:
     return summarize("nbclient", json.loads(text.split("PROBE-RESULT ", 1)[1]))
 
 
-# --- JupyterLab in Chromium -----------------------------------------------------------------
+# --- JupyterLab and Notebook 7 in Chromium --------------------------------------------------
+
+BROWSER_DIR = Path(__file__).resolve().parents[1] / "tests" / "browser"
+NOTEBOOK7_PYTHON = Path("/tmp/nb7/bin/python")  # python -m venv /tmp/nb7; pip install notebook
+
+
+def _new_page(playwright: Any) -> Any:
+    browser = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(TIMEOUT_S * 1000)
+    return page
+
+
+def _probe_page(page: Any, run_cell: Any, bar: Any = None) -> tuple[dict[str, Any], str]:
+    """Run setup and the busy cell, click, then (once the cell ended) the report cell alone:
+    a report queued behind the busy cell would run before a click that waits for the main
+    shell, and miss it. Returns the probe and what the status bar (if any) read."""
+    from _notebook_page import cells
+
+    run_cell(0)
+    cells(page).nth(0).locator(".jp-OutputArea-output").wait_for()
+    run_cell(1)
+    button = cells(page).nth(1).get_by_role("button", name="Probe")
+    button.wait_for()
+    time.sleep(CLICK_AFTER_S)
+    read = (lambda: "Idle" if "| Idle" in bar.inner_text() else "Busy") if bar else str
+    before = read()
+    button.click()
+    after = set()
+    for _ in range(10):
+        after.add(read())
+        time.sleep(0.1)
+    cells(page).nth(1).locator(".jp-InputPrompt").filter(has_text="[2]").wait_for()
+    time.sleep(1.0)  # a click that waited for the cell to end is handled by now
+    run_cell(2)
+    output = cells(page).nth(2).locator(".jp-OutputArea-output")
+    result = output.filter(has_text="PROBE-RESULT")
+    result.wait_for()
+    probe = json.loads((result.text_content() or "").split("PROBE-RESULT ", 1)[1])
+    if os.environ.get("PROBE_DEBUG"):
+        print(json.dumps(probe), file=sys.stderr)
+    note = f"status bar before the click: {before}; after: {'/'.join(sorted(after))}"
+    return probe, note if bar else ""
 
 
 def measure_lab(pump: str = "") -> dict[str, Any]:
-    browser_dir = Path(__file__).resolve().parents[1] / "tests" / "browser"
-    sys.path.insert(0, str(browser_dir))
+    sys.path.insert(0, str(BROWSER_DIR))
     from _lab import running_lab
-    from _notebook_page import cells, open_notebook, run_menu, select_cell, write_notebook
+    from _notebook_page import open_notebook, run_menu, select_cell, write_notebook
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
@@ -213,56 +260,48 @@ def measure_lab(pump: str = "") -> dict[str, Any]:
         root.mkdir()
         write_notebook(root / "probe.ipynb", SETUP, busy_cell(pump), REPORT)
         with running_lab(root, home, {}) as lab:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(TIMEOUT_S * 1000)
+            page = _new_page(playwright)
             open_notebook(page, lab, "probe.ipynb")
-            # Setup and the busy cell only: a report cell queued behind the busy cell would
-            # run before a click that waits for the main shell, and miss it.
-            select_cell(page, 2)
-            run_menu(page, "Run All Above Selected Cell")
-            button = cells(page).nth(1).get_by_role("button", name="Probe")
-            button.wait_for()
-            time.sleep(CLICK_AFTER_S)
-            bar = page.locator("#jp-main-statusbar")
-            before = bar.inner_text()
-            button.click()
-            samples = []
-            for _ in range(10):
-                samples.append("Idle" if "| Idle" in bar.inner_text() else "Busy")
-                time.sleep(0.1)
-            cells(page).nth(1).locator(".jp-InputPrompt").filter(has_text="[2]").wait_for()
-            time.sleep(1.0)  # a click that waited for the cell to end is handled by now
-            select_cell(page, 2)
-            run_menu(page, "Run Selected Cell and Do not Advance")
-            result = (
-                cells(page).nth(2).locator(".jp-OutputArea-output").filter(has_text="PROBE-RESULT")
-            )
-            result.wait_for()
-            text = result.text_content() or ""
-            browser.close()
-    note = f"status bar before the click: {'Idle' if '| Idle' in before else 'Busy'}"
-    note += f"; after: {'/'.join(sorted(set(samples)))}"
-    probe = json.loads(text.split("PROBE-RESULT ", 1)[1])
-    if os.environ.get("PROBE_DEBUG"):
-        print(json.dumps(probe), file=sys.stderr)
+
+            def run_cell(index: int) -> None:
+                select_cell(page, index)
+                run_menu(page, "Run Selected Cell and Do not Advance")
+
+            probe, note = _probe_page(page, run_cell, page.locator("#jp-main-statusbar"))
+            page.context.browser.close()
     return summarize("lab" + PUMPS[pump][1], probe, note)
 
 
-NOTEBOOK7_PYTHON = Path("/tmp/nb7/bin/python")  # python -m venv /tmp/nb7; pip install notebook
+@contextmanager
+def _notebook7_server(root: Path, home: Path) -> Iterator[Any]:
+    import subprocess
+
+    from _lab import Lab, _stop_group, _wait_until_up, free_port, write_user_settings
+
+    write_user_settings(home / "config")
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config")}
+    env["JUPYTER_DATA_DIR"] = str(home / "data")
+    env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
+    port, token = free_port(), "probe-" + os.urandom(6).hex()
+    log = (home / "nb.log").open("wb")
+    server = subprocess.Popen(
+        [str(NOTEBOOK7_PYTHON), "-m", "notebook", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    lab = Lab(f"http://127.0.0.1:{port}", token, root)
+    try:
+        _wait_until_up(lab, server, home / "nb.log")
+        yield lab
+    finally:
+        _stop_group(server)
+        log.close()
 
 
 def measure_notebook7(pump: str = "") -> dict[str, Any]:
     """Notebook 7 from its own venv (it pins the same JupyterLab packages); same probe."""
-    import subprocess
-
-    browser_dir = Path(__file__).resolve().parents[1] / "tests" / "browser"
-    sys.path.insert(0, str(browser_dir))
-    from _lab import Lab, _stop_group, _wait_until_up, free_port, write_user_settings
+    sys.path.insert(0, str(BROWSER_DIR))
     from _notebook_page import cells, write_notebook
     from playwright.sync_api import sync_playwright
 
@@ -271,30 +310,11 @@ def measure_notebook7(pump: str = "") -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         root, home = Path(tmp) / "root", Path(tmp) / "home"
         root.mkdir()
+        home.mkdir()
         write_notebook(root / "probe.ipynb", SETUP, busy_cell(pump), REPORT)
-        write_user_settings(home / "config")
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config")}
-        env["JUPYTER_DATA_DIR"] = str(home / "data")
-        env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
-        port, token = free_port(), "probe-" + os.urandom(6).hex()
-        log = (home / "nb.log").open("wb")
-        server = subprocess.Popen(
-            [str(NOTEBOOK7_PYTHON), "-m", "notebook", "--no-browser", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        lab = Lab(f"http://127.0.0.1:{port}", token, root)
-        try:
-            _wait_until_up(lab, server, home / "nb.log")
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(TIMEOUT_S * 1000)
-            page.goto(f"{lab.url}/notebooks/probe.ipynb?token={token}")
+        with _notebook7_server(root, home) as server:
+            page = _new_page(playwright)
+            page.goto(f"{server.url}/notebooks/probe.ipynb?token={server.token}")
             page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
             time.sleep(3.0)  # the indicator says idle before the kernel exists (testing-notes)
 
@@ -302,27 +322,9 @@ def measure_notebook7(pump: str = "") -> dict[str, Any]:
                 cells(page).nth(index).locator(".jp-InputPrompt").click()
                 page.keyboard.press("Control+Enter")
 
-            run_cell(0)
-            cells(page).nth(0).locator(".jp-OutputArea-output").wait_for()
-            run_cell(1)
-            button = cells(page).nth(1).get_by_role("button", name="Probe")
-            button.wait_for()
-            time.sleep(CLICK_AFTER_S)
-            button.click()
-            cells(page).nth(1).locator(".jp-InputPrompt").filter(has_text="[2]").wait_for()
-            time.sleep(1.0)
-            run_cell(2)
-            result = (
-                cells(page).nth(2).locator(".jp-OutputArea-output").filter(has_text="PROBE-RESULT")
-            )
-            result.wait_for()
-            text = result.text_content() or ""
-            browser.close()
-        finally:
-            _stop_group(server)
-            log.close()
-    probe = json.loads(text.split("PROBE-RESULT ", 1)[1])
-    return summarize("notebook7" + PUMPS[pump][1], probe)
+            probe, note = _probe_page(page, run_cell)
+            page.context.browser.close()
+    return summarize("notebook7" + PUMPS[pump][1], probe, note)
 
 
 MEASURES = {
