@@ -9,11 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _wire
+from ._load import LoadShaper
 from ._replies import Meter, answer_for, build_completion
 from ._usage import estimate_tokens, prompt_text
-
-# Polls answered "queued" before the results are ready.
-QUEUED_POLLS = 1
 
 
 def batch_item(
@@ -35,9 +33,11 @@ def batch_item(
 
 
 class BatchQueue:
-    """Batches by request id, each answered once it has been polled `QUEUED_POLLS` times."""
+    """Batches by request id, each answered once it has been polled `load.batch_polls` times
+    (queued for the first half of those polls, running for the rest)."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: LoadShaper | None = None) -> None:
+        self._load = load or LoadShaper()
         self._jobs: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
         self._lock = threading.Lock()
         self._random = random.Random()
@@ -67,6 +67,8 @@ class BatchQueue:
                 return None
             responses, polls = job
             polls[0] += 1
-            if polls[0] <= QUEUED_POLLS:
-                return {"status": "queued", "request_id": request_id}
+            waits = self._load.load.batch_polls
+            if polls[0] <= waits:
+                status = "queued" if polls[0] <= (waits + 1) // 2 else "running"
+                return {"status": status, "request_id": request_id}
         return {"request_id": request_id, "responses": responses}

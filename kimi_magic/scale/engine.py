@@ -1,0 +1,231 @@
+"""The map core: requests on a bounded, adaptive pool of threads, results as they finish.
+
+Written once for any `Requester` (a client, a replay file, a test double): it launches work
+while the limit allows, backs off on 429 / 3040, retries with the client's retry policy,
+records an item that still fails instead of raising, and stops launching on Stop, an
+interrupt or the cost cap while keeping every finished result. The calling thread stays the
+dispatcher, so a kernel interrupt lands there and progress is drawn from there.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..api.retry import retry_delay, should_retry
+from ..core.errors import APIStatusError, KimiError
+from ..core.types import Answer
+from .state import JobState
+
+# How long the dispatcher waits for a result before it looks at Stop, retries and progress.
+TICK_S = 0.05
+RATE_LIMIT_CODES = frozenset({3040})
+RATE_LIMIT_STATUSES = frozenset({429})
+
+
+@dataclass
+class WorkItem:
+    """One request to make: the item's position, its request digest, and its messages."""
+
+    index: int
+    key: str
+    messages: list[dict[str, Any]]
+    attempts: int = 0
+
+
+class Requester(Protocol):
+    """Runs one request and returns the whole answer, or raises a KimiError."""
+
+    def __call__(self, item: WorkItem) -> Answer: ...
+
+    def stop_all(self) -> None: ...
+
+
+class Listener(Protocol):
+    """Where results and progress go (the job keeps the checkpoint and the results)."""
+
+    def on_answer(self, item: WorkItem, answer: Answer) -> bool:
+        """Keep a finished answer; False when it is unusable (e.g. not the schema asked for)."""
+        ...
+
+    def on_failure(self, item: WorkItem, message: str) -> None: ...
+
+    def on_tick(self, state: JobState) -> bool:
+        """Draw progress; True when the user asked to stop."""
+        ...
+
+
+@dataclass
+class Limits:
+    concurrency: int
+    max_retries: int
+    max_cost: float | None = None
+    item_cost_estimate: float = 0.0  # for the cap, before any item has finished
+
+
+def run(
+    work: Iterator[WorkItem],
+    requester: Requester,
+    listener: Listener,
+    limits: Limits,
+    state: JobState,
+) -> JobState:
+    """Run every item of `work`; returns the final state (never raises for an item)."""
+    from .limiter import AdaptiveLimit
+
+    limit = AdaptiveLimit(limits.concurrency)
+    dispatcher = _Dispatcher(work, requester, listener, limits, state, limit)
+    with ThreadPoolExecutor(limits.concurrency, thread_name_prefix="kimi-map") as pool:
+        try:
+            dispatcher.loop(pool)
+        except KeyboardInterrupt:
+            state.stopped = state.stopped or "interrupt"
+            dispatcher.drain(interrupted=True)
+        finally:
+            requester.stop_all()  # a second interrupt may leave requests open: close them
+    return state
+
+
+class _Dispatcher:
+    def __init__(
+        self,
+        work: Iterator[WorkItem],
+        requester: Requester,
+        listener: Listener,
+        limits: Limits,
+        state: JobState,
+        limit: Any,
+    ) -> None:
+        self.work = work
+        self.requester = requester
+        self.listener = listener
+        self.limits = limits
+        self.state = state
+        self.limit = limit
+        self.futures: dict[Future[Answer], WorkItem] = {}
+        self.retries: list[tuple[float, int, WorkItem]] = []  # (ready at, index, item)
+        self.exhausted = False
+        self._spent_items = 0
+
+    def loop(self, pool: ThreadPoolExecutor) -> None:
+        while True:
+            now = time.monotonic()
+            if not self.state.stopped:
+                self._launch(pool, now)
+            if not self.futures and (self.state.stopped or (self.exhausted and not self.retries)):
+                break
+            self._collect(TICK_S)
+            if self.listener.on_tick(self._snapshot()) and not self.state.stopped:
+                self.state.stopped = "Stop"
+        self._finish_tick()
+
+    def drain(self, interrupted: bool) -> None:
+        """Wait for the requests in flight (they are paid for); a second interrupt abandons them."""
+        try:
+            while self.futures:
+                self._collect(TICK_S)
+                self.listener.on_tick(self._snapshot())
+        except KeyboardInterrupt:
+            self.requester.stop_all()
+        self._finish_tick()
+
+    def _finish_tick(self) -> None:
+        self.state.retrying = len(self.retries) if self.state.stopped else 0
+        self.listener.on_tick(self._snapshot())
+
+    def _snapshot(self) -> JobState:
+        self.state.in_flight = len(self.futures)
+        self.state.retrying = len(self.retries)
+        self.state.limit = self.limit.limit
+        return self.state
+
+    def _launch(self, pool: ThreadPoolExecutor, now: float) -> None:
+        while self.limit.can_launch(now):
+            if self._over_budget():
+                self.state.stopped = f"cost cap ${self.limits.max_cost:g}"
+                return
+            item = self._next_item(now)
+            if item is None:
+                return
+            item.attempts += 1
+            self.limit.launched()
+            self.futures[pool.submit(self.requester, item)] = item
+
+    def _next_item(self, now: float) -> WorkItem | None:
+        if self.retries and self.retries[0][0] <= now:
+            return heapq.heappop(self.retries)[2]
+        if self.exhausted:
+            return None
+        try:
+            return next(self.work)
+        except StopIteration:
+            self.exhausted = True
+            return None
+
+    def _over_budget(self) -> bool:
+        cap = self.limits.max_cost
+        if cap is None:
+            return False
+        finished = self.state.done + self.state.failed
+        per_item = self.state.cost / finished if finished else self.limits.item_cost_estimate
+        # What is in flight will be paid too: count it before launching more.
+        return self.state.cost + per_item * (len(self.futures) + 1) > cap
+
+    def _collect(self, timeout: float) -> None:
+        if not self.futures:
+            ready = self.retries[0][0] - time.monotonic() if self.retries else timeout
+            time.sleep(min(max(ready, 0.0), timeout))
+            return
+        done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            item = self.futures.pop(future)
+            self.limit.finished()
+            self._settle(item, future)
+
+    def _settle(self, item: WorkItem, future: Future[Answer]) -> None:
+        now = time.monotonic()
+        try:
+            answer = future.result()
+        except KimiError as error:
+            if should_retry(error) and item.attempts <= self.limits.max_retries:
+                retry_after = getattr(error, "retry_after", None)
+                if _rate_limited(error):
+                    self.limit.throttled(now, retry_after)
+                ready = now + retry_delay(item.attempts - 1, retry_after)
+                heapq.heappush(self.retries, (ready, item.index, item))
+                return
+            self._fail(item, str(error))
+            return
+        except Exception as error:  # a bug must not end the job and lose what finished
+            self._fail(item, f"{type(error).__name__}: {error}")
+            return
+        if answer.interrupted:
+            return  # stopped mid-answer: not finished, so a rerun sends it again
+        self.limit.succeeded()
+        self.state.usage = self.state.usage + answer.usage
+        if self.listener.on_answer(item, answer):
+            self.state.done += 1
+        else:
+            self.state.failed += 1
+
+    def _fail(self, item: WorkItem, message: str) -> None:
+        self.state.failed += 1
+        self.listener.on_failure(item, message)
+
+
+def _rate_limited(error: KimiError) -> bool:
+    return isinstance(error, APIStatusError) and (
+        error.status in RATE_LIMIT_STATUSES or error.code in RATE_LIMIT_CODES
+    )
+
+
+def lazy(items: Iterator[Any], build: Callable[[int, Any], WorkItem | None]) -> Iterator[WorkItem]:
+    """WorkItems built one at a time (None from `build`: nothing to send for that item)."""
+    for index, value in enumerate(items):
+        item = build(index, value)
+        if item is not None:
+            yield item

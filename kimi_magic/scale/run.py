@@ -1,0 +1,171 @@
+"""`kimi_magic.map`: one template over every item, on threads or Cloudflare's async batch."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..core.constants import MAX_RETRIES
+from ..core.parameters import validate
+from ..core.settings import DEFAULTS, resolve
+from .checkpoint import Checkpoint
+from .engine import Limits, run
+from .estimate import Estimate, estimate
+from .job import Collector, JobSpec, checkpoint_for, job_spec, work_items
+from .output import MapSummary, aligned, summary_of
+from .progress import NoProgress, progress_view
+from .requester import ClientRequester
+from .source import Source, source_of
+from .state import JobState
+
+DEFAULT_CONCURRENCY = 16
+# Map retries a rate-limited item more than one cell would: it has many items to finish.
+MAP_MAX_RETRIES = MAX_RETRIES + 5
+# Above this many items, map hands the job to Cloudflare's async batch queue.
+BATCH_THRESHOLD = 5_000
+CONNECTION_KEYS = frozenset(
+    {"account_id", "api_token", "base_url", "openai_base_url", "api_key", "api", "model"}
+    | {"connect_timeout", "read_timeout", "transport", "endpoint"}
+)
+
+
+def map_items(
+    items: Any,
+    template: str,
+    *,
+    instruction: str | None = None,
+    system: str | None = None,
+    schema: Any = None,
+    expand: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_retries: int = MAP_MAX_RETRIES,
+    max_cost: float | None = None,
+    dry_run: bool = False,
+    checkpoint: Any = None,
+    batch: bool | None = None,
+    batch_threshold: int = BATCH_THRESHOLD,
+    progress: bool | NoProgress = True,
+    client: Any = None,
+    **params: Any,
+) -> Any:
+    """Ask the same question of every item; results come back aligned with the input.
+
+    >>> reviews["label"] = kimi_magic.map(reviews, "Sentiment of: {text}")["answer"]
+    >>> kimi_magic.map(["a cat", "a dog"], "One word for {item}", max_cost=0.05)
+    """
+    source = source_of(items)
+    connection = {k: params.pop(k) for k in list(params) if k in CONNECTION_KEYS}
+    replay, record = params.pop("replay", None), params.pop("record", None)
+    request_params, model, kind, resolved_system = _parameters(params, system, connection)
+    if client is None and not dry_run:
+        client = _replay_client(replay, record, connection) if replay or record else None
+        client = client or _client(connection)
+    kind = getattr(getattr(client, "endpoint", None), "kind", kind)
+    spec = job_spec(template, instruction, resolved_system, schema, request_params, kind, model)
+    spec.template.check(source.first_fields())
+    store = checkpoint_for(spec, checkpoint)
+    saved = store.load()
+    use_batch = batch if batch is not None else (source.length or 0) > batch_threshold
+    told = _estimate(source, spec, saved, use_batch) if dry_run or max_cost is not None else None
+    if told is not None and dry_run:
+        return told
+    view = progress_view(progress)
+    if use_batch:
+        from .batch import run_batch
+
+        return run_batch(source, spec, client, store, saved, view, expand)
+    requester = ClientRequester(client, spec.session_id, spec.params)
+    item_cost = told.cost / max(told.items or 1, 1) if told is not None else 0.0
+    limits = Limits(max(1, int(concurrency)), max(0, int(max_retries)), max_cost, item_cost)
+    return _threaded(source, spec, requester, store, saved, view, limits, expand)
+
+
+def _threaded(
+    source: Source,
+    spec: JobSpec,
+    requester: Any,
+    store: Checkpoint,
+    saved: Any,
+    view: NoProgress,
+    limits: Limits,
+    expand: bool,
+) -> Any:
+    started = time.monotonic()
+    state = JobState(source.length)
+    collector = Collector(spec, store, view)
+    view.show(state)
+    try:
+        work = work_items(source, spec, saved, collector, state)
+        run(work, requester, collector, limits, state)
+    finally:
+        store.close()
+        view.close(state)
+    total = source.length if source.length is not None else len(collector.values)
+    collector.values.extend([None] * (total - len(collector.values)))
+    summary = summary_of(state, total, time.monotonic() - started, _shown(store))
+    _mark_not_sent(collector, summary)
+    return aligned(source, collector.values, collector.errors, summary, expand)
+
+
+def _mark_not_sent(collector: Collector, summary: MapSummary) -> None:
+    if not summary.not_run:
+        return
+    why = f"not sent: the job stopped ({summary.stopped})" if summary.stopped else "not sent"
+    for index, value in enumerate(collector.values):
+        if value is None and index not in collector.errors:
+            collector.errors[index] = why + "; run the same call again to send it."
+
+
+def _shown(store: Checkpoint) -> str | None:
+    return None if store.path is None else str(store.path)
+
+
+def _estimate(source: Source, spec: JobSpec, saved: Any, batch: bool) -> Estimate:
+    if source.length is None:
+        return Estimate(None, estimate([], 0, None).usage, 0, True)
+    lengths = []
+    resumed = 0
+    for index, row in enumerate(source.rows()):
+        messages = spec.messages(row)
+        done = saved.done.get(index)
+        if done is not None and done.key == spec.key(messages):
+            resumed += 1
+            continue
+        lengths.append(sum(len(str(m["content"])) for m in messages))
+    limit = spec.params.get("max_completion_tokens")
+    return estimate(lengths, len(spec.system), limit, resumed, batch)
+
+
+def _parameters(
+    params: dict[str, Any], system: str | None, connection: dict[str, Any]
+) -> tuple[dict[str, Any], str, str, str | None]:
+    """Keywords over config files, environment and defaults; (request parameters, model,
+    endpoint kind, system). A random seed mode is not applied: one job, one set of parameters."""
+    given = {k: v for k, v in {**params, **connection}.items() if k in DEFAULTS}
+    resolved = resolve({**given, "system": system})
+    for name in ("model", "api", "read_timeout"):
+        connection.setdefault(name, resolved[name])
+    request = resolved.request_parameters()
+    old = request.pop("max_tokens", None)
+    if old is not None:
+        request.setdefault("max_completion_tokens", old)
+    # Nobody watches one item's answer arrive: a whole JSON reply is far cheaper to read than
+    # a hundred SSE events, and that is CPU the kernel shares with the rest of the job.
+    request["stream"] = bool(params["stream"]) if params.get("stream") is not None else False
+    others = {k: v for k, v in params.items() if k not in DEFAULTS}  # tools, response_format
+    kind = str(resolved["api"])
+    return validate({**request, **others}), str(resolved["model"]), kind, resolved["system"] or None
+
+
+def _client(connection: dict[str, Any]) -> Any:
+    from ..api.client import Kimi
+
+    return Kimi(**connection, max_retries=0)
+
+
+def _replay_client(replay: Any, record: Any, connection: dict[str, Any]) -> Any:
+    from .replay import recording_client, replay_client
+
+    if replay:
+        return replay_client(replay)
+    return recording_client(_client(connection), record)
