@@ -23,6 +23,8 @@ from .state import JobState
 
 # How long the dispatcher waits for a result before it looks at Stop, retries and progress.
 TICK_S = 0.05
+# retry_delay's exponent stops here for one item: 0.5 s, then about 1 s per retry.
+MAX_ITEM_BACKOFF_STEP = 1
 RATE_LIMIT_CODES = frozenset({3040})
 RATE_LIMIT_STATUSES = frozenset({429})
 
@@ -195,7 +197,10 @@ class _Dispatcher:
                 retry_after = getattr(error, "retry_after", None)
                 if _rate_limited(error):
                     self.limit.throttled(now, retry_after)
-                ready = now + retry_delay(item.attempts - 1, retry_after)
+                # The limiter slows the whole job down; one item's own backoff stays short,
+                # or a few unlucky items would hold the end of a long job for seconds.
+                backoff = min(item.attempts - 1, MAX_ITEM_BACKOFF_STEP)
+                ready = now + retry_delay(backoff, retry_after)
                 heapq.heappush(self.retries, (ready, item.index, item))
                 return
             self._fail(item, str(error))
