@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.constants import MAX_RETRIES
@@ -29,6 +30,21 @@ CONNECTION_KEYS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Options:
+    """How a job runs (what it asks is the JobSpec)."""
+
+    expand: bool = True
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_retries: int = MAP_MAX_RETRIES
+    max_cost: float | None = None
+    dry_run: bool = False
+    checkpoint: Any = None
+    batch: bool | None = None
+    batch_threshold: int = BATCH_THRESHOLD
+    progress: bool | NoProgress = True
+
+
 def map_items(
     items: Any,
     template: str,
@@ -36,48 +52,55 @@ def map_items(
     instruction: str | None = None,
     system: str | None = None,
     schema: Any = None,
-    expand: bool = True,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    max_retries: int = MAP_MAX_RETRIES,
-    max_cost: float | None = None,
-    dry_run: bool = False,
-    checkpoint: Any = None,
-    batch: bool | None = None,
-    batch_threshold: int = BATCH_THRESHOLD,
-    progress: bool | NoProgress = True,
     client: Any = None,
-    **params: Any,
+    **keywords: Any,
 ) -> Any:
     """Ask the same question of every item; results come back aligned with the input.
 
-    >>> reviews["label"] = kimi_magic.map(reviews, "Sentiment of: {text}")["answer"]
+    >>> reviews.join(kimi_magic.map(reviews, "Sentiment of: {text}"))
     >>> kimi_magic.map(["a cat", "a dog"], "One word for {item}", max_cost=0.05)
     """
     source = source_of(items)
-    connection = {k: params.pop(k) for k in list(params) if k in CONNECTION_KEYS}
-    replay, record = params.pop("replay", None), params.pop("record", None)
-    request_params, model, kind, resolved_system = _parameters(params, system, connection)
-    if client is None and not dry_run:
+    names = set(Options.__dataclass_fields__)
+    options = Options(**{k: keywords.pop(k) for k in list(keywords) if k in names})
+    connection = {k: keywords.pop(k) for k in list(keywords) if k in CONNECTION_KEYS}
+    replay, record = keywords.pop("replay", None), keywords.pop("record", None)
+    params, model, kind, system = _parameters(keywords, system, connection)
+    owned = client is None and not options.dry_run
+    if owned:
         client = _replay_client(replay, record, connection) if replay or record else None
         client = client or _client(connection)
     kind = getattr(getattr(client, "endpoint", None), "kind", kind)
-    spec = job_spec(template, instruction, resolved_system, schema, request_params, kind, model)
+    spec = job_spec(template, instruction, system, schema, params, kind, model)
     spec.template.check(source.first_fields())
-    store = checkpoint_for(spec, checkpoint)
+    try:
+        return _map(source, spec, client, options)
+    finally:
+        if owned and hasattr(client, "close"):
+            client.close()
+
+
+def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
+    store = checkpoint_for(spec, options.checkpoint)
     saved = store.load()
-    use_batch = batch if batch is not None else (source.length or 0) > batch_threshold
-    told = _estimate(source, spec, saved, use_batch) if dry_run or max_cost is not None else None
-    if told is not None and dry_run:
-        return told
-    view = progress_view(progress)
+    use_batch = options.batch
+    if use_batch is None:
+        use_batch = (source.length or 0) > options.batch_threshold
+    told = None
+    if options.dry_run or options.max_cost is not None:
+        told = _estimate(source, spec, saved, use_batch)
+        if options.dry_run:
+            return told
+    view = progress_view(options.progress)
     if use_batch:
         from .batch import run_batch
 
-        return run_batch(source, spec, client, store, saved, view, expand)
+        return run_batch(source, spec, client, store, saved, view, options.expand)
     requester = ClientRequester(client, spec.session_id, spec.params)
     item_cost = told.cost / max(told.items or 1, 1) if told is not None else 0.0
-    limits = Limits(max(1, int(concurrency)), max(0, int(max_retries)), max_cost, item_cost)
-    return _threaded(source, spec, requester, store, saved, view, limits, expand)
+    concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
+    limits = Limits(concurrency, retries, options.max_cost, item_cost)
+    return _threaded(source, spec, requester, store, saved, view, limits, options.expand)
 
 
 def _threaded(
