@@ -16,13 +16,16 @@ class Load:
     """latency: seconds before each answered request starts; rate_limited: the share of
     requests answered HTTP 429; capacity: the share answered 200 + a JSON 3040 error;
     retry_after: the Retry-After sent with the 429s; batch_polls: polls a batch is answered
-    queued (the first half) and running (the rest) before its results; seed: repeatable draws."""
+    queued (the first half) and running (the rest) before its results; batch_wrapped: every
+    third batch result wrapped one level deeper (`{"result": completion}`), as some of the
+    documentation shows; seed: repeatable draws."""
 
     latency: float = 0.0
     rate_limited: float = 0.0
     capacity: float = 0.0
     retry_after: float | None = None
     batch_polls: int = 1
+    batch_wrapped: bool = False
     seed: int | None = None
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -46,23 +46,27 @@ class Saved:
     """What a checkpoint file holds: finished items and submitted batches."""
 
     done: dict[int, Done] = field(default_factory=dict)
+    errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # index -> (key, message)
     batches: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
 
 class Checkpoint:
-    """Append-only JSON lines at `path`; `None` as path keeps nothing (checkpoint=False)."""
+    """Append-only JSON lines at `path`. Without a path (checkpoint=False) nothing is kept,
+    or, with `in_memory`, the records live as long as this object (a batch job needs them)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, in_memory: bool = False) -> None:
         self.path = path
         self._file: IO[str] | None = None
+        self._memory: list[dict[str, Any]] | None = [] if in_memory and path is None else None
 
     def load(self) -> Saved:
         """Everything finished or submitted so far (an absent file: nothing)."""
         saved = Saved()
-        if self.path is None or not self.path.is_file():
-            return saved
-        for line in _lines(self.path):
-            _apply(saved, line)
+        records: Iterable[dict[str, Any]] = self._memory if self._memory is not None else ()
+        if self.path is not None and self.path.is_file():
+            records = _lines(self.path)
+        for record in records:
+            _apply(saved, record)
         return saved
 
     def add_result(self, index: int, key: str, text: str, usage: Usage) -> None:
@@ -75,7 +79,9 @@ class Checkpoint:
     def add_batch(self, request_id: str, items: list[tuple[int, str]]) -> None:
         self._write({"batch": request_id, "items": [list(pair) for pair in items]})
 
-    def _write(self, record: Mapping[str, Any]) -> None:
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._memory is not None:
+            self._memory.append(record)
         if self.path is None:
             return
         if self._file is None:
@@ -106,7 +112,13 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
 def _apply(saved: Saved, record: dict[str, Any]) -> None:
     if "batch" in record:
         items = [(int(i), str(k)) for i, k in record.get("items") or ()]
+        sent_again = set(items)
+        for request_id, members in saved.batches.items():  # now waited for in the new batch
+            saved.batches[request_id] = [m for m in members if m not in sent_again]
         saved.batches[str(record["batch"])] = items
+        for member, member_key in items:  # sent again: an earlier failure no longer stands
+            if saved.errors.get(member, ("",))[0] == member_key:
+                del saved.errors[member]
         return
     index, key = record.get("i"), record.get("key")
     if not isinstance(index, int) or not isinstance(key, str):
@@ -114,8 +126,11 @@ def _apply(saved: Saved, record: dict[str, Any]) -> None:
     if "text" in record:
         prompt, cached, completion = [*(record.get("usage") or []), 0, 0, 0][:3]
         saved.done[index] = Done(key, str(record["text"]), Usage(prompt, cached, completion))
-    elif "error" in record and saved.done.get(index, Done("", "", Usage())).key != key:
-        saved.done.pop(index, None)  # a later failure of a changed row: send it again
+        saved.errors.pop(index, None)
+    elif "error" in record:
+        saved.errors[index] = (key, str(record["error"]))
+        if saved.done.get(index, Done("", "", Usage())).key != key:
+            saved.done.pop(index, None)  # a later failure of a changed row: send it again
 
 
 def _ends_with_newline(path: Path) -> bool:

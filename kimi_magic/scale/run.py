@@ -43,6 +43,7 @@ class Options:
     batch: bool | None = None
     batch_threshold: int = BATCH_THRESHOLD
     progress: bool | NoProgress = True
+    poll_interval: float = 2.0  # batch: the first wait between polls (it grows to 30 s)
 
 
 def map_items(
@@ -60,6 +61,39 @@ def map_items(
     >>> reviews.join(kimi_magic.map(reviews, "Sentiment of: {text}"))
     >>> kimi_magic.map(["a cat", "a dog"], "One word for {item}", max_cost=0.05)
     """
+    job = prepare(items, template, instruction, system, schema, client, keywords)
+    try:
+        return _map(job.source, job.spec, job.client, job.options)
+    finally:
+        job.close()
+
+
+@dataclass
+class Prepared:
+    """A job ready to run: its input, what it asks, the client, how it runs."""
+
+    source: Source
+    spec: JobSpec
+    client: Any
+    options: Options
+    owned: bool  # the client was made here, so it is closed here
+    connection: dict[str, Any]  # how to make another like it
+
+    def close(self) -> None:
+        if self.owned and hasattr(self.client, "close"):
+            self.client.close()
+
+
+def prepare(
+    items: Any,
+    template: str,
+    instruction: str | None,
+    system: str | None,
+    schema: Any,
+    client: Any,
+    keywords: dict[str, Any],
+) -> Prepared:
+    """Everything checked before anything is sent: input, template, parameters, client."""
     source = source_of(items)
     names = set(Options.__dataclass_fields__)
     options = Options(**{k: keywords.pop(k) for k in list(keywords) if k in names})
@@ -73,11 +107,7 @@ def map_items(
     kind = getattr(getattr(client, "endpoint", None), "kind", kind)
     spec = job_spec(template, instruction, system, schema, params, kind, model)
     spec.template.check(source.first_fields())
-    try:
-        return _map(source, spec, client, options)
-    finally:
-        if owned and hasattr(client, "close"):
-            client.close()
+    return Prepared(source, spec, client, options, owned, connection)
 
 
 def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
@@ -93,9 +123,12 @@ def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
             return told
     view = progress_view(options.progress)
     if use_batch:
-        from .batch import run_batch
+        from .batch import BatchJob, run_batch
 
-        return run_batch(source, spec, client, store, saved, view, options.expand)
+        if store.path is None:  # the job's request ids must outlive the submit
+            store = Checkpoint(None, in_memory=True)
+        job = BatchJob(source, spec, client, store, options.expand, options.poll_interval)
+        return run_batch(job, saved, view)
     requester = ClientRequester(client, spec.session_id, spec.params)
     item_cost = told.cost / max(told.items or 1, 1) if told is not None else 0.0
     concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
