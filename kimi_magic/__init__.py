@@ -52,7 +52,9 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
     """
     connection = {k: params.pop(k) for k in list(params) if k in _CONNECTION_KEYS}
     params, system = _configured(params, system, connection)
-    with Kimi(**connection) as client:
+    from .scale.replay import client_for  # record / replay (a replay file) when set
+
+    with client_for(connection) as client:
         if not echo:
             return client.ask(prompt, system=system, **params)
         from .render.render_text import stream_to_stdout
@@ -108,7 +110,7 @@ def _configured(
     params: dict[str, Any], system: str | None, connection: dict[str, Any]
 ) -> tuple[dict[str, Any], str | None]:
     """Keywords on top of the config files, the environment and the defaults (as in the magic);
-    the resolved model, api and read_timeout go into `connection`."""
+    the resolved model, api, read_timeout, record and replay go into `connection`."""
     from .core.settings import DEFAULTS, resolve
     from .magic.controls import request_parameters
 
@@ -118,7 +120,7 @@ def _configured(
         logging.getLogger("kimi_magic").warning(deprecation_note("max_tokens"))
     given = {k: v for k, v in {**params, **connection}.items() if k in DEFAULTS}
     resolved = resolve({**given, "system": system})
-    for name in ("model", "api", "read_timeout"):
+    for name in ("model", "api", "read_timeout", "record", "replay"):
         connection[name] = resolved[name]
     others = {k: v for k, v in params.items() if k not in DEFAULTS}  # tools, response_format, ...
     return {**request_parameters(resolved), **others}, resolved["system"] or None

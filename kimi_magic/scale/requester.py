@@ -6,6 +6,7 @@ import copy
 import threading
 from typing import Any
 
+from ..api.client import Kimi
 from ..core.types import Answer
 from .engine import WorkItem
 
@@ -18,7 +19,7 @@ class ClientRequester:
     """
 
     def __init__(self, client: Any, session_id: str, params: dict[str, Any]) -> None:
-        if hasattr(client, "max_retries"):
+        if isinstance(client, Kimi) and client.max_retries:
             client = copy.copy(client)
             client.max_retries = 0
         self.client = client

@@ -98,12 +98,10 @@ def prepare(
     names = set(Options.__dataclass_fields__)
     options = Options(**{k: keywords.pop(k) for k in list(keywords) if k in names})
     connection = {k: keywords.pop(k) for k in list(keywords) if k in CONNECTION_KEYS}
-    replay, record = keywords.pop("replay", None), keywords.pop("record", None)
     params, model, kind, system = _parameters(keywords, system, connection)
     owned = client is None and not options.dry_run
     if owned:
-        client = _replay_client(replay, record, connection) if replay or record else None
-        client = client or _client(connection)
+        client = _client(connection)
     kind = getattr(getattr(client, "endpoint", None), "kind", kind)
     spec = job_spec(template, instruction, system, schema, params, kind, model)
     spec.template.check(source.first_fields())
@@ -199,7 +197,7 @@ def _parameters(
     endpoint kind, system). A random seed mode is not applied: one job, one set of parameters."""
     given = {k: v for k, v in {**params, **connection}.items() if k in DEFAULTS}
     resolved = resolve({**given, "system": system})
-    for name in ("model", "api", "read_timeout"):
+    for name in ("model", "api", "read_timeout", "record", "replay"):
         connection.setdefault(name, resolved[name])
     request = resolved.request_parameters()
     old = request.pop("max_tokens", None)
@@ -214,14 +212,7 @@ def _parameters(
 
 
 def _client(connection: dict[str, Any]) -> Any:
-    from ..api.client import Kimi
+    """A client that retries nothing itself (map does), recording or replaying when asked."""
+    from .replay import client_for
 
-    return Kimi(**connection, max_retries=0)
-
-
-def _replay_client(replay: Any, record: Any, connection: dict[str, Any]) -> Any:
-    from .replay import recording_client, replay_client
-
-    if replay:
-        return replay_client(replay)
-    return recording_client(_client(connection), record)
+    return client_for({**connection, "max_retries": 0})
