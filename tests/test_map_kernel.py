@@ -1,0 +1,89 @@
+"""map in a real kernel: SIGKILLed halfway, the same cell in a new kernel sends only the rest;
+the progress bar is a widget there and leaves a plain-text summary line behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kimi_magic.emulator import Emulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernel_session import KernelSession, widget_of
+
+ITEMS = 240
+CELL = """
+import os, json, kimi_magic
+os.chdir({folder!r})
+out = kimi_magic.map([f"item {{i:03d}}" for i in range({items})], "Echo {{item}}",
+                     concurrency=4, checkpoint="job.jsonl")
+print(json.dumps([out.summary.resumed, out.summary.done, len(out.errors),
+                  all(f"Echo item {{i:03d}}" in t for i, t in enumerate(out))]))
+"""
+
+
+def sent_items(emulator: Emulator) -> list[str]:
+    return [r["json"]["messages"][-1]["content"] for r in emulator.requests]
+
+
+def test_a_killed_kernel_rerun_in_a_new_one_sends_only_what_is_missing(tmp_path: Path) -> None:
+    cell = CELL.format(folder=str(tmp_path), items=ITEMS)
+    checkpoint = tmp_path / "job.jsonl"
+    with Emulator(token="kill-test-secret") as emu:
+        emu.configure_load(latency=0.05)
+        env = {
+            "KIMI_MAGIC_BASE_URL": emu.base_url,
+            "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
+            "CLOUDFLARE_API_TOKEN": emu.token,
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+        kernel = KernelSession(env)
+        try:
+            kernel.client.execute(cell)
+            deadline = time.monotonic() + 60
+            while not checkpoint.is_file() or len(checkpoint.read_text().splitlines()) < 60:
+                assert time.monotonic() < deadline, "the map never got going"
+                time.sleep(0.02)
+            os.kill(kernel.pid, signal.SIGKILL)
+        finally:
+            kernel.close()
+        time.sleep(0.2)  # requests the dead kernel had in flight reach the emulator
+        finished = {json.loads(line)["i"] for line in checkpoint.read_text().splitlines()}
+        assert 60 <= len(finished) < ITEMS
+        first_run = sent_items(emu)
+
+        emu.reset()
+        emu.configure_load(latency=0.005)
+        with KernelSession(env) as fresh:
+            run = fresh.run(cell, timeout=120)
+        assert not run.errors, run.errors
+        resumed, done, errors, in_order = json.loads(run.stream_text())
+
+        rest = sorted(f"Echo item {i:03d}" for i in range(ITEMS) if i not in finished)
+        assert sorted(sent_items(emu)) == rest  # only the rest, each once
+        assert resumed == len(finished) and done == ITEMS - len(finished)
+        assert errors == 0 and in_order
+        # What the first kernel had in flight when killed was sent, but never answered to it.
+        assert len(first_run) - len(finished) <= 4
+
+        bars = [w for m in run.messages if (w := widget_of(m)) and w[0] == "IntProgressModel"]
+        assert bars, "a notebook shows an ipywidgets progress bar"
+        summary = [
+            o["data"]["text/plain"] for o in run.final_outputs() if "text/plain" in o["data"]
+        ]
+        assert any(s.startswith("kimi map: ") and f"{ITEMS}/{ITEMS} done" in s for s in summary)
+
+
+@pytest.fixture(autouse=True)
+def _worktree_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel must import this checkout, whatever the editable install points at."""
+    root = str(Path(__file__).resolve().parents[1])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, *paths]))
