@@ -212,7 +212,12 @@ class _Dispatcher:
             return  # stopped mid-answer: not finished, so a rerun sends it again
         self.limit.succeeded()
         self.state.usage = self.state.usage + answer.usage
-        if self.listener.on_answer(item, answer):
+        try:
+            kept = self.listener.on_answer(item, answer)
+        except Exception as error:  # e.g. a validator's bug: this row fails, the job goes on
+            self._fail(item, f"The answer could not be kept ({type(error).__name__}: {error}).")
+            return
+        if kept:
             self.state.done += 1
         else:
             self.state.failed += 1

@@ -49,6 +49,9 @@ class Estimate:
             f"${self.cost:.4f}."
         )
 
+    def __repr__(self) -> str:
+        return f"kimi map estimate: {self}"
+
     def _repr_markdown_(self) -> str:
         return f"**kimi map estimate:** {self}"
 

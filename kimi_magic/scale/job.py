@@ -3,6 +3,7 @@ each item becomes, the job's id (checkpoint name, session affinity) and its resu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,8 +61,17 @@ def output_spec(schema: Any, endpoint_kind: str) -> tuple[OutputSpec | None, dic
         raise ConfigurationError(str(error).replace("--schema s", "schema=")) from None
     assert found is not None
     spec = found
+    if spec.schema is not None:
+        # Import the validator now: an interrupt landing inside its first import, mid-job,
+        # would leave a half-initialised module behind for the rest of the session.
+        _import_validator()
     spec = replace(spec, label="schema=")
     return spec, {"response_format": spec.response_format(endpoint_kind)}
+
+
+def _import_validator() -> None:
+    with contextlib.suppress(ImportError):
+        import jsonschema.validators  # noqa: F401
 
 
 def job_spec(

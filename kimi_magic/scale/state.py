@@ -56,7 +56,7 @@ class JobState:
         parts.append(f"{self.failed:,} failed")
         if self.retrying:
             parts.append(f"{self.retrying:,} retrying")
-        if self.phase != "running":
+        if self.phase not in ("running", "done"):
             parts.append(self.phase)
         parts.append(f"{self.usage.total_tokens:,} tokens")
         parts.append(f"${self.cost:.4f}")
