@@ -87,3 +87,44 @@ def _worktree_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, *paths]))
+
+
+STOPPABLE = """
+import json, kimi_magic
+out = kimi_magic.map([f"row {i}" for i in range(200)], "Echo {item}", concurrency=4,
+                     checkpoint=False)
+print(json.dumps([out.summary.stopped, sum(t is not None for t in out), len(out.errors)]))
+"""
+
+
+@pytest.mark.parametrize("action", ["stop", "interrupt"])
+def test_stop_or_interrupt_in_a_kernel_keeps_every_finished_row(action: str) -> None:
+    with Emulator(token="stop-test-secret") as emu:
+        emu.configure_load(latency=0.05)
+        env = {
+            "KIMI_MAGIC_BASE_URL": emu.base_url,
+            "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
+            "CLOUDFLARE_API_TOKEN": emu.token,
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+        with KernelSession(env) as kernel:
+            stop_ids: list[str] = []
+            acted: list[bool] = []
+
+            def on_message(message: dict, execution: object) -> None:  # type: ignore[type-arg]
+                widget = widget_of(message)
+                if widget and widget[0] == "ButtonModel" and widget[1].get("description") == "Stop":
+                    stop_ids.append(message["content"]["comm_id"])
+                state = message["content"].get("data", {}).get("state", {})
+                value = state.get("value")  # the bar's count (the label's value is text)
+                if isinstance(value, int) and value >= 20 and not acted:
+                    acted.append(True)
+                    kernel.click(stop_ids[0]) if action == "stop" else kernel.interrupt()
+
+            run = kernel.run(STOPPABLE, on_message=on_message, timeout=60)
+        assert acted and not run.errors, run.errors
+        stopped, answered, errors = json.loads(run.stream_text())
+        assert stopped == ("Stop" if action == "stop" else "interrupt")
+        assert 20 <= answered < 200 and errors == 200 - answered
+        # Every request that was answered is in the result: nothing paid for is lost.
+        assert len(emu.requests) == answered
