@@ -147,7 +147,7 @@ def test_many_rows_notebook_interrupts_resumes_and_never_sends_a_row_twice(
         and r["json"].get("messages", [{}])[0].get("content", "").startswith(instruction)
     ]
     # Every row answered, in exactly 300 requests over both runs: none was sent twice.
-    assert "300/300 done" in text[interrupted + 2] and len(mapped) == 300
+    assert "300 of 300 items answered" in text[interrupted + 2] and len(mapped) == 300
     assert WIDGET_VIEW not in json.dumps([c.get("outputs", []) for c in notebook.cells])
 
 

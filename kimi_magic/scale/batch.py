@@ -14,7 +14,7 @@ from ..api import batch as wire
 from ..core.errors import APIStatusError
 from .checkpoint import Checkpoint, Saved
 from .job import Collector, JobSpec
-from .output import aligned, summary_of
+from .output import MapSummary, aligned, summary_of
 from .progress import NoProgress, progress_view
 from .source import Source
 from .state import JobState
@@ -137,31 +137,39 @@ def _poll_once(job: BatchJob) -> BatchStatus:
 
 def results(job: BatchJob, *, wait: bool = True) -> Any:
     """The results in input order (None / an error where missing); waits for all if `wait`."""
-    if wait:
-        view, state = progress_view(job.progress), JobState(job.source.length)
-        view.show(state)
-        try:
-            with _connected(job):
-                _wait(job, job.checkpoint.load(), view, state)
-        finally:
-            view.close(state)
-    return _output(job, job.checkpoint.load(), JobState(job.source.length))
+    if not wait:
+        return _output(job, job.checkpoint.load(), JobState(job.source.length))[0]
+    view, state = progress_view(job.progress), JobState(job.source.length)
+    view.show(state)
+    summary = ""
+    try:
+        with _connected(job):
+            _wait(job, job.checkpoint.load(), view, state)
+        output, found = _output(job, job.checkpoint.load(), state)
+        summary = str(found)
+    finally:
+        view.close(state, summary)
+    return output
 
 
 def run_batch(job: BatchJob, saved: Saved, view: NoProgress) -> Any:
     """`map(..., batch=True)`: submit what is missing, wait with progress, return results."""
     state = JobState(job.source.length)
     view.show(state)
+    summary = ""
     try:
         state.phase = "submitting"
         _submit_missing(job, saved, state)
         _wait(job, job.checkpoint.load(), view, state)
     except KeyboardInterrupt:
         state.stopped = "interrupt (the batch goes on at Cloudflare; run again to collect it)"
+    try:
+        output, found = _output(job, job.checkpoint.load(), state)
+        summary = str(found)
     finally:
-        view.close(state)
+        view.close(state, summary)
         job.checkpoint.close()
-    return _output(job, job.checkpoint.load(), state)
+    return output
 
 
 # -- submitting ----------------------------------------------------------------------------
@@ -307,7 +315,7 @@ def _status(job: BatchJob, saved: Saved, states: dict[str, str]) -> BatchStatus:
     return BatchStatus(total, done, failed, total - done - failed, states)
 
 
-def _output(job: BatchJob, saved: Saved, state: JobState) -> Any:
+def _output(job: BatchJob, saved: Saved, state: JobState) -> tuple[Any, MapSummary]:
     collector = Collector(job.spec, Checkpoint(None), NoProgress())
     for index, row in enumerate(job.source.rows()):
         key = job.spec.key(job.spec.messages(row))
@@ -324,7 +332,7 @@ def _output(job: BatchJob, saved: Saved, state: JobState) -> Any:
     state.failed = sum(1 for i in collector.errors if i in saved.errors)
     state.resumed = 0
     summary = summary_of(state, total, time.monotonic() - job.started, _where(job))
-    return aligned(job.source, collector.values, collector.errors, summary, job.expand)
+    return aligned(job.source, collector.values, collector.errors, summary, job.expand), summary
 
 
 def _where(job: BatchJob) -> str | None:

@@ -3,6 +3,7 @@ terminal, nothing when asked. Redrawn a few times a second, never per item."""
 
 from __future__ import annotations
 
+import html
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ class NoProgress:
 
     def __init__(self) -> None:
         self.stop_requested = threading.Event()
+        self.note = ""  # shown from the start: the job's estimate
 
     def show(self, state: JobState) -> None:
         """Nothing to show."""
@@ -26,7 +28,7 @@ class NoProgress:
     def tick(self, state: JobState) -> bool:
         return self.stop_requested.is_set()
 
-    def close(self, state: JobState) -> None:
+    def close(self, state: JobState, summary: str = "") -> None:
         """Nothing to close."""
 
 
@@ -45,8 +47,12 @@ class TextProgress(NoProgress):
             self._write(state.line(), end="\r" if self.out.isatty() else "\n")
         return self.stop_requested.is_set()
 
-    def close(self, state: JobState) -> None:
-        self._write(state.line(), end="\n")
+    def show(self, state: JobState) -> None:
+        if self.note:
+            self._write(self.note, end="\n")
+
+    def close(self, state: JobState, summary: str = "") -> None:
+        self._write(summary or state.line(), end="\n")
 
     def _write(self, text: str, end: str) -> None:
         self.out.write(("\r\033[K" if self.out.isatty() else "") + text + end)
@@ -84,12 +90,17 @@ class WidgetProgress(NoProgress):
             self._draw(state)
         return self.stop_requested.is_set()
 
-    def close(self, state: JobState) -> None:
+    def close(self, state: JobState, summary: str = "") -> None:
         self._draw(state)
         self._stop.disabled = True
         if self._handle is not None:
-            # A saved notebook keeps this line, not a widget that needs a live kernel.
-            self._handle.update({"text/plain": "kimi map: " + state.line()}, raw=True)
+            # A saved notebook keeps the summary, not a widget that needs a live kernel.
+            text = summary or state.line()
+            shown = {
+                "text/plain": "kimi map: " + text,
+                "text/markdown": "**kimi map:** " + text.replace("\n", "  \n"),
+            }
+            self._handle.update(shown, raw=True)
         for widget in (self._bar, self._label, self._stop, self.box):
             widget.close()
 
@@ -97,7 +108,8 @@ class WidgetProgress(NoProgress):
         total = state.total or max(state.finished, 1)
         self._bar.max = max(total, 1)
         self._bar.value = min(state.finished, self._bar.max)
-        self._label.value = f"<small>{state.line()}</small>"
+        note = f"<br>{html.escape(self.note)}" if self.note else ""
+        self._label.value = f"<small>{html.escape(state.line())}{note}</small>"
         if state.stopped:
             self._bar.bar_style = "warning"
         elif state.total is not None and state.finished >= state.total:

@@ -114,12 +114,12 @@ def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
     use_batch = options.batch
     if use_batch is None:
         use_batch = (source.length or 0) > options.batch_threshold
-    told = None
-    if options.dry_run or options.max_cost is not None:
-        told = _estimate(source, spec, saved, use_batch)
-        if options.dry_run:
-            return told
+    # Told before anything is sent (one lazy pass: renders and digests, nothing kept).
+    told = _estimate(source, spec, saved, use_batch)
+    if options.dry_run:
+        return told
     view = progress_view(options.progress)
+    view.note = str(told) if told.items is not None else ""
     if use_batch:
         from .batch import BatchJob, run_batch
 
@@ -128,7 +128,7 @@ def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
         job = BatchJob(source, spec, client, store, options.expand, options.poll_interval)
         return run_batch(job, saved, view)
     requester = ClientRequester(client, spec.session_id, spec.params)
-    item_cost = told.cost / max(told.items or 1, 1) if told is not None else 0.0
+    item_cost = told.cost / max(told.items or 1, 1)
     concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
     limits = Limits(concurrency, retries, options.max_cost, item_cost)
     return _threaded(source, spec, requester, store, saved, view, limits, options.expand)
@@ -148,15 +148,16 @@ def _threaded(
     state = JobState(source.length)
     collector = Collector(spec, store, view)
     view.show(state)
+    summary = None
     try:
         work = work_items(source, spec, saved, collector, state)
         run(work, requester, collector, limits, state)
+        total = source.length if source.length is not None else len(collector.values)
+        collector.values.extend([None] * (total - len(collector.values)))
+        summary = summary_of(state, total, time.monotonic() - started, _shown(store))
     finally:
         store.close()
-        view.close(state)
-    total = source.length if source.length is not None else len(collector.values)
-    collector.values.extend([None] * (total - len(collector.values)))
-    summary = summary_of(state, total, time.monotonic() - started, _shown(store))
+        view.close(state, "" if summary is None else str(summary))
     _mark_not_sent(collector, summary)
     return aligned(source, collector.values, collector.errors, summary, expand)
 
