@@ -4,6 +4,7 @@ checkpoint resume, lazy input, the shared instruction and one session affinity p
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,38 @@ def test_the_token_is_in_no_output_summary_or_checkpoint(
     )
     assert emulator.token not in everything
     assert out.errors  # the 401 is recorded in its row
+
+
+class InterruptAfter(NoProgress):
+    """What the kernel's interrupt (SIGINT) does, once `count` items are done."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+        self.sent = False
+
+    def tick(self, state: JobState) -> bool:
+        if state.done >= self.count and not self.sent:
+            self.sent = True
+            signal.raise_signal(signal.SIGINT)
+        return super().tick(state)
+
+
+def test_an_interrupt_stops_launching_keeps_results_and_restores_the_handler(
+    emulator: Emulator, connect: dict[str, Any]
+) -> None:
+    emulator.configure_load(latency=0.02)
+    before = signal.getsignal(signal.SIGINT)
+    items = [f"thing {i}" for i in range(150)]
+    out = kimi_magic.map(
+        items,
+        "{item}",
+        concurrency=4,
+        checkpoint=False,
+        **{**connect, "progress": InterruptAfter(15)},
+    )
+
+    kept = [text for text in out if text is not None]
+    assert out.summary.stopped == "interrupt" and 15 <= len(kept) < 150
+    assert len(answered(emulator)) == len(kept)
+    assert signal.getsignal(signal.SIGINT) is before

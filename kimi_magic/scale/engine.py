@@ -10,10 +10,15 @@ dispatcher, so a kernel interrupt lands there and progress is drawn from there.
 from __future__ import annotations
 
 import heapq
+import queue
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Protocol
 
 from ..api.retry import retry_delay, should_retry
@@ -81,15 +86,41 @@ def run(
 
     limit = AdaptiveLimit(limits.concurrency)
     dispatcher = _Dispatcher(work, requester, listener, limits, state, limit)
-    with ThreadPoolExecutor(limits.concurrency, thread_name_prefix="kimi-map") as pool:
-        try:
+    pool = ThreadPoolExecutor(limits.concurrency, thread_name_prefix="kimi-map")
+    try:
+        with interrupts_stop(dispatcher.interrupted):
             dispatcher.loop(pool)
-        except KeyboardInterrupt:
-            state.stopped = state.stopped or "interrupt"
-            dispatcher.drain(interrupted=True)
-        finally:
-            requester.stop_all()  # a second interrupt may leave requests open: close them
+    except KeyboardInterrupt:  # the second interrupt: stop waiting for what is in flight
+        state.stopped = state.stopped or "interrupt"
+        requester.stop_all()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return state
+
+
+@contextmanager
+def interrupts_stop(flag: threading.Event) -> Iterator[None]:
+    """While a job runs, the kernel's interrupt (SIGINT) sets `flag` instead of raising
+    wherever the main thread happens to be (inside a lock of the pool, a first import...);
+    a second interrupt raises KeyboardInterrupt as usual. Elsewhere than the main thread,
+    nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    restore = previous if previous is not None else signal.default_int_handler
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if flag.is_set():
+            signal.signal(signal.SIGINT, restore)
+            raise KeyboardInterrupt
+        flag.set()
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, restore)
 
 
 class _Dispatcher:
@@ -109,13 +140,19 @@ class _Dispatcher:
         self.state = state
         self.limit = limit
         self.futures: dict[Future[Answer], WorkItem] = {}
+        # Finished futures arrive here (a done-callback), so collecting one costs O(1), not a
+        # wait() over everything in flight.
+        self.finished: queue.SimpleQueue[Future[Answer]] = queue.SimpleQueue()
         self.retries: list[tuple[float, int, WorkItem]] = []  # (ready at, index, item)
         self.exhausted = False
+        self.interrupted = threading.Event()
         self._spent_items = 0
 
     def loop(self, pool: ThreadPoolExecutor) -> None:
         while True:
             now = time.monotonic()
+            if self.interrupted.is_set() and not self.state.stopped:
+                self.state.stopped = "interrupt"
             if not self.state.stopped:
                 self._launch(pool, now)
             if not self.futures and (self.state.stopped or (self.exhausted and not self.retries)):
@@ -123,16 +160,6 @@ class _Dispatcher:
             self._collect(TICK_S)
             if self.listener.on_tick(self._snapshot()) and not self.state.stopped:
                 self.state.stopped = "Stop"
-        self._finish_tick()
-
-    def drain(self, interrupted: bool) -> None:
-        """Wait for the requests in flight (they are paid for); a second interrupt abandons them."""
-        try:
-            while self.futures:
-                self._collect(TICK_S)
-                self.listener.on_tick(self._snapshot())
-        except KeyboardInterrupt:
-            self.requester.stop_all()
         self._finish_tick()
 
     def _finish_tick(self) -> None:
@@ -155,7 +182,9 @@ class _Dispatcher:
                 return
             item.attempts += 1
             self.limit.launched()
-            self.futures[pool.submit(self.requester, item)] = item
+            future = pool.submit(self.requester, item)
+            self.futures[future] = item
+            future.add_done_callback(self.finished.put)
 
     def _next_item(self, now: float) -> WorkItem | None:
         if self.retries and self.retries[0][0] <= now:
@@ -182,7 +211,15 @@ class _Dispatcher:
             ready = self.retries[0][0] - time.monotonic() if self.retries else timeout
             time.sleep(min(max(ready, 0.0), timeout))
             return
-        done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        try:
+            done = [self.finished.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:  # whatever else finished meanwhile, without waiting
+            try:
+                done.append(self.finished.get_nowait())
+            except queue.Empty:
+                break
         for future in done:
             item = self.futures.pop(future)
             self.limit.finished()
@@ -231,11 +268,3 @@ def _rate_limited(error: KimiError) -> bool:
     return isinstance(error, APIStatusError) and (
         error.status in RATE_LIMIT_STATUSES or error.code in RATE_LIMIT_CODES
     )
-
-
-def lazy(items: Iterator[Any], build: Callable[[int, Any], WorkItem | None]) -> Iterator[WorkItem]:
-    """WorkItems built one at a time (None from `build`: nothing to send for that item)."""
-    for index, value in enumerate(items):
-        item = build(index, value)
-        if item is not None:
-            yield item
