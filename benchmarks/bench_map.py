@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -70,6 +71,27 @@ def timed_map(base_url: str, load: dict[str, Any]) -> tuple[float, float, Any]:
     return wall, (cpu_seconds() - cpu) / wall, result
 
 
+def plain_threads(base_url: str) -> float:
+    """The floor: 32 threads posting the same requests with httpx, no map at all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = base_url.rsplit("/client/v4", 1)[0]
+    httpx.post(f"{root}/_emulator/reset")
+    httpx.post(f"{root}/_emulator/load", json={"latency": LATENCY_S})
+    url = f"{base_url}/accounts/test-account/ai/run/@cf/moonshotai/kimi-k2.6"
+    headers = {"Authorization": "Bearer test-token"}
+    with httpx.Client() as client:
+
+        def one(i: int) -> None:
+            body = {"messages": [{"role": "user", "content": f"Label item number {i}"}]}
+            client.post(url, json={**body, "stream": False}, headers=headers).raise_for_status()
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(one, range(ITEMS)))
+        return time.perf_counter() - start
+
+
 class InstantRequester:
     """Answers at once, in-process: what is left is map's own bookkeeping."""
 
@@ -80,7 +102,8 @@ class InstantRequester:
         pass
 
 
-def peak_memory() -> tuple[float, float]:
+def bookkeeping(trace: bool) -> tuple[float, float]:
+    """Peak traced memory (MB, when `trace`) and seconds for BIG lazily made items."""
     from kimi_magic.scale import engine, run
 
     def items() -> Any:
@@ -88,7 +111,6 @@ def peak_memory() -> tuple[float, float]:
 
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = Path(folder) / "job.jsonl"
-        tracemalloc.start()
         from kimi_magic.scale.job import checkpoint_for, job_spec
         from kimi_magic.scale.progress import NoProgress
         from kimi_magic.scale.source import source_of
@@ -96,6 +118,8 @@ def peak_memory() -> tuple[float, float]:
         spec = job_spec("Label {item}", "One word.", None, None, {}, "native", "m")
         store = checkpoint_for(spec, checkpoint)
         limits = engine.Limits(CONCURRENCY, 3)
+        if trace:
+            tracemalloc.start()
         start = time.perf_counter()
         result = run._threaded(
             source_of(items()),
@@ -108,7 +132,7 @@ def peak_memory() -> tuple[float, float]:
             True,
         )
         seconds = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
+        _, peak = tracemalloc.get_traced_memory() if trace else (0, 0)
         tracemalloc.stop()
         assert len(result) == BIG and result[-1] == f"label {BIG - 1}"
     return peak / 1e6, seconds
@@ -118,12 +142,14 @@ def main() -> None:
     process, base_url = start_emulator()
     try:
         timed_map(base_url, {})  # warm-up: imports and first connections are not the map's pace
+        floor = plain_threads(base_url)
         wall, share, result = timed_map(base_url, {"latency": LATENCY_S})
         assert result.summary.done == ITEMS, result.summary
         print(
             f"{ITEMS:,} items, {LATENCY_S * 1000:.0f} ms latency, concurrency {CONCURRENCY}: "
             f"{wall:.2f} s against the ideal {IDEAL_S:.3f} s = {IDEAL_S / wall:.0%} of ideal; "
-            f"this process used {share:.0%} of one core meanwhile"
+            f"this process used {share:.0%} of one core meanwhile (plain httpx on 32 threads, "
+            f"no map, against the same emulator: {floor:.2f} s = {IDEAL_S / floor:.0%})"
         )
         load = {"latency": LATENCY_S, "rate_limited": 0.2, "seed": 7}
         wall, share, result = timed_map(base_url, load)
@@ -135,11 +161,14 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait()
-    peak, seconds = peak_memory()
+    peak, _ = bookkeeping(trace=True)
+    _, seconds = bookkeeping(trace=False)
     print(
         f"{BIG:,} items (lazy input, in-process answers, checkpoint on): peak traced memory "
-        f"{peak:.1f} MB, {seconds:.1f} s ({BIG / seconds:,.0f} items/s of map bookkeeping)"
+        f"{peak:.1f} MB; without tracing {seconds:.1f} s = {BIG / seconds:,.0f} items/s of "
+        "map's own bookkeeping"
     )
+    print(f"(load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
