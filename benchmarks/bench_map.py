@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from kimi_magic.core.types import Answer, Usage
+from kimi_magic.core.answer import Answer
+from kimi_magic.core.types import Usage
 from kimi_magic.scale.run import map_items
 
 ITEMS = 1_000

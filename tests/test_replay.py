@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 import kimi_magic
+from kimi_magic.api.replay import ReplayClient, ReplayMissing
 from kimi_magic.core.types import TextDelta
 from kimi_magic.emulator import Emulator
-from kimi_magic.scale.replay import ReplayClient, ReplayMissing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_session import KernelSession

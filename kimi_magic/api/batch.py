@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from ..core.answer_builder import AnswerBuilder
+from ..core.answer import Answer
+from ..core.call import Call
 from ..core.constants import MAX_RETRIES
 from ..core.errors import APIConnectionError, ConfigurationError, KimiError, StreamError, redact
-from ..core.types import Answer
-from .client import Kimi
+from .client import Client
 from .retry import parse_retry_after, retry_delay, should_retry
 from .wire import error_from_reply, events_from_completion, parse_json, request_body
 
@@ -77,7 +77,7 @@ class Poll:
     items: tuple[ItemResult, ...] = ()
 
 
-def batch_url(client: Kimi) -> str:
+def batch_url(client: Client) -> str:
     if client.endpoint.kind != "native":
         raise ConfigurationError(
             "Cloudflare's async batch needs the native Workers AI endpoint (api='native'), not "
@@ -86,7 +86,7 @@ def batch_url(client: Kimi) -> str:
     return client.endpoint.url
 
 
-def submit(client: Kimi, bodies: Sequence[Mapping[str, Any]]) -> str:
+def submit(client: Client, bodies: Sequence[Mapping[str, Any]]) -> str:
     """Queue `bodies`; returns the request id to poll."""
     reply = _post(client, {"requests": list(bodies)}, {"queueRequest": "true"})
     request_id = reply.get("request_id")
@@ -98,7 +98,7 @@ def submit(client: Kimi, bodies: Sequence[Mapping[str, Any]]) -> str:
     return request_id
 
 
-def poll(client: Kimi, request_id: str) -> Poll:
+def poll(client: Client, request_id: str) -> Poll:
     """Ask how a queued batch stands."""
     return parse_poll(_post(client, {"request_id": request_id}, {}))
 
@@ -140,14 +140,10 @@ def _item_error(body: Mapping[str, Any]) -> str:
 
 def answer_from_completion(completion: Mapping[str, Any]) -> Answer:
     """A whole answer from a chat.completion."""
-    builder = AnswerBuilder()
-    for event in events_from_completion(completion):
-        builder.add(event)
-    builder.finish()
-    return builder.answer
+    return Call({}, lambda _call: events_from_completion(completion)).until_done()
 
 
-def _post(client: Kimi, body: Mapping[str, Any], query: Mapping[str, str]) -> Mapping[str, Any]:
+def _post(client: Client, body: Mapping[str, Any], query: Mapping[str, str]) -> Mapping[str, Any]:
     """POST with the client's retry policy; the envelope's `result`, or a KimiError."""
     url, attempt = batch_url(client), 0
     while True:

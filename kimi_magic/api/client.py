@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from ..core.answer_builder import AnswerBuilder
+from ..core.call import Call
 from ..core.constants import CONNECT_TIMEOUT_S, MAX_RETRIES, READ_TIMEOUT_S
-from ..core.conversation import Conversation, Message
 from ..core.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -19,8 +17,9 @@ from ..core.errors import (
     StreamError,
     redact,
 )
-from ..core.parameters import deprecation_note, validate
-from ..core.types import Answer, Finish, ResponseStarted, StreamEvent, Usage
+from ..core.messages import Message
+from ..core.parameters import normalized
+from ..core.types import Finish, ResponseStarted, StreamEvent
 from .endpoint import ApiKind, Endpoint, resolve_endpoint
 from .retry import parse_retry_after, retry_delay, should_retry
 from .sse import iter_sse
@@ -34,98 +33,15 @@ from .wire import (
 
 log = logging.getLogger("kimi_magic")
 
-
-class AnswerStream:
-    """The events of one call. Streams once, keeps what arrived, replays on later iterations.
-
-    >>> with client.stream(messages) as events:
-    ...     for event in events: ...
-    ...     events.answer.text
-    """
-
-    def __init__(self, client: Kimi, body: dict[str, Any], session_id: str | None) -> None:
-        self._client = client
-        self._body = body
-        self._session_id = session_id
-        self._builder = AnswerBuilder(parameters={k: v for k, v in body.items() if k != "messages"})
-        self._events: list[StreamEvent] = []
-        self._response: httpx.Response | None = None
-        self._consumed = False
-        self._stop_requested = threading.Event()
-        self.attempts = 0
-
-    @property
-    def stopped(self) -> bool:
-        """True once `stop()` was called (from any thread)."""
-        return self._stop_requested.is_set()
-
-    @property
-    def usage(self) -> Usage:
-        """The last usage report so far; unlike `answer`, safe to read while another thread
-        iterates (building the answer there could store text older than the last event)."""
-        return self._builder.usage
-
-    @property
-    def answer(self) -> Answer:
-        """What has arrived so far (the whole answer once iteration ended)."""
-        return self._builder.answer
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        if self._consumed:
-            yield from self._events
-            return
-        self._consumed = True
-        try:
-            for event in self._source():
-                self._builder.add(event)
-                self._events.append(event)
-                yield event
-            self._builder.finish()
-        except StreamError as error:
-            if self.stopped:
-                return  # the read failed because stop() closed the response
-            self._builder.finish(truncated=True)
-            error.answer = self._builder.answer
-            raise
-        except (KeyboardInterrupt, GeneratorExit):
-            self._builder.finish(interrupted=True)
-            raise
-        finally:
-            self.close()
-
-    def _source(self) -> Iterator[StreamEvent]:
-        """Where the events come from: the HTTP call (a cached replay overrides this)."""
-        return self._client._events(self)
-
-    def stop(self) -> None:
-        """End the stream now (the Stop button): the answer so far is kept as interrupted."""
-        self._stop_requested.set()
-        self._builder.finish(interrupted=True)
-        self.close()
-
-    def close(self) -> None:
-        """Close the HTTP response if one is open; what arrived stays in `answer`."""
-        if self._response is not None:
-            self._response.close()
-
-    def until_done(self) -> Answer:
-        """Read the stream to its end and return the whole answer."""
-        for _ in self:
-            pass
-        return self.answer
-
-    def __enter__(self) -> AnswerStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+# Where to connect and how: keywords of `Client` (and of `kimi_magic.ask`) that are not settings.
+ENDPOINT_KEYS = frozenset({"account_id", "api_token", "base_url", "openai_base_url", "api_key"})
+CONNECTION_KEYS = ENDPOINT_KEYS | {"connect_timeout", "max_retries", "transport", "endpoint"}
 
 
-class Kimi:
-    """A client for Kimi K2.6 on Workers AI; keep one for repeated calls.
+class Client:
+    """The HTTP side of Kimi K2.6 calls: one POST each, retried before the first byte.
 
-    >>> kimi = Kimi()                       # credentials from the environment
-    >>> kimi.ask("Name three plots for a time series", temperature=0.3).text
+    The public `kimi_magic.Kimi` adds conversations on top (session/kimi.py).
     """
 
     def __init__(
@@ -160,61 +76,52 @@ class Kimi:
         self._http = httpx.Client(timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:
-        return f"Kimi({self.endpoint!r})"
+        return f"{type(self).__name__}({self.endpoint!r})"
 
     def close(self) -> None:
         """Close the HTTP connections."""
         self._http.close()
 
-    def __enter__(self) -> Kimi:
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def stream(
-        self, messages: Sequence[Message], *, session_id: str | None = None, **params: Any
-    ) -> AnswerStream:
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        session_id: str | None = None,
+        **params: Any,
+    ) -> Call:
         """Start a call; iterate the result for events. Nothing is sent until iteration."""
-        merged = validate({**self.defaults, **params})  # before anything is sent
-        if merged.get("max_tokens") is not None:
-            log.warning(deprecation_note("max_tokens"))
-            merged.setdefault("max_completion_tokens", merged.pop("max_tokens"))
+        merged, notes = normalized({**self.defaults, **params})  # before anything is sent
+        for note in notes:
+            log.warning(note)
         stream = merged.pop("stream", True)
         stream = True if stream is None else bool(stream)
         model = self.endpoint.model if self.endpoint.kind == "openai" else None
         body = request_body(messages, merged, stream=stream, model=model)
-        return AnswerStream(self, body, session_id)
-
-    def ask(
-        self,
-        prompt: str,
-        *,
-        conversation: Conversation | None = None,
-        system: str | None = None,
-        **params: Any,
-    ) -> Answer:
-        """Send one user turn and return the whole answer (kept in `conversation` if given)."""
-        conversation = conversation if conversation is not None else Conversation()
-        user: Message = {"role": "user", "content": prompt}
-        messages = conversation.request_messages(user, system)
-        events = self.stream(messages, session_id=conversation.session_id, **params)
-        try:
-            return events.until_done()
-        finally:
-            conversation.record(user, events.answer)
+        return Call(
+            body,
+            self._events,
+            session_id=session_id,
+            url=self.endpoint.url,
+            endpoint_kind=self.endpoint.kind,
+        )
 
     # -- the HTTP part -------------------------------------------------------------------
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.endpoint.token,)
 
-    def _events(self, call: AnswerStream) -> Iterator[StreamEvent]:
+    def _events(self, call: Call) -> Iterator[StreamEvent]:
         try:
             response = self._open(call)
             if response is None:  # stopped while waiting to retry
                 return
-            call._response = response
+            call.on_close(response.close)
             if call.stopped:  # stopped while waiting for the headers
                 response.close()
                 return
@@ -229,7 +136,7 @@ class Kimi:
             error.args = (redact(str(error), self._secrets()),)
             raise
 
-    def _open(self, call: AnswerStream) -> httpx.Response | None:
+    def _open(self, call: Call) -> httpx.Response | None:
         """POST with retries; returns a response whose body is an answer (None once stopped),
         or raises."""
         endpoint = self.endpoint
@@ -243,8 +150,8 @@ class Kimi:
                 request = self._http.build_request(
                     "POST",
                     endpoint.url,
-                    json=call._body,
-                    headers=endpoint.headers(call._session_id),
+                    json=call.body,
+                    headers=endpoint.headers(call.session_id),
                 )
                 response = self._http.send(request, stream=True)
                 failure = self._failure(response)  # may read an error body
@@ -260,7 +167,7 @@ class Kimi:
                 raise error
             delay = retry_delay(attempt, getattr(error, "retry_after", None))
             log.info("retrying in %.2f s after: %s", delay, redact(str(error), self._secrets()))
-            if call._stop_requested.wait(delay):  # Stop or an interrupt: send nothing more
+            if call.wait_unless_stopped(delay):  # Stop or an interrupt: send nothing more
                 return None
             attempt += 1
 

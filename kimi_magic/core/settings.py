@@ -34,6 +34,7 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "cache_dir": ("string", ""),  # empty: ~/.cache/kimi_magic/responses
     "max_cost": ("number", None),  # spending cap per session in USD; None: no cap
     "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
+    "background": ("boolean", False),  # %%kimi answers stream in the background (--bg)
     "record": ("string", ""),  # a replay file every whole answer is written to
     "replay": ("string", ""),  # a replay file that answers instead of the network
 }

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..core.constants import MODEL_ID
@@ -29,9 +29,6 @@ from ._replies import (
 )
 from ._usage import estimate_tokens, prompt_text
 from ._validate import input_problem
-
-if TYPE_CHECKING:
-    from ._emulator import Emulator
 
 # The async batch API takes payloads under 10 MB; single requests get the same limit here.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -75,7 +72,8 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+    # `emulator` is the Emulator that owns this server (not imported: it imports this module).
+    def __init__(self, address: tuple[str, int], emulator: Any) -> None:
         super().__init__(address, Handler)
         self.emulator = emulator
         self.stopping = threading.Event()

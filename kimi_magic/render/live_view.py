@@ -15,8 +15,10 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import DisplayHandle, display
 
+from ..core.answer import Answer
+from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
-from ..core.types import Answer, Usage
+from ..core.types import Usage
 from .final_output import MIME_MARKDOWN, output_bundle
 from .markdown_blocks import BlockSplitter
 
@@ -173,9 +175,29 @@ class LiveView:
             counted = f" · {tokens:,} tokens" if tokens else ""
             self.footer.value = f"<small>{html.escape(phase)}… {elapsed:.0f} s{counted}</small>"
 
-    def finish(self, answer: Answer, endpoint_kind: str | None, error: str | None = None) -> None:
+    def end(self, call: Call, context: str = "", keep_error: bool = False) -> None:
+        """The static answer replaces the view; a call that failed before any of the answer
+        arrived leaves nothing (the magic prints its error), or with `keep_error` the error."""
+        answer = call.answer
+        if call.error is not None and not (answer.text or answer.reasoning or answer.tool_calls):
+            if keep_error and self._handle is not None:
+                text = f"⚠ {call.error}"
+                self._handle.update({MIME_MARKDOWN: text, "text/plain": text}, raw=True)
+                self.close()
+            else:
+                self.discard()
+            return
+        self.finish(answer, call.endpoint_kind, str(call.error) if call.error else None, context)
+
+    def finish(
+        self,
+        answer: Answer,
+        endpoint_kind: str | None,
+        error: str | None = None,
+        context: str = "",
+    ) -> None:
         """Replace the live view by the static markdown output, then free the widgets."""
-        data, metadata = output_bundle(answer, endpoint_kind, error)
+        data, metadata = output_bundle(answer, endpoint_kind, error, context)
         if self._handle is not None:
             self._handle.update(data, metadata=metadata, raw=True)
         self.close()

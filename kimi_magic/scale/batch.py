@@ -16,6 +16,7 @@ from .checkpoint import Checkpoint, Saved
 from .job import Collector, JobSpec
 from .output import MapSummary, aligned, summary_of
 from .progress import NoProgress, progress_view
+from .setup import new_client, prepare
 from .source import Source
 from .state import JobState
 
@@ -39,6 +40,7 @@ class BatchJob:
     poll_interval: float = 2.0
     owned: bool = False  # `client` is made per call from `connection` (and closed after it)
     connection: dict[str, Any] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
     progress: Any = True
     started: float = field(default_factory=time.monotonic)
 
@@ -73,8 +75,6 @@ class BatchStatus:
 
 def submit(items: Any, template: str, **keywords: Any) -> BatchJob:
     """Queue every item not yet answered (nothing twice) and return the job at once."""
-    from .run import prepare
-
     keys = ("instruction", "system", "schema", "client")
     named = {k: keywords.pop(k, None) for k in keys}
     prepared = prepare(items, template, **named, keywords=keywords)  # type: ignore[arg-type]
@@ -87,8 +87,9 @@ def submit(items: Any, template: str, **keywords: Any) -> BatchJob:
         store,
         options.expand,
         options.poll_interval,
-        prepared.owned,
+        prepared.session is not None,
         dict(prepared.connection),
+        dict(prepared.flags),
         options.progress,
     )
     try:
@@ -105,13 +106,11 @@ def _connected(job: BatchJob) -> Iterator[None]:
     if not job.owned:
         yield
         return
-    from .run import _client
-
-    job.client = _client(job.connection)
+    session, job.client = new_client(job.connection, job.flags)
     try:
         yield
     finally:
-        job.client.close()
+        session.close()
         job.checkpoint.close()
 
 

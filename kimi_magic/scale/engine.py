@@ -22,8 +22,8 @@ from types import FrameType
 from typing import Any, Protocol
 
 from ..api.retry import retry_delay, should_retry
+from ..core.answer import Answer
 from ..core.errors import APIStatusError, KimiError
-from ..core.types import Answer
 from .state import JobState
 
 # How long the dispatcher waits for a result before it looks at Stop, retries and progress.

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.answer import Answer
 from ..core.errors import ConfigurationError, KimiError
-from ..core.types import Answer
 from ..prompt.structured import OutputSpec, StructuredOutputError, spec_from
 from .checkpoint import JOBS_DIRECTORY, Checkpoint, Done, Saved, digest
 from .engine import WorkItem

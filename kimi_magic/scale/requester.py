@@ -1,4 +1,4 @@
-"""A Requester over a `Kimi` client (or anything with the same `stream`): one call per item."""
+"""A Requester over a `Client` (or anything with the same `stream`): one call per item."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ import copy
 import threading
 from typing import Any
 
-from ..api.client import Kimi
-from ..core.types import Answer
+from ..api.client import Client
+from ..core.answer import Answer
 from .engine import WorkItem
 
 
 class ClientRequester:
     """Sends each item with the job's parameters and one `x-session-affinity` for the job.
 
-    The map does its own retries (it must see each 429 to slow down), so a `Kimi` client is
+    The map does its own retries (it must see each 429 to slow down), so a `Client` is
     used through a shallow copy with `max_retries = 0`: same connections, same endpoint.
     """
 
     def __init__(self, client: Any, session_id: str, params: dict[str, Any]) -> None:
-        if isinstance(client, Kimi) and client.max_retries:
+        if isinstance(client, Client) and client.max_retries:
             client = copy.copy(client)
             client.max_retries = 0
         self.client = client

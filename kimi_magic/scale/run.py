@@ -3,47 +3,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from ..core.constants import MAX_RETRIES
-from ..core.parameters import validate
-from ..core.settings import DEFAULTS, resolve
 from .checkpoint import Checkpoint
 from .engine import Limits, run
 from .estimate import Estimate, estimate
-from .job import Collector, JobSpec, checkpoint_for, job_spec, work_items
+from .job import Collector, JobSpec, checkpoint_for, work_items
 from .output import MapSummary, aligned, summary_of
 from .progress import NoProgress, progress_view
 from .requester import ClientRequester
-from .source import Source, source_of
+from .setup import Options, prepare
+from .source import Source
 from .state import JobState
-
-DEFAULT_CONCURRENCY = 16
-# Map retries a rate-limited item more than one cell would: it has many items to finish.
-MAP_MAX_RETRIES = MAX_RETRIES + 5
-# Above this many items, map hands the job to Cloudflare's async batch queue.
-BATCH_THRESHOLD = 5_000
-CONNECTION_KEYS = frozenset(
-    {"account_id", "api_token", "base_url", "openai_base_url", "api_key", "api", "model"}
-    | {"connect_timeout", "read_timeout", "transport", "endpoint"}
-)
-
-
-@dataclass(frozen=True)
-class Options:
-    """How a job runs (what it asks is the JobSpec)."""
-
-    expand: bool = True
-    concurrency: int = DEFAULT_CONCURRENCY
-    max_retries: int = MAP_MAX_RETRIES
-    max_cost: float | None = None
-    dry_run: bool = False
-    checkpoint: Any = None
-    batch: bool | None = None
-    batch_threshold: int = BATCH_THRESHOLD
-    progress: bool | NoProgress = True
-    poll_interval: float = 2.0  # batch: the first wait between polls (it grows to 30 s)
 
 
 def map_items(
@@ -66,46 +37,6 @@ def map_items(
         return _map(job.source, job.spec, job.client, job.options)
     finally:
         job.close()
-
-
-@dataclass
-class Prepared:
-    """A job ready to run: its input, what it asks, the client, how it runs."""
-
-    source: Source
-    spec: JobSpec
-    client: Any
-    options: Options
-    owned: bool  # the client was made here, so it is closed here
-    connection: dict[str, Any]  # how to make another like it
-
-    def close(self) -> None:
-        if self.owned and hasattr(self.client, "close"):
-            self.client.close()
-
-
-def prepare(
-    items: Any,
-    template: str,
-    instruction: str | None,
-    system: str | None,
-    schema: Any,
-    client: Any,
-    keywords: dict[str, Any],
-) -> Prepared:
-    """Everything checked before anything is sent: input, template, parameters, client."""
-    source = source_of(items)
-    names = set(Options.__dataclass_fields__)
-    options = Options(**{k: keywords.pop(k) for k in list(keywords) if k in names})
-    connection = {k: keywords.pop(k) for k in list(keywords) if k in CONNECTION_KEYS}
-    params, model, kind, system = _parameters(keywords, system, connection)
-    owned = client is None and not options.dry_run
-    if owned:
-        client = _client(connection)
-    kind = getattr(getattr(client, "endpoint", None), "kind", kind)
-    spec = job_spec(template, instruction, system, schema, params, kind, model)
-    spec.template.check(source.first_fields())
-    return Prepared(source, spec, client, options, owned, connection)
 
 
 def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
@@ -189,31 +120,3 @@ def _estimate(source: Source, spec: JobSpec, saved: Any, batch: bool) -> Estimat
         lengths.append(sum(len(str(m["content"])) for m in messages))
     limit = spec.params.get("max_completion_tokens")
     return estimate(lengths, len(spec.system), limit, resumed, batch)
-
-
-def _parameters(
-    params: dict[str, Any], system: str | None, connection: dict[str, Any]
-) -> tuple[dict[str, Any], str, str, str | None]:
-    """Keywords over config files, environment and defaults; (request parameters, model,
-    endpoint kind, system). A random seed mode is not applied: one job, one set of parameters."""
-    given = {k: v for k, v in {**params, **connection}.items() if k in DEFAULTS}
-    resolved = resolve({**given, "system": system})
-    for name in ("model", "api", "read_timeout", "record", "replay"):
-        connection.setdefault(name, resolved[name])
-    request = resolved.request_parameters()
-    old = request.pop("max_tokens", None)
-    if old is not None:
-        request.setdefault("max_completion_tokens", old)
-    # Nobody watches one item's answer arrive: a whole JSON reply is far cheaper to read than
-    # a hundred SSE events, and that is CPU the kernel shares with the rest of the job.
-    request["stream"] = bool(params["stream"]) if params.get("stream") is not None else False
-    others = {k: v for k, v in params.items() if k not in DEFAULTS}  # tools, response_format
-    kind = str(resolved["api"])
-    return validate({**request, **others}), str(resolved["model"]), kind, resolved["system"] or None
-
-
-def _client(connection: dict[str, Any]) -> Any:
-    """A client that retries nothing itself (map does), recording or replaying when asked."""
-    from .replay import client_for
-
-    return client_for({**connection, "max_retries": 0})

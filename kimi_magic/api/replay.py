@@ -4,10 +4,8 @@ pace they were recorded at (a class still sees the answer arrive).
 
 The file is stable: one line per distinct request, sorted keys, no timestamps or ids, never the
 token; a rerun that gets the same answers leaves it byte for byte the same (a clean git diff).
-
-The magic calls `client_for(connection)`: with `record` or `replay` in it (settings of the same
-names, e.g. `%kimi record FILE`, KIMI_MAGIC_REPLAY=FILE) it returns a recording or replaying
-client in place of `Kimi(**connection)`.
+The settings `record` / `replay` (keywords, `%kimi record FILE`, KIMI_MAGIC_REPLAY=FILE) make
+`Session.client` hand out a `RecordingClient` / `ReplayClient` (see `client_for_settings`).
 """
 
 from __future__ import annotations
@@ -15,18 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..api.client import AnswerStream, Kimi
-from ..api.endpoint import ApiKind, Endpoint
-from ..api.wire import request_body
+from ..core.answer import Answer
+from ..core.call import Call
 from ..core.constants import MODEL_ID
 from ..core.errors import KimiError
-from ..core.parameters import validate
+from ..core.parameters import normalized
 from ..core.types import (
-    Answer,
     Finish,
     ReasoningDelta,
     ResponseStarted,
@@ -36,7 +32,10 @@ from ..core.types import (
     Usage,
     UsageReport,
 )
+from .client import Client
+from .endpoint import ApiKind, Endpoint
 from .replay_diff import nearest_difference
+from .wire import request_body
 
 # Keys of a body that change how an answer is delivered, not what it is.
 DELIVERY_KEYS = frozenset({"stream", "stream_options"})
@@ -127,36 +126,28 @@ def _same_answer(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 # -- recording -------------------------------------------------------------------------------
 
 
-class RecordingStream(AnswerStream):
-    """A live stream that writes its answer to the replay file once it is whole."""
-
-    def __init__(self, base: AnswerStream, file: ReplayFile) -> None:
-        super().__init__(base._client, base._body, base._session_id)
-        self._file = file
-        self._recorded = False
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        yield from super().__iter__()
-        if not self._recorded and self.answer.complete and not self.stopped:
-            self._recorded = True
-            self._file.store(request_of(self._body), self.answer)
-
-
 class RecordingClient:
-    """A `Kimi` whose every whole answer is also written to a replay file."""
+    """A client whose every whole answer is also written to a replay file."""
 
-    def __init__(self, client: Kimi, path: str | Path) -> None:
+    def __init__(self, client: Client, path: str | Path) -> None:
         self.client = client
         self.file = ReplayFile(path)
 
     def stream(
-        self, messages: Sequence[Any], *, session_id: str | None = None, **params: Any
-    ) -> AnswerStream:
-        return RecordingStream(
-            self.client.stream(messages, session_id=session_id, **params), self.file
-        )
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        session_id: str | None = None,
+        **params: Any,
+    ) -> Call:
+        call = self.client.stream(messages, session_id=session_id, **params)
+        call.on_close(lambda: self._keep(call))  # runs once the stream has ended
+        return call
 
-    ask = Kimi.ask  # the same one-turn helper, over this stream()
+    def _keep(self, call: Call) -> None:
+        answer = call.answer
+        if call.events and call.error is None and not call.stopped and answer.complete:
+            self.file.store(request_of(call.body), answer)
 
     def __getattr__(self, name: str) -> Any:
         if name == "client":  # not set yet (a copy being made): no recursion
@@ -173,32 +164,29 @@ class RecordingClient:
 # -- replaying -------------------------------------------------------------------------------
 
 
-class ReplayedStream(AnswerStream):
+def _paced(entry: Mapping[str, Any], model: str) -> Callable[[Call], Iterator[StreamEvent]]:
     """The recorded answer as events, paced as it was recorded; Stop works as live."""
 
-    def __init__(self, client: Any, body: dict[str, Any], entry: Mapping[str, Any]) -> None:
-        super().__init__(client, body, None)
-        self._entry = entry
-
-    def _source(self) -> Iterator[StreamEvent]:
-        answer, pace = self._entry["answer"], self._entry.get("pace") or [0.0, 0.0]
+    def source(call: Call) -> Iterator[StreamEvent]:
+        answer, pace = entry["answer"], entry.get("pace") or [0.0, 0.0]
         latency, seconds = float(pace[0]), float(pace[1])
-        pieces = _pieces(answer.get("reasoning") or "", ReasoningDelta) + _pieces(
-            answer.get("text") or "", TextDelta
-        )
-        if self._stop_requested.wait(latency):
+        pieces = _pieces(answer.get("reasoning") or "", ReasoningDelta)
+        pieces += _pieces(answer.get("text") or "", TextDelta)
+        if call.wait_unless_stopped(latency):
             return
-        yield ResponseStarted(None, self._client.endpoint.model)
+        yield ResponseStarted(None, model)
         step = max(seconds - latency, 0.0) / max(len(pieces), 1)
         for piece in pieces:
             yield piece
-            if step and self._stop_requested.wait(step):
+            if step and call.wait_unless_stopped(step):
                 return
         for position, (call_id, name, arguments) in enumerate(answer.get("tool_calls") or []):
             yield ToolCallDelta(position, call_id, name, arguments)
         yield Finish(answer.get("finish_reason"))
-        prompt, cached, completion = self._entry.get("usage") or [0, 0, 0]
+        prompt, cached, completion = entry.get("usage") or [0, 0, 0]
         yield UsageReport(Usage(prompt, cached, completion))
+
+    return source
 
 
 def _pieces(text: str, kind: type[ReasoningDelta] | type[TextDelta]) -> list[StreamEvent]:
@@ -225,21 +213,28 @@ class ReplayClient:
         return f"ReplayClient({str(self.file.path)!r}, {len(self.file)} answers)"
 
     def stream(
-        self, messages: Sequence[Any], *, session_id: str | None = None, **params: Any
-    ) -> AnswerStream:
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        session_id: str | None = None,
+        **params: Any,
+    ) -> Call:
         """The recorded answer to this exact request, or ReplayMissing saying what differs."""
-        merged = validate(params)
-        if merged.get("max_tokens") is not None:
-            merged.setdefault("max_completion_tokens", merged.pop("max_tokens"))
+        merged, _ = normalized(params)
         stream = merged.pop("stream", True)
         model = self.endpoint.model if self.endpoint.kind == "openai" else None
         body = request_body(messages, merged, stream=stream is not False, model=model)
         entry = self.file.find(request_of(body))
         if entry is None:
             raise ReplayMissing(self._missing(request_of(body)))
-        return ReplayedStream(self, body, entry)
-
-    ask = Kimi.ask
+        source = _paced(entry, self.endpoint.model)
+        return Call(
+            body,
+            source,
+            session_id=session_id,
+            url=self.endpoint.url,
+            endpoint_kind=self.endpoint.kind,
+        )
 
     def _missing(self, request: Mapping[str, Any]) -> str:
         where = f"{self.file.path} ({len(self.file)} recorded answers)"
@@ -261,22 +256,15 @@ class ReplayClient:
         self.close()
 
 
-# -- what the magic and map call ---------------------------------------------------------------
+# -- where the session and map get their client ------------------------------------------------
 
 
-def replay_client(path: str | Path, model: str | None = None, api: str = "native") -> ReplayClient:
-    return ReplayClient(path, model, api)
-
-
-def recording_client(client: Kimi, path: str | Path) -> RecordingClient:
-    return RecordingClient(client, path)
-
-
-def client_for(connection: dict[str, Any]) -> Any:
-    """`Kimi(**connection)`, or with `record` / `replay` in `connection` (popped from it) the
-    recording client around it / the replaying client in its place (which needs no credentials)."""
-    record, replay = connection.pop("record", None), connection.pop("replay", None)
+def client_for_settings(
+    record: str | None, replay: str | None, model: str, api: str, make: Callable[[], Client]
+) -> Any:
+    """The client for the `record` / `replay` settings: a ReplayClient (which needs no
+    credentials: `make` is not called), a RecordingClient around `make()`, or `make()`."""
     if replay:
-        return ReplayClient(replay, connection.get("model"), str(connection.get("api") or "native"))
-    client = Kimi(**connection)
+        return ReplayClient(replay, model, api)
+    client = make()
     return RecordingClient(client, record) if record else client
