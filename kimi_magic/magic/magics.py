@@ -77,6 +77,8 @@ class KimiMagics(Magics):
     max_cost = setting_trait("max_cost")
     context_window = setting_trait("context_window")
     background = setting_trait("background")
+    record = setting_trait("record")
+    replay = setting_trait("replay")
     variable_tokens = CInt(
         VARIABLE_TOKENS, help="Token budget of one variable's rendering in a prompt."
     ).tag(config=True)

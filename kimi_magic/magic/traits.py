@@ -19,6 +19,8 @@ _HELP: dict[str, str] = {
     "max_cost": "Spending cap per session in USD: further calls are refused once it is reached.",
     "context_window": "Tokens of context; older turns are left out to fit (about 4 chars/token).",
     "background": "%%kimi answers stream in the background by default (like --bg).",
+    "record": "A replay file (JSON lines) every whole answer is also written to.",
+    "replay": "A replay file that answers instead of the network (no credentials needed).",
 }
 _CHOICES: dict[str, list[str]] = {"api": ["native", "openai"], "seed_mode": ["fixed", "random"]}
 
