@@ -131,3 +131,40 @@ def test_stop_or_interrupt_in_a_kernel_keeps_every_finished_row(action: str) -> 
         assert 20 <= answered < 200 and errors == 200 - answered
         # Every request that was answered is in the result: nothing paid for is lost.
         assert len(emu.requests) == answered
+
+
+BATCH_SUBMIT = """
+import os, json, kimi_magic
+os.chdir({folder!r})
+job = kimi_magic.batch_submit([f"q{{i}}" for i in range(25)], "Answer {{item}}",
+                              checkpoint="batch.jsonl", poll_interval=0.05, progress=False)
+print(json.dumps(str(kimi_magic.batch_status(job))))
+"""
+BATCH_RESULTS = (
+    BATCH_SUBMIT
+    + """
+out = kimi_magic.batch_results(job)
+print(json.dumps([all(f"Answer q{{i}}" in t for i, t in enumerate(out)), len(out.errors)]))
+"""
+)
+
+
+def test_a_new_kernel_resumes_polling_a_batch_from_its_saved_request_id(tmp_path: Path) -> None:
+    with Emulator(token="batch-kernel-secret") as emu:
+        emu.configure_load(batch_polls=6)
+        env = {
+            "KIMI_MAGIC_BASE_URL": emu.base_url,
+            "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
+            "CLOUDFLARE_API_TOKEN": emu.token,
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+        with KernelSession(env) as kernel:
+            first = kernel.run(BATCH_SUBMIT.format(folder=str(tmp_path)))
+        assert not first.errors and "25 waiting" in first.stream_text()
+        with KernelSession(env) as fresh:  # a restarted kernel runs the same cell
+            second = fresh.run(BATCH_RESULTS.format(folder=str(tmp_path)), timeout=60)
+        assert not second.errors, second.errors
+        in_order, errors = json.loads(second.stream_text().splitlines()[-1])
+        assert in_order and errors == 0
+        submits = [r for r in emu.requests if r["query"].get("queueRequest") == "true"]
+        assert len(submits) == 1  # polled from the saved request id, never resubmitted
