@@ -282,3 +282,16 @@ def test_an_interrupt_stops_launching_keeps_results_and_restores_the_handler(
     assert out.summary.stopped == "interrupt" and 15 <= len(kept) < 150
     assert len(answered(emulator)) == len(kept)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_the_magic_form_maps_a_notebook_variable_and_names_a_typo(
+    emulator: Emulator, connect: dict[str, Any]
+) -> None:
+    from kimi_magic.scale.run import map_cell
+
+    namespace = {"animals": ["cat", "owl"]}
+    out = map_cell(namespace, "animals", "One fact about {item}", **connect)
+    assert "One fact about owl" in out[1]
+    with pytest.raises(ConfigurationError) as caught:
+        map_cell(namespace, "aminals", "{item}", **connect)
+    assert "Did you mean 'animals'" in str(caught.value) and "nothing was sent" in str(caught.value)

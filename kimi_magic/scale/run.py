@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from ..core.errors import ConfigurationError
 from .checkpoint import Checkpoint
 from .engine import Limits, run
 from .estimate import Estimate, estimate
@@ -37,6 +40,18 @@ def map_items(
         return _map(job.source, job.spec, job.client, job.options)
     finally:
         job.close()
+
+
+def map_cell(namespace: Mapping[str, Any], name: str, template: str, **keywords: Any) -> Any:
+    """`%%kimi --map NAME`: the cell is the template, NAME the notebook variable to map over."""
+    if name not in namespace:
+        close = difflib.get_close_matches(name, [n for n in namespace if not n.startswith("_")])
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(
+            f"--map {name}: there is no variable {name!r} in the notebook, so nothing was "
+            f"sent.{hint} Define the list, Series or DataFrame first, then run the cell again."
+        )
+    return map_items(namespace[name], template, **keywords)
 
 
 def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
