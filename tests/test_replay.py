@@ -153,3 +153,23 @@ def test_recorded_in_one_kernel_replayed_in_a_fresh_one_with_no_emulator(
     assert not replayed.errors, replayed.errors
     assert json.loads(replayed.stream_text()) == json.loads(recorded)
     assert "kernel-replay-secret" not in (isolated / "answers.jsonl").read_text()
+
+
+def test_the_magic_records_and_replays_through_its_settings(
+    controls_shell: Any, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "lesson.jsonl"
+    emulator.script({"content": "A left join keeps every row of the left table."})
+    controls_shell.run_line_magic("config", f"KimiMagics.record = {str(path)!r}")
+    controls_shell.run_cell_magic("kimi", "--new -o live", "Explain a left join")
+    live = controls_shell.user_ns["live"]
+    assert path.is_file() and "keeps every row" in path.read_text()
+
+    emulator.reset()
+    for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"):
+        monkeypatch.delenv(name)
+    controls_shell.run_line_magic("config", "KimiMagics.record = ''")
+    controls_shell.run_line_magic("config", f"KimiMagics.replay = {str(path)!r}")
+    controls_shell.run_cell_magic("kimi", "--new -o again", "Explain a left join")
+    assert str(controls_shell.user_ns["again"]) == str(live)
+    assert emulator.requests == []
