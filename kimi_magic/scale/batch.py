@@ -224,7 +224,7 @@ def _wait(job: BatchJob, saved: Saved, view: NoProgress, state: JobState) -> Non
     interval = {request_id: job.poll_interval for request_id in pending}
     next_poll = dict.fromkeys(pending, 0.0)
     state.phase = "queued"
-    _count(job, saved, state)
+    state.resumed = len(saved.done)  # answered before this wait: shown as from the checkpoint
     while pending:
         now = time.monotonic()
         for request_id in [r for r in pending if next_poll[r] <= now]:
@@ -257,11 +257,6 @@ def _poll(job: BatchJob, request_id: str, members: list[tuple[int, str]], state:
     return wire.Poll(
         "done", tuple(wire.ItemResult(str(i), None, None, message) for i, _ in members)
     )
-
-
-def _count(job: BatchJob, saved: Saved, state: JobState) -> None:
-    """Items already answered before this wait, shown as coming from the checkpoint."""
-    state.resumed = sum(1 for done in saved.done.values() if done is not None)
 
 
 def _harvest(
