@@ -64,3 +64,15 @@ def test_load_is_set_over_http_and_reset_with_the_emulator(emulator: Emulator) -
 def test_unknown_load_settings_are_refused(emulator: Emulator) -> None:
     with pytest.raises(ValueError, match="Unknown load settings"):
         emulator.configure_load(latnecy=1)
+
+
+def test_the_command_line_sets_the_load_and_reset_keeps_it() -> None:
+    from kimi_magic.emulator.__main__ import parse_args
+
+    args = parse_args(["--latency", "0.2", "--rate-limited", "0.1", "--batch-polls", "3"])
+    assert (args.latency, args.rate_limited, args.capacity, args.batch_polls) == (0.2, 0.1, 0, 3)
+    emu = Emulator()
+    emu.load.baseline = emu.configure_load(latency=args.latency, batch_polls=args.batch_polls)
+    emu.configure_load(latency=0)
+    emu.reset()
+    assert emu.load.load.latency == 0.2 and emu.load.load.batch_polls == 3

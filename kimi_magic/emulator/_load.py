@@ -38,6 +38,7 @@ class LoadShaper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.load = Load()
+        self.baseline = Load()  # what reset() returns to (the command line's settings)
         self._random = random.Random()
         self.refused = 0
 
@@ -55,7 +56,7 @@ class LoadShaper:
 
     def reset(self) -> None:
         with self._lock:
-            self.load = Load()
+            self.load = self.baseline
             self._random = random.Random()
             self.refused = 0
 
