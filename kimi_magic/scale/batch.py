@@ -13,18 +13,17 @@ from typing import Any
 from ..api import batch as wire
 from ..core.errors import APIStatusError
 from .checkpoint import Checkpoint, Saved
-from .job import Collector, JobSpec
+from .job import Collector, JobSpec, checkpoint_for
 from .output import MapSummary, aligned, summary_of
 from .progress import NoProgress, progress_view
 from .setup import new_client, prepare
 from .source import Source
 from .state import JobState
 
-POLL_GROWTH = 1.5
+POLL_GROWTH = 1.5  # each batch's wait between polls grows by this, from poll_interval
 POLL_MAX_S = 30.0
-TICK_S = 0.1
-# What a poll for an unknown request id is answered with.
-UNKNOWN_REQUEST_CODE = 8001  # how often a waiting job looks at Stop and redraws
+TICK_S = 0.1  # how often a waiting job looks at Stop and redraws
+UNKNOWN_REQUEST_CODE = 8001  # what a poll for an unknown request id is answered with
 
 
 @dataclass
@@ -175,8 +174,6 @@ def run_batch(job: BatchJob, saved: Saved, view: NoProgress) -> Any:
 
 
 def _checkpoint(spec: JobSpec, checkpoint: Any) -> Checkpoint:
-    from .job import checkpoint_for
-
     store = checkpoint_for(spec, checkpoint)
     return store if store.path is not None else Checkpoint(None, in_memory=True)
 

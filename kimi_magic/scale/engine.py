@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from ..api.retry import retry_delay, should_retry
 from ..core.answer import Answer
 from ..core.errors import APIStatusError, KimiError
+from .limiter import AdaptiveLimit
 from .state import JobState
 
 # How long the dispatcher waits for a result before it looks at Stop, retries and progress.
@@ -68,6 +69,8 @@ class Listener(Protocol):
 
 @dataclass
 class Limits:
+    """How much may run at once, how often an item is retried, and the spending cap."""
+
     concurrency: int
     max_retries: int
     max_cost: float | None = None
@@ -82,8 +85,6 @@ def run(
     state: JobState,
 ) -> JobState:
     """Run every item of `work`; returns the final state (never raises for an item)."""
-    from .limiter import AdaptiveLimit
-
     limit = AdaptiveLimit(limits.concurrency)
     dispatcher = _Dispatcher(work, requester, listener, limits, state, limit)
     pool = ThreadPoolExecutor(limits.concurrency, thread_name_prefix="kimi-map")
@@ -131,7 +132,7 @@ class _Dispatcher:
         listener: Listener,
         limits: Limits,
         state: JobState,
-        limit: Any,
+        limit: AdaptiveLimit,
     ) -> None:
         self.work = work
         self.requester = requester
@@ -146,7 +147,6 @@ class _Dispatcher:
         self.retries: list[tuple[float, int, WorkItem]] = []  # (ready at, index, item)
         self.exhausted = False
         self.interrupted = threading.Event()
-        self._spent_items = 0
 
     def loop(self, pool: ThreadPoolExecutor) -> None:
         while True:
@@ -163,7 +163,7 @@ class _Dispatcher:
         self._finish_tick()
 
     def _finish_tick(self) -> None:
-        self.state.retrying = len(self.retries) if self.state.stopped else 0
+        self.retries.clear()  # stopped: the items waiting to be retried are simply not sent
         self.listener.on_tick(self._snapshot())
 
     def _snapshot(self) -> JobState:
