@@ -124,6 +124,9 @@ def test_the_instruction_goes_first_and_one_affinity_serves_the_whole_job(
     assert len(affinities) == 1 and None not in affinities
     assert out.summary.cached_tokens > 0 and out.summary.cached_savings > 0
     assert "cached" in str(out.summary)
+    # In markdown a bare `$` starts LaTeX math: the rendered summary must escape it.
+    markdown = out.summary._repr_markdown_()
+    assert "&#36;" in markdown and "$" not in markdown and "mathjax_ignore" in markdown
 
 
 def test_dry_run_tells_tokens_and_cost_and_sends_nothing(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..core.constants import CHARS_PER_TOKEN
 from ..core.types import Usage
+from .state import as_markdown
 
 # Without max_completion_tokens, an answer is assumed this long (reasoning included).
 ASSUMED_COMPLETION_TOKENS = 500
@@ -53,7 +54,7 @@ class Estimate:
         return f"kimi map estimate: {self}"
 
     def _repr_markdown_(self) -> str:
-        return f"**kimi map estimate:** {self}"
+        return f"**kimi map estimate:** {as_markdown(str(self))}"
 
 
 def estimate(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .source import Source
-from .state import JobState
+from .state import JobState, as_markdown
 
 ANSWER = "answer"
 ERROR = "error"
@@ -47,7 +47,7 @@ class MapSummary:
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
-        return "**kimi map:** " + str(self).replace("\n", "  \n")
+        return "**kimi map:** " + as_markdown(str(self))
 
 
 def summary_of(state: JobState, total: int, elapsed: float, checkpoint: str | None) -> MapSummary:

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from .state import JobState
+from .state import JobState, as_markdown
 
 WIDGET_UPDATES_PER_SECOND = 4
 TEXT_UPDATES_PER_SECOND = 1
@@ -98,7 +98,7 @@ class WidgetProgress(NoProgress):
             text = summary or state.line()
             shown = {
                 "text/plain": "kimi map: " + text,
-                "text/markdown": "**kimi map:** " + text.replace("\n", "  \n"),
+                "text/markdown": "**kimi map:** " + as_markdown(text),
             }
             self._handle.update(shown, raw=True)
         for widget in (self._bar, self._label, self._stop, self.box):

@@ -68,6 +68,14 @@ class JobState:
         return " · ".join(parts)
 
 
+def as_markdown(text: str) -> str:
+    """Plain text for a markdown output, where two `$` would make LaTeX math of what is
+    between them: MathJax typesets the rendered page (where `\\$` and `&#36;` are a `$`
+    again), so the text goes in a span it is told to skip."""
+    body = text.replace("$", "&#36;").replace("\n", "<br>\n")
+    return f'<span class="tex2jax_ignore mathjax_ignore">{body}</span>'
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
