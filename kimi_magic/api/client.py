@@ -20,6 +20,7 @@ from ..core.errors import (
 from ..core.messages import Message
 from ..core.parameters import normalized
 from ..core.types import Finish, ResponseStarted, StreamEvent
+from .coalesce import coalesced
 from .endpoint import ApiKind, Endpoint, resolve_endpoint
 from .retry import parse_retry_after, retry_delay, should_retry
 from .sse import iter_sse
@@ -209,7 +210,7 @@ class Client:
         identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
             # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
-            for sse in iter_sse(response.iter_bytes()):
+            for sse in iter_sse(coalesced(response.iter_bytes())):
                 if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
                     done = True
                     break

@@ -8,6 +8,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -249,6 +250,7 @@ class Handler(BaseHTTPRequestHandler):
             "authorized": authorized,
             "json": None if parsed is _INVALID else parsed,
             "cf_ray": self.ray,
+            "received_at": time.monotonic(),  # the machine-wide clock: latencies across processes
         }
 
     def _answer(self, found: Route, body: dict[str, Any], reply: dict[str, Any] | None) -> None:

@@ -7,9 +7,9 @@ and nothing left behind when the call failed before any of the answer arrived.
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..core.call import Call
@@ -19,6 +19,9 @@ from ..core.types import ReasoningDelta, StreamEvent, TextDelta
 from .frontend import in_kernel, show_markdown
 
 _END = object()
+# How often the main thread looks for a Stop click sent to it (frontends without kernel
+# subshells); a click that comes through a subshell is seen at the next render anyway.
+UI_POLL_INTERVAL_S = 0.2
 
 
 def show_notes(call: Call) -> None:
@@ -92,50 +95,80 @@ def pump(call: Call, view: Any) -> None:
     raised (our errors, a KeyboardInterrupt)."""
     from .ui_events import process_ui_events
 
-    for event in with_ticks(call):
-        if event is None:
-            pass  # no news: still re-render the clock and look for a Stop click
-        elif isinstance(event, TextDelta) and event.choice == 0:
-            view.add_text(event.text)
-        elif isinstance(event, ReasoningDelta) and event.choice == 0:
-            view.add_reasoning(event.text)
-        if view.due():
-            view.render(call.usage)  # call.answer is the reader thread's to build
-            process_ui_events()  # lets a Stop click reach us mid-cell
-            if view.stop_requested:
-                call.stop()
-                return
+    polled = 0.0
+    for batch in batches(call, view.until_due):
+        for event in batch:
+            if isinstance(event, TextDelta) and event.choice == 0:
+                view.add_text(event.text)
+            elif isinstance(event, ReasoningDelta) and event.choice == 0:
+                view.add_reasoning(event.text)
+        # An empty batch is a tick: the clock still moves and a Stop click is looked for.
+        view.render(call.usage)  # call.answer is the reader thread's to build
+        now = time.monotonic()
+        if now - polled >= UI_POLL_INTERVAL_S:
+            polled = now
+            process_ui_events()  # lets a Stop click reach us mid-cell (see ui_events.py)
+        if view.stop_requested:
+            call.stop()
+            return
 
 
-def with_ticks(call: Call) -> Iterator[StreamEvent | None]:
-    """The events, read from the network on a helper thread, with `None` whenever none came
-    for a tick: so the main thread can take a Stop click while the model is silent (a long
-    wait for the first token) and a kernel interrupt lands here, not inside a socket read."""
-    arrived: queue.SimpleQueue[object] = queue.SimpleQueue()
+class _Mailbox:
+    """Events handed from the reader thread to the main thread, taken all at once."""
+
+    def __init__(self) -> None:
+        self._items: list[object] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def put(self, item: object) -> None:
+        with self._lock:
+            self._items.append(item)
+        self._ready.set()
+
+    def take(self, timeout: float) -> list[object]:
+        self._ready.wait(timeout)
+        with self._lock:
+            items, self._items = self._items, []
+            self._ready.clear()
+        return items
+
+
+def batches(call: Call, until_due: Callable[[], float]) -> Iterator[list[StreamEvent]]:
+    """The events, read from the network on a helper thread, in batches: one per render at
+    most, and an empty one each tick when none came. So the main thread wakes about as often
+    as the view can change, not once per token; it can take a Stop click while the model is
+    silent; and a kernel interrupt lands here, not inside a socket read."""
+    mailbox = _Mailbox()
 
     def read() -> None:
         try:
             for event in call:
-                arrived.put(event)
+                mailbox.put(event)
         except BaseException as error:  # handed to the main thread, raised there
-            arrived.put(error)
-        arrived.put(_END)
+            mailbox.put(error)
+        mailbox.put(_END)
 
     reader = threading.Thread(target=read, name="kimi-magic-stream", daemon=True)
     reader.start()
     tick = 1.0 / MAX_UPDATES_PER_SECOND
     try:
         while True:
-            try:
-                item = arrived.get(timeout=tick)
-            except queue.Empty:
-                yield None
-                continue
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
+            wait = until_due()
+            if wait > 0:
+                time.sleep(wait)  # the view cannot show more before then: let events gather
+            items = mailbox.take(timeout=tick)
+            events: list[StreamEvent] = []
+            for item in items:
+                if item is _END:
+                    yield events
+                    return
+                if isinstance(item, BaseException):
+                    if events:
+                        yield events
+                    raise item
+                events.append(item)  # type: ignore[arg-type]
+            yield events
     finally:
         if reader.is_alive():
             # Closing the response ends the reader's read; a request still waiting for its
