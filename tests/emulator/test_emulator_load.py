@@ -16,7 +16,8 @@ HELLO = {"messages": [{"role": "user", "content": "Hi"}], "stream": False}
 def post(emulator: Emulator, body: dict[str, object], **kwargs: object) -> httpx.Response:
     url = f"{emulator.base_url}/accounts/{emulator.account_id}/ai/run/@cf/moonshotai/kimi-k2.6"
     headers = {"Authorization": f"Bearer {emulator.token}"}
-    return httpx.post(url, json=body, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
+    with httpx.Client(timeout=10) as client:  # one connection per call: this is not a load test
+        return client.post(url, json=body, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
 def test_latency_delays_each_answer(emulator: Emulator) -> None:
