@@ -298,3 +298,24 @@ def test_the_magic_form_maps_a_notebook_variable_and_names_a_typo(
     with pytest.raises(ConfigurationError) as caught:
         map_cell(namespace, "aminals", "{item}", **connect)
     assert "Did you mean 'animals'" in str(caught.value) and "nothing was sent" in str(caught.value)
+
+
+def test_the_notebooks_session_settings_apply_to_a_map(
+    emulator: Emulator, connect: dict[str, Any], schema_checked: None
+) -> None:
+    from kimi_magic.session.session import Session
+
+    progress = connect.pop("progress")
+    session = Session(connection=connect)
+    session.configure(temperature=0.3, system="You answer in French.")
+    try:
+        out = kimi_magic.map(
+            ["chat", "chien"], "{item}", session=session, progress=progress, checkpoint=False
+        )
+    finally:
+        session.close()
+    bodies = [r["json"] for r in emulator.requests]
+    assert len(out) == 2 and all(b["temperature"] == 0.3 for b in bodies)
+    assert all(
+        b["messages"][0] == {"role": "system", "content": "You answer in French."} for b in bodies
+    )

@@ -74,7 +74,7 @@ class BatchStatus:
 
 def submit(items: Any, template: str, **keywords: Any) -> BatchJob:
     """Queue every item not yet answered (nothing twice) and return the job at once."""
-    keys = ("instruction", "system", "schema", "client")
+    keys = ("instruction", "system", "schema", "client", "session")
     named = {k: keywords.pop(k, None) for k in keys}
     prepared = prepare(items, template, **named, keywords=keywords)  # type: ignore[arg-type]
     options = prepared.options

@@ -28,14 +28,16 @@ def map_items(
     system: str | None = None,
     schema: Any = None,
     client: Any = None,
+    session: Any = None,
     **keywords: Any,
 ) -> Any:
     """Ask the same question of every item; results come back aligned with the input.
+    `session`: the notebook's Session, whose panel / %config settings and client apply.
 
     >>> reviews.join(kimi_magic.map(reviews, "Sentiment of: {text}"))
     >>> kimi_magic.map(["a cat", "a dog"], "One word for {item}", max_cost=0.05)
     """
-    job = prepare(items, template, instruction, system, schema, client, keywords)
+    job = prepare(items, template, instruction, system, schema, client, keywords, session)
     try:
         return _map(job.source, job.spec, job.client, job.options)
     finally:

@@ -64,8 +64,12 @@ def prepare(
     schema: Any,
     client: Any,
     keywords: dict[str, Any],
+    session: Session | None = None,
 ) -> Prepared:
-    """Everything checked before anything is sent: input, template, parameters, client."""
+    """Everything checked before anything is sent: input, template, parameters, client.
+
+    With `session` (the notebook's), its panel / %config settings and its client are used;
+    otherwise a session of our own is made for this job and closed after it."""
     source = source_of(items)
     names = set(Options.__dataclass_fields__)
     options = Options(**{k: keywords.pop(k) for k in list(keywords) if k in names})
@@ -73,16 +77,18 @@ def prepare(
     flags = {k: keywords.pop(k) for k in list(keywords) if k in NAMES}
     if system is not None:
         flags["system"] = system
-    session = None
+    own = Session(connection={**connection, "max_retries": 0}) if session is None else None
+    base = session or own
+    assert base is not None
+    resolved = base.settings(flags)
     if client is None and not options.dry_run:
-        session, client = new_client(connection, flags)
-    resolved = (session or Session()).settings(flags)
+        client = base.client(resolved)
     params = _parameters(resolved, keywords)
     kind = getattr(getattr(client, "endpoint", None), "kind", resolved["api"])
     model = str(resolved["model"])
     spec = job_spec(template, instruction, resolved["system"] or None, schema, params, kind, model)
     spec.template.check(source.first_fields())
-    return Prepared(source, spec, client, options, session, connection, flags)
+    return Prepared(source, spec, client, options, own, connection, flags)
 
 
 def new_client(connection: dict[str, Any], flags: dict[str, Any]) -> tuple[Session, Any]:
