@@ -85,7 +85,14 @@ def plain_threads(base_url: str) -> float:
 
         def one(i: int) -> None:
             body = {"messages": [{"role": "user", "content": f"Label item number {i}"}]}
-            client.post(url, json={**body, "stream": False}, headers=headers).raise_for_status()
+            for attempt in range(3):  # as map would: a reset connection is tried again
+                try:
+                    reply = client.post(url, json={**body, "stream": False}, headers=headers)
+                    reply.raise_for_status()
+                    return
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
 
         start = time.perf_counter()
         with ThreadPoolExecutor(CONCURRENCY) as pool:

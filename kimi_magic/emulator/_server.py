@@ -72,6 +72,9 @@ class EmulatorServer(ThreadingHTTPServer):
     """A threading HTTP server that can close its keep-alive connections when stopped."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when a map opens 32 at once; the
+    # client then waits a second to resend its SYN (or sees a reset).
+    request_queue_size = 128
 
     # `emulator` is the Emulator that owns this server (not imported: it imports this module).
     def __init__(self, address: tuple[str, int], emulator: Any) -> None:
