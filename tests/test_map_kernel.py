@@ -131,6 +131,20 @@ def test_stop_or_interrupt_in_a_kernel_keeps_every_finished_row(action: str) -> 
         assert 20 <= answered < 200 and errors == 200 - answered
         # Every request that was answered is in the result: nothing paid for is lost.
         assert len(emu.requests) == answered
+        # The bar is redrawn a few times a second, not once per answer.
+        [bar] = [
+            m["content"]["comm_id"]
+            for m in run.messages
+            if (w := widget_of(m)) and w[0] == "IntProgressModel"
+        ]
+        redraws = [
+            m
+            for m in run.messages
+            if m["msg_type"] == "comm_msg"
+            and m["content"]["comm_id"] == bar
+            and "value" in m["content"]["data"].get("state", {})
+        ]
+        assert len(redraws) <= (run.ended - run.started) * 5 + 3 < answered
 
 
 BATCH_SUBMIT = """
