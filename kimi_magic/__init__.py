@@ -120,7 +120,8 @@ def map(items: Any, template: str, **params: Any) -> Any:
     `{item}` is a list element, `{column}` a row's value. Keywords: instruction (shared, sent
     first), schema (dict or pydantic model; expand=True makes columns), concurrency, max_cost,
     dry_run, checkpoint (path or False), batch (Cloudflare's async batch), progress, client,
-    record / replay (a replay file), and any request parameter.
+    session (the notebook's: its settings apply), record / replay (a replay file), and any
+    request parameter or setting.
 
     >>> df = df.join(kimi_magic.map(df, "Sentiment of: {review}", schema=Sentiment))
     >>> labels = kimi_magic.map(["cat", "dog"], "One word for {item}", max_cost=0.05)
