@@ -51,7 +51,7 @@ def user_text(request: dict[str, Any]) -> str:
 def test_a_thousand_items_with_a_fifth_refused_all_complete_once_and_in_order(
     emulator: Emulator, connect: dict[str, Any], schema_checked: None
 ) -> None:
-    emulator.configure_load(rate_limited=0.15, capacity=0.05, seed=11)
+    emulator.configure_load(rate_limited=0.2, seed=11)
     items = [f"item-{i:04d}" for i in range(1000)]
     out = kimi_magic.map(items, "Echo {item}", concurrency=32, checkpoint=False, **connect)
 
@@ -62,6 +62,15 @@ def test_a_thousand_items_with_a_fifth_refused_all_complete_once_and_in_order(
     assert emulator.load.refused > 100  # the 429s / 3040s really happened, and were retried
     assert len(emulator.requests) == 1000 + emulator.load.refused
     assert out.summary.done == 1000 and out.summary.failed == 0
+
+
+def test_out_of_capacity_answers_200_plus_3040_are_retried_too(
+    emulator: Emulator, connect: dict[str, Any]
+) -> None:
+    emulator.configure_load(capacity=0.3, seed=4)
+    out = kimi_magic.map([f"n{i}" for i in range(100)], "Echo {item}", checkpoint=False, **connect)
+    assert not out.errors and all(f"Echo n{i}" in t for i, t in enumerate(out))
+    assert emulator.load.refused > 10 and len(answered(emulator)) == 100
 
 
 def test_a_dataframe_gets_schema_columns_with_its_own_index(
