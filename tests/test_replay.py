@@ -173,3 +173,11 @@ def test_the_magic_records_and_replays_through_its_settings(
     controls_shell.run_cell_magic("kimi", "--new -o again", "Explain a left join")
     assert str(controls_shell.user_ns["again"]) == str(live)
     assert emulator.requests == []
+
+
+def test_a_damaged_replay_file_names_the_line(isolated: Path) -> None:
+    path = isolated / "answers.jsonl"
+    path.write_text('{"key": "a", "request": {}, "answer": {}}\n<<<<<<< HEAD\n')
+    with pytest.raises(ReplayMissing) as caught:
+        ReplayClient(path)
+    assert "Line 2" in str(caught.value) and "merge conflict" in str(caught.value)

@@ -65,11 +65,20 @@ class ReplayFile:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, Any]] = {}
-        if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    self._entries[entry["key"]] = entry
+        if not self.path.is_file():
+            return
+        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                self._entries[entry["key"]] = entry
+            except (ValueError, KeyError, TypeError):
+                raise ReplayMissing(
+                    f"Line {number} of the replay file {self.path} is not a recorded answer "
+                    "(a merge conflict or a hand edit?). Fix or delete that line, or record "
+                    "the file again."
+                ) from None
 
     def __len__(self) -> int:
         return len(self._entries)
