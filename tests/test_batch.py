@@ -171,3 +171,16 @@ def test_each_result_shape_is_read(
 def test_a_poll_before_the_results_is_queued_or_running() -> None:
     assert parse_poll({"status": "queued", "request_id": "x"}).status == "queued"
     assert parse_poll({"status": "running", "request_id": "x"}).status == "running"
+
+
+def test_a_batch_over_the_cost_cap_is_refused_before_anything_is_sent(
+    emulator: Emulator, connect: dict[str, Any]
+) -> None:
+    from kimi_magic.core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        kimi_magic.map(
+            [f"r{i}" for i in range(500)], "{item}", batch=True, max_cost=0.01, **connect
+        )
+    assert "over max_cost $0.01" in str(caught.value) and "nothing was sent" in str(caught.value)
+    assert emulator.requests == []

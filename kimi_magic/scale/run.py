@@ -71,6 +71,13 @@ def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
     if use_batch:
         from .batch import BatchJob, run_batch
 
+        cap = options.max_cost
+        if cap is not None and told.cost > cap:
+            raise ConfigurationError(
+                f"The batch job's estimated cost ${told.cost:.4f} is over max_cost ${cap:g}, "
+                "and a batch is submitted whole, so nothing was sent. Raise max_cost, map "
+                "fewer rows, or use batch=False (which stops launching at the cap)."
+            )
         if store.path is None:  # the job's request ids must outlive the submit
             store = Checkpoint(None, in_memory=True)
         job = BatchJob(source, spec, client, store, options.expand, options.poll_interval)
