@@ -184,3 +184,23 @@ def test_a_batch_over_the_cost_cap_is_refused_before_anything_is_sent(
         )
     assert "over max_cost $0.01" in str(caught.value) and "nothing was sent" in str(caught.value)
     assert emulator.requests == []
+
+
+def test_batch_in_replay_mode_is_a_clear_error(
+    emulator: Emulator, connect: dict[str, Any], tmp_path: Path
+) -> None:
+    from kimi_magic.core.errors import ConfigurationError
+
+    path = tmp_path / "answers.jsonl"
+    kimi_magic.map(["a"], "{item}", record=str(path), checkpoint=False, **connect)
+    with pytest.raises(ConfigurationError) as caught:
+        kimi_magic.map(
+            ["a"],
+            "{item}",
+            replay=str(path),
+            batch=True,
+            checkpoint=False,
+            progress=False,
+            poll_interval=0.01,
+        )
+    assert "Replay mode cannot run Cloudflare's async batch" in str(caught.value)

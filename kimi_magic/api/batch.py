@@ -78,6 +78,11 @@ class Poll:
 
 
 def batch_url(client: Client) -> str:
+    if not hasattr(client, "_http"):  # a replay file answers single requests only
+        raise ConfigurationError(
+            "Replay mode cannot run Cloudflare's async batch: a replay file holds single "
+            "answers. Use batch=False with replay, or record the job without batch."
+        )
     if client.endpoint.kind != "native":
         raise ConfigurationError(
             "Cloudflare's async batch needs the native Workers AI endpoint (api='native'), not "

@@ -156,15 +156,15 @@ def run_batch(job: BatchJob, saved: Saved, view: NoProgress) -> Any:
     view.show(state)
     summary = ""
     try:
-        state.phase = "submitting"
-        _submit_missing(job, saved, state)
-        _wait(job, job.checkpoint.load(), view, state)
-    except KeyboardInterrupt:
-        state.stopped = "interrupt (the batch goes on at Cloudflare; run again to collect it)"
-    try:
+        try:
+            state.phase = "submitting"
+            _submit_missing(job, saved, state)
+            _wait(job, job.checkpoint.load(), view, state)
+        except KeyboardInterrupt:
+            state.stopped = "interrupt (the batch goes on at Cloudflare; run again to collect it)"
         output, found = _output(job, job.checkpoint.load(), state)
         summary = str(found)
-    finally:
+    finally:  # an error too leaves a line, not a live bar
         view.close(state, summary)
         job.checkpoint.close()
     return output
