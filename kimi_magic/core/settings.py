@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .constants import CONTEXT_WINDOW_TOKENS, MODEL_ID, READ_TIMEOUT_S
+from .constants import (
+    AGENT_MAX_COST_USD,
+    AGENT_MAX_ROUNDS,
+    CONTEXT_WINDOW_TOKENS,
+    MODEL_ID,
+    READ_TIMEOUT_S,
+    TOOL_MAX_ROUNDS,
+)
 from .errors import ConfigurationError
 from .parameters import PARAMETERS, coerce, parse_boolean
 
@@ -35,6 +42,13 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "max_cost": ("number", None),  # spending cap per session in USD; None: no cap
     "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
     "background": ("boolean", False),  # %%kimi answers stream in the background (--bg)
+    # Tools (issue 9) offered to every question, as --tools: names, all, notebook, python,
+    # mcp:NAME. (`tools` itself is the request's list of raw definitions.)
+    "default_tools": ("string", ""),
+    "approve": ("string", "ask"),  # run_python: ask (buttons), auto, or deny
+    "tool_max_rounds": ("integer", TOOL_MAX_ROUNDS),
+    "agent_max_rounds": ("integer", AGENT_MAX_ROUNDS),
+    "agent_max_cost": ("number", AGENT_MAX_COST_USD),  # per %%kimi --agent cell
     "record": ("string", ""),  # a replay file every whole answer is written to
     "replay": ("string", ""),  # a replay file that answers instead of the network
 }
@@ -46,6 +60,9 @@ NAMES = tuple(DEFAULTS)
 ENV_PREFIX = "KIMI_MAGIC_"
 PYPROJECT = "pyproject.toml"
 USER_CONFIG = Path("kimi_magic") / "config.toml"
+
+# Tables in the config files that are not settings (tools/mcp_config.py reads mcp_servers).
+TABLES = frozenset({"mcp_servers"})
 
 FLAG, SESSION, DEFAULT = "flag", "panel / %config", "default"
 
@@ -185,6 +202,8 @@ def read_config_files(
             continue
         where = f"{path} [tool.kimi_magic]" if is_pyproject else str(path)
         for name, raw in table.items():
+            if name in TABLES:
+                continue  # not a setting: read by its own reader
             if name not in DEFAULTS:
                 notes.append(
                     f"{where} sets unknown setting {name!r}; it is ignored. "
