@@ -68,7 +68,11 @@ __all__ = [
     "ToolOutput",
     "Usage",
     "ask",
+    "batch_results",
+    "batch_status",
+    "batch_submit",
     "load_ipython_extension",
+    "map",
     "panel",
     "tool",
     "wait",
@@ -125,6 +129,48 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
         return turn.answer
     finally:
         session.close()
+
+
+def map(items: Any, template: str, **params: Any) -> Any:
+    """One prompt over every item of a list, Series or DataFrame; results in the input's order.
+
+    `{item}` is a list element, `{column}` a row's value. Keywords: instruction (shared, sent
+    first), schema (dict or pydantic model; expand=True makes columns), concurrency, max_cost,
+    dry_run, checkpoint (path or False), batch (Cloudflare's async batch), progress, client,
+    session (the notebook's: its settings apply), record / replay (a replay file), and any
+    request parameter or setting.
+
+    >>> df = df.join(kimi_magic.map(df, "Sentiment of: {review}", schema=Sentiment))
+    >>> labels = kimi_magic.map(["cat", "dog"], "One word for {item}", max_cost=0.05)
+    """
+    from .scale.run import map_items
+
+    return map_items(items, template, **params)
+
+
+def batch_submit(items: Any, template: str, **params: Any) -> Any:
+    """Submit a map to Cloudflare's async batch queue and return at once with a `BatchJob`.
+
+    >>> job = kimi_magic.batch_submit(df, "Summarise: {text}")   # later, even after a restart:
+    >>> kimi_magic.batch_status(job); df.join(kimi_magic.batch_results(job))
+    """
+    from .scale.batch import submit
+
+    return submit(items, template, **params)
+
+
+def batch_status(job: Any) -> Any:
+    """How a submitted batch job stands: queued, running or done, with counts."""
+    from .scale.batch import status
+
+    return status(job)
+
+
+def batch_results(job: Any, *, wait: bool = True) -> Any:
+    """A submitted batch job's results in input order (waits for them unless wait=False)."""
+    from .scale.batch import results
+
+    return results(job, wait=wait)
 
 
 def _raw_definitions(tools: Any) -> bool:

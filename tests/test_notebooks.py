@@ -134,6 +134,30 @@ def test_notebook_runs_and_saves_every_answer(
     assert len(json.dumps(state)) < 40_000, f"{len(state)} widget models saved in {path.name}"
 
 
+def test_many_rows_notebook_interrupts_resumes_and_never_sends_a_row_twice(
+    tmp_path: Path, kernel_env: Emulator
+) -> None:
+    path = next(p for p in NOTEBOOKS if p.name == "06-many-rows.ipynb")
+    kernel_env.reset()
+    notebook = execute(path, tmp_path)
+
+    text = {i: json.dumps(c.get("outputs", [])) for i, c in enumerate(notebook.cells)}
+    interrupted = next(i for i, c in enumerate(notebook.cells) if "interrupt_main" in c.source)
+    assert "stopped: interrupt" in text[interrupted]
+    assert "from the checkpoint" in text[interrupted + 2]  # the rerun resumed
+    assert "40 of 40 items answered" in text[len(notebook.cells) - 2]  # the batch path
+    instruction = "You triage product reviews for a small shop. Be literal and brief."
+    mapped = [
+        r["json"]["messages"][-1]["content"]
+        for r in kernel_env.requests
+        if r["json"]
+        and r["json"].get("messages", [{}])[0].get("content", "").startswith(instruction)
+    ]
+    # Every row answered, in exactly 300 requests over both runs: none was sent twice.
+    assert "300 of 300 items answered" in text[interrupted + 2] and len(mapped) == 300
+    assert WIDGET_VIEW not in json.dumps([c.get("outputs", []) for c in notebook.cells])
+
+
 def test_kimi_cell_saves_the_final_markdown_not_the_live_view(
     tmp_path: Path, kernel_env: Emulator
 ) -> None:

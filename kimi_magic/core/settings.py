@@ -49,6 +49,8 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "tool_max_rounds": ("integer", TOOL_MAX_ROUNDS),
     "agent_max_rounds": ("integer", AGENT_MAX_ROUNDS),
     "agent_max_cost": ("number", AGENT_MAX_COST_USD),  # per %%kimi --agent cell
+    "record": ("string", ""),  # a replay file every whole answer is written to
+    "replay": ("string", ""),  # a replay file that answers instead of the network
 }
 DEFAULTS: dict[str, Any] = {name: None for name in PARAMETERS}
 DEFAULTS["stream"] = True

@@ -32,6 +32,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="reasoning",
         help="the delta field that carries reasoning",
     )
+    load = parser.add_argument_group("load (for map and batch)")
+    load.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    load.add_argument(
+        "--rate-limited", type=float, default=0.0, help="share of requests answered 429 (0-1)"
+    )
+    load.add_argument(
+        "--capacity", type=float, default=0.0, help="share answered 200 + error 3040 (0-1)"
+    )
+    load.add_argument(
+        "--batch-polls", type=int, default=1, help="polls a batch stays queued / running"
+    )
     return parser.parse_args(argv)
 
 
@@ -60,6 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate=args.rate,
         reasoning_field=args.reasoning_field,
         port=args.port,
+    )
+    emu.load.baseline = emu.configure_load(
+        latency=args.latency,
+        rate_limited=args.rate_limited,
+        capacity=args.capacity,
+        batch_polls=args.batch_polls,
     )
     done = threading.Event()
 

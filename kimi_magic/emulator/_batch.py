@@ -9,11 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _wire
+from ._load import LoadShaper
 from ._replies import Meter, answer_for, build_completion
 from ._usage import estimate_tokens, prompt_text
-
-# Polls answered "queued" before the results are ready.
-QUEUED_POLLS = 1
 
 
 def batch_item(
@@ -35,9 +33,11 @@ def batch_item(
 
 
 class BatchQueue:
-    """Batches by request id, each answered once it has been polled `QUEUED_POLLS` times."""
+    """Batches by request id, each answered once it has been polled `load.batch_polls` times
+    (queued for the first half of those polls, running for the rest)."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: LoadShaper | None = None) -> None:
+        self._load = load or LoadShaper()
         self._jobs: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
         self._lock = threading.Lock()
         self._random = random.Random()
@@ -49,6 +49,12 @@ class BatchQueue:
 
     def submit(self, responses: list[dict[str, Any]]) -> str:
         """Store finished `responses` in shuffled order; return the request id."""
+        if self._load.load.batch_wrapped:
+            # Cloudflare's documentation shows an item's result both bare and wrapped one
+            # level deeper: every third successful one comes wrapped, so clients read both.
+            for item in responses[2::3]:
+                if item["success"]:
+                    item["result"] = {"result": item["result"]}
         shuffled = list(responses)
         self._random.shuffle(shuffled)
         if len(shuffled) > 1 and shuffled == responses:
@@ -67,6 +73,8 @@ class BatchQueue:
                 return None
             responses, polls = job
             polls[0] += 1
-            if polls[0] <= QUEUED_POLLS:
-                return {"status": "queued", "request_id": request_id}
+            waits = self._load.load.batch_polls
+            if polls[0] <= waits:
+                status = "queued" if polls[0] <= (waits + 1) // 2 else "running"
+                return {"status": status, "request_id": request_id}
         return {"request_id": request_id, "responses": responses}

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from ._batch import BatchQueue
+from ._load import Load, LoadShaper
 from ._replies import REASONING_FIELDS, check_reply
 from ._server import EmulatorServer
 from ._usage import PrefixCache
@@ -55,7 +56,8 @@ class Emulator:
         self._queue: deque[dict[str, Any]] = deque()
         self._requests: list[dict[str, Any]] = []
         self.prefix_cache = PrefixCache()
-        self.batches = BatchQueue()
+        self.load = LoadShaper()
+        self.batches = BatchQueue(self.load)
         self.server_errors: list[str] = []
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -155,6 +157,7 @@ class Emulator:
             self._config = dict(self._defaults)
         self.prefix_cache.clear()
         self.batches.clear()
+        self.load.reset()
         self.server_errors.clear()
 
     def configure(self, rate: Any = _UNSET, reasoning_field: Any = _UNSET) -> None:
@@ -165,6 +168,10 @@ class Emulator:
                 self._config["reasoning_field"] if reasoning_field is _UNSET else reasoning_field
             )
             self._config = _checked_config(new_rate, field)
+
+    def configure_load(self, **changes: Any) -> Load:
+        """Latency, a share of 429 / 3040 answers, slow batches (see `Load`); reset() undoes."""
+        return self.load.configure(**changes)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -188,6 +195,11 @@ class Emulator:
         """Keep a received request for `requests`."""
         with self._lock:
             self._requests.append(request)
+
+    def mark_refused(self, request: dict[str, Any]) -> None:
+        """Note that a recorded request was answered with an injected 429 / 3040."""
+        with self._lock:
+            request["refused"] = True
 
 
 def _checked_config(rate: object, reasoning_field: object) -> dict[str, Any]:

@@ -72,6 +72,9 @@ class EmulatorServer(ThreadingHTTPServer):
     """A threading HTTP server that can close its keep-alive connections when stopped."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when a map opens 32 at once; the
+    # client then waits a second to resend its SYN (or sees a reset).
+    request_queue_size = 128
 
     # `emulator` is the Emulator that owns this server (not imported: it imports this module).
     def __init__(self, address: tuple[str, int], emulator: Any) -> None:
@@ -198,7 +201,8 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         parsed = _parse_json(body)
         authorized = self.headers.get("Authorization", "") == f"Bearer {emu.token}"
-        emu.record(self._recorded(raw_path, query, parsed, authorized))
+        recorded = self._recorded(raw_path, query, parsed, authorized)
+        emu.record(recorded)
 
         found = route(path)
         if found is None:
@@ -225,6 +229,13 @@ class Handler(BaseHTTPRequestHandler):
         problem = input_problem(parsed)
         if problem:
             return self._send_error(8001, detail=problem)
+        refusal = emu.load.fault()
+        if refusal is not None:
+            emu.mark_refused(recorded)
+            return self._send_fault(refusal)
+        latency = emu.load.load.latency
+        if latency and self._wait(latency):
+            return self._abort()
         self._answer(found, parsed, emu.next_reply())
 
     def _recorded(
@@ -342,6 +353,8 @@ class Handler(BaseHTTPRequestHandler):
             if name == "reset" and self.command == "POST":
                 emu.reset()
                 return self._send_json(200, {"ok": True})
+            if name == "load" and self.command == "POST":
+                return self._send_json(200, emu.configure_load(**(data or {})).__dict__)
             if name == "config" and self.command in ("GET", "POST"):
                 if self.command == "POST":
                     emu.configure(**(data or {}))

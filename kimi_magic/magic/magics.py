@@ -83,6 +83,8 @@ class KimiMagics(Magics):
     tool_max_rounds = setting_trait("tool_max_rounds")
     agent_max_rounds = setting_trait("agent_max_rounds")
     agent_max_cost = setting_trait("agent_max_cost")
+    record = setting_trait("record")
+    replay = setting_trait("replay")
     variable_tokens = CInt(
         VARIABLE_TOKENS, help="Token budget of one variable's rendering in a prompt."
     ).tag(config=True)

@@ -25,6 +25,8 @@ _HELP: dict[str, str] = {
     "tool_max_rounds": "Model rounds of one tool-using question before the loop stops.",
     "agent_max_rounds": "Model rounds of one %%kimi --agent cell.",
     "agent_max_cost": "USD one %%kimi --agent cell may spend before it stops.",
+    "record": "A replay file (JSON lines) every whole answer is also written to.",
+    "replay": "A replay file that answers instead of the network (no credentials needed).",
 }
 _CHOICES: dict[str, list[str]] = {
     "api": ["native", "openai"],

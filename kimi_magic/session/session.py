@@ -116,7 +116,7 @@ class Session:
         if self._fixed_client is not None:
             return self._fixed_client
         resolved = resolved or self.settings()
-        key = (resolved["api"], resolved["model"], resolved["read_timeout"])
+        key = tuple(resolved[n] for n in ("api", "model", "read_timeout", "record", "replay"))
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -125,6 +125,18 @@ class Session:
             return client
 
     def _new_client(self, resolved: Resolved) -> Client:
+        """An HTTP client, or with the `record` / `replay` settings one that writes / answers
+        from a replay file (replay needs no credentials)."""
+        from ..api.replay import client_for_settings
+
+        record, replay = resolved["record"], resolved["replay"]
+        made = lambda: self._http_client(resolved)  # noqa: E731
+        client: Client = client_for_settings(
+            record, replay, resolved["model"], resolved["api"], made
+        )
+        return client
+
+    def _http_client(self, resolved: Resolved) -> Client:
         given = self._connection
         endpoint = given.get("endpoint") or resolve_endpoint(
             api=resolved["api"],

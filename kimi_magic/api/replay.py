@@ -1,0 +1,279 @@
+"""Record and replay: every whole answer kept in a JSON-lines file beside the notebook, and
+the same requests answered from it later with no network and no credentials, streamed at the
+pace they were recorded at (a class still sees the answer arrive).
+
+The file is stable: one line per distinct request, sorted keys, no timestamps or ids, never the
+token; a rerun that gets the same answers leaves it byte for byte the same (a clean git diff).
+The settings `record` / `replay` (keywords, `%kimi record FILE`, KIMI_MAGIC_REPLAY=FILE) make
+`Session.client` hand out a `RecordingClient` / `ReplayClient` (see `client_for_settings`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..core.answer import Answer
+from ..core.call import Call
+from ..core.constants import MODEL_ID
+from ..core.errors import KimiError
+from ..core.parameters import normalized
+from ..core.types import (
+    Finish,
+    ReasoningDelta,
+    ResponseStarted,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+from .client import Client
+from .endpoint import ApiKind, Endpoint
+from .replay_diff import nearest_difference
+from .wire import request_body
+
+# Keys of a body that change how an answer is delivered, not what it is.
+DELIVERY_KEYS = frozenset({"stream", "stream_options"})
+# A replayed answer is sent in pieces of about this many characters.
+PIECE_CHARS = 12
+PACE_DECIMALS = 1  # seconds are kept to a tenth: finer would churn the file for nothing
+
+
+class ReplayMissing(KimiError):
+    """Replay mode has no recorded answer for this request."""
+
+
+def request_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies a request in the file: the body without its delivery keys."""
+    return {k: v for k, v in body.items() if k not in DELIVERY_KEYS}
+
+
+def key_of(request: Mapping[str, Any]) -> str:
+    text = json.dumps(request, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+class ReplayFile:
+    """The recorded answers of one file, by request key; thread safe."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, Any]] = {}
+        if not self.path.is_file():
+            return
+        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                self._entries[entry["key"]] = entry
+            except (ValueError, KeyError, TypeError):
+                raise ReplayMissing(
+                    f"Line {number} of the replay file {self.path} is not a recorded answer "
+                    "(a merge conflict or a hand edit?). Fix or delete that line, or record "
+                    "the file again."
+                ) from None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def find(self, request: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._entries.get(key_of(request))
+
+    def requests(self) -> list[dict[str, Any]]:
+        return [entry["request"] for entry in self._entries.values()]
+
+    def store(self, request: Mapping[str, Any], answer: Answer) -> None:
+        """Keep a whole answer; an unchanged one leaves the file as it was."""
+        key = key_of(request)
+        entry = {"key": key, "request": dict(request), **_answer_record(answer)}
+        with self._lock:
+            old = self._entries.get(key)
+            if old is not None and _same_answer(old, entry):
+                return  # the same answer again: keep the recorded pace, no churn in git
+            self._entries[key] = entry
+            if old is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as file:
+                    file.write(_line(entry))
+                return
+            text = "".join(_line(e) for e in self._entries.values())
+            temporary = self.path.with_suffix(self.path.suffix + ".tmp")
+            temporary.write_text(text, encoding="utf-8")
+            temporary.replace(self.path)
+
+
+def _line(entry: Mapping[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _answer_record(answer: Answer) -> dict[str, Any]:
+    u = answer.usage
+    latency = round(answer.latency or 0.0, PACE_DECIMALS)
+    return {
+        "answer": {
+            "text": answer.text,
+            "reasoning": answer.reasoning,
+            "finish_reason": answer.finish_reason,
+            "tool_calls": [[c.id, c.name, c.arguments] for c in answer.tool_calls],
+        },
+        "usage": [u.prompt_tokens, u.cached_tokens, u.completion_tokens],
+        "pace": [latency, max(round(answer.seconds, PACE_DECIMALS), latency)],
+    }
+
+
+def _same_answer(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    return bool(old.get("answer") == new["answer"] and old.get("usage") == new["usage"])
+
+
+# -- recording -------------------------------------------------------------------------------
+
+
+class RecordingClient:
+    """A client whose every whole answer is also written to a replay file."""
+
+    def __init__(self, client: Client, path: str | Path) -> None:
+        self.client = client
+        self.file = ReplayFile(path)
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        session_id: str | None = None,
+        **params: Any,
+    ) -> Call:
+        call = self.client.stream(messages, session_id=session_id, **params)
+        call.on_close(lambda: self._keep(call))  # runs once the stream has ended
+        return call
+
+    def _keep(self, call: Call) -> None:
+        answer = call.answer
+        if call.events and call.error is None and not call.stopped and answer.complete:
+            self.file.store(request_of(call.body), answer)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "client":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.client, name)  # endpoint, max_retries, close, ...
+
+    def __enter__(self) -> RecordingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+# -- replaying -------------------------------------------------------------------------------
+
+
+def _paced(entry: Mapping[str, Any], model: str) -> Callable[[Call], Iterator[StreamEvent]]:
+    """The recorded answer as events, paced as it was recorded; Stop works as live."""
+
+    def source(call: Call) -> Iterator[StreamEvent]:
+        answer, pace = entry["answer"], entry.get("pace") or [0.0, 0.0]
+        latency, seconds = float(pace[0]), float(pace[1])
+        pieces = _pieces(answer.get("reasoning") or "", ReasoningDelta)
+        pieces += _pieces(answer.get("text") or "", TextDelta)
+        if call.wait_unless_stopped(latency):
+            return
+        yield ResponseStarted(None, model)
+        step = max(seconds - latency, 0.0) / max(len(pieces), 1)
+        for piece in pieces:
+            yield piece
+            if step and call.wait_unless_stopped(step):
+                return
+        for position, (call_id, name, arguments) in enumerate(answer.get("tool_calls") or []):
+            yield ToolCallDelta(position, call_id, name, arguments)
+        yield Finish(answer.get("finish_reason"))
+        prompt, cached, completion = entry.get("usage") or [0, 0, 0]
+        yield UsageReport(Usage(prompt, cached, completion))
+
+    return source
+
+
+def _pieces(text: str, kind: type[ReasoningDelta] | type[TextDelta]) -> list[StreamEvent]:
+    return [kind(text[i : i + PIECE_CHARS]) for i in range(0, len(text), PIECE_CHARS)]
+
+
+class ReplayClient:
+    """Answers from a replay file: no network, no credentials; a new request is an error."""
+
+    def __init__(self, path: str | Path, model: str | None = None, api: str = "native") -> None:
+        self.file = ReplayFile(path)
+        if not self.file.path.is_file():
+            raise ReplayMissing(
+                f"Replay mode reads {self.file.path}, which does not exist. Record it first "
+                "(record mode, e.g. record='FILE' or %kimi record FILE, against the live API), "
+                "or fix the path."
+            )
+        kind: ApiKind = "openai" if api == "openai" else "native"
+        self.endpoint = Endpoint(f"replay:{self.file.path}", kind, model or MODEL_ID)
+        self.max_retries = 0
+        self.defaults: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"ReplayClient({str(self.file.path)!r}, {len(self.file)} answers)"
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        session_id: str | None = None,
+        **params: Any,
+    ) -> Call:
+        """The recorded answer to this exact request, or ReplayMissing saying what differs."""
+        merged, _ = normalized(params)
+        stream = merged.pop("stream", True)
+        model = self.endpoint.model if self.endpoint.kind == "openai" else None
+        body = request_body(messages, merged, stream=stream is not False, model=model)
+        entry = self.file.find(request_of(body))
+        if entry is None:
+            raise ReplayMissing(self._missing(request_of(body)))
+        source = _paced(entry, self.endpoint.model)
+        return Call(
+            body,
+            source,
+            session_id=session_id,
+            url=self.endpoint.url,
+            endpoint_kind=self.endpoint.kind,
+        )
+
+    def _missing(self, request: Mapping[str, Any]) -> str:
+        where = f"{self.file.path} ({len(self.file)} recorded answers)"
+        found = nearest_difference(request, self.file.requests())
+        differs = f" The nearest recorded request differs in {found}." if found else ""
+        return (
+            f"This request is not in the replay file {where}, so replay mode cannot answer it "
+            f"and nothing was sent.{differs} Change it back to match the recording, or record "
+            "it again against the live API (record mode)."
+        )
+
+    def close(self) -> None:
+        """Nothing to close: no connection was opened."""
+
+    def __enter__(self) -> ReplayClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- where the session and map get their client ------------------------------------------------
+
+
+def client_for_settings(
+    record: str | None, replay: str | None, model: str, api: str, make: Callable[[], Client]
+) -> Any:
+    """The client for the `record` / `replay` settings: a ReplayClient (which needs no
+    credentials: `make` is not called), a RecordingClient around `make()`, or `make()`."""
+    if replay:
+        return ReplayClient(replay, model, api)
+    client = make()
+    return RecordingClient(client, record) if record else client

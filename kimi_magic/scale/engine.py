@@ -1,0 +1,270 @@
+"""The map core: requests on a bounded, adaptive pool of threads, results as they finish.
+
+Written once for any `Requester` (a client, a replay file, a test double): it launches work
+while the limit allows, backs off on 429 / 3040, retries with the client's retry policy,
+records an item that still fails instead of raising, and stops launching on Stop, an
+interrupt or the cost cap while keeping every finished result. The calling thread stays the
+dispatcher, so a kernel interrupt lands there and progress is drawn from there.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol
+
+from ..api.retry import retry_delay, should_retry
+from ..core.answer import Answer
+from ..core.errors import APIStatusError, KimiError
+from .limiter import AdaptiveLimit
+from .state import JobState
+
+# How long the dispatcher waits for a result before it looks at Stop, retries and progress.
+TICK_S = 0.05
+# retry_delay's exponent stops here for one item: 0.5 s, then about 1 s per retry.
+MAX_ITEM_BACKOFF_STEP = 1
+RATE_LIMIT_CODES = frozenset({3040})
+RATE_LIMIT_STATUSES = frozenset({429})
+
+
+@dataclass
+class WorkItem:
+    """One request to make: the item's position, its request digest, and its messages."""
+
+    index: int
+    key: str
+    messages: list[dict[str, Any]]
+    attempts: int = 0
+
+
+class Requester(Protocol):
+    """Runs one request and returns the whole answer, or raises a KimiError."""
+
+    def __call__(self, item: WorkItem) -> Answer: ...
+
+    def stop_all(self) -> None: ...
+
+
+class Listener(Protocol):
+    """Where results and progress go (the job keeps the checkpoint and the results)."""
+
+    def on_answer(self, item: WorkItem, answer: Answer) -> bool:
+        """Keep a finished answer; False when it is unusable (e.g. not the schema asked for)."""
+        ...
+
+    def on_failure(self, item: WorkItem, message: str) -> None: ...
+
+    def on_tick(self, state: JobState) -> bool:
+        """Draw progress; True when the user asked to stop."""
+        ...
+
+
+@dataclass
+class Limits:
+    """How much may run at once, how often an item is retried, and the spending cap."""
+
+    concurrency: int
+    max_retries: int
+    max_cost: float | None = None
+    item_cost_estimate: float = 0.0  # for the cap, before any item has finished
+
+
+def run(
+    work: Iterator[WorkItem],
+    requester: Requester,
+    listener: Listener,
+    limits: Limits,
+    state: JobState,
+) -> JobState:
+    """Run every item of `work`; returns the final state (never raises for an item)."""
+    limit = AdaptiveLimit(limits.concurrency)
+    dispatcher = _Dispatcher(work, requester, listener, limits, state, limit)
+    pool = ThreadPoolExecutor(limits.concurrency, thread_name_prefix="kimi-map")
+    try:
+        with interrupts_stop(dispatcher.interrupted):
+            dispatcher.loop(pool)
+    except KeyboardInterrupt:  # the second interrupt: stop waiting for what is in flight
+        state.stopped = state.stopped or "interrupt"
+        requester.stop_all()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return state
+
+
+@contextmanager
+def interrupts_stop(flag: threading.Event) -> Iterator[None]:
+    """While a job runs, the kernel's interrupt (SIGINT) sets `flag` instead of raising
+    wherever the main thread happens to be (inside a lock of the pool, a first import...);
+    a second interrupt raises KeyboardInterrupt as usual. Elsewhere than the main thread,
+    nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    restore = previous if previous is not None else signal.default_int_handler
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if flag.is_set():
+            signal.signal(signal.SIGINT, restore)
+            raise KeyboardInterrupt
+        flag.set()
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, restore)
+
+
+class _Dispatcher:
+    def __init__(
+        self,
+        work: Iterator[WorkItem],
+        requester: Requester,
+        listener: Listener,
+        limits: Limits,
+        state: JobState,
+        limit: AdaptiveLimit,
+    ) -> None:
+        self.work = work
+        self.requester = requester
+        self.listener = listener
+        self.limits = limits
+        self.state = state
+        self.limit = limit
+        self.futures: dict[Future[Answer], WorkItem] = {}
+        # Finished futures arrive here (a done-callback), so collecting one costs O(1), not a
+        # wait() over everything in flight.
+        self.finished: queue.SimpleQueue[Future[Answer]] = queue.SimpleQueue()
+        self.retries: list[tuple[float, int, WorkItem]] = []  # (ready at, index, item)
+        self.exhausted = False
+        self.interrupted = threading.Event()
+
+    def loop(self, pool: ThreadPoolExecutor) -> None:
+        while True:
+            now = time.monotonic()
+            if self.interrupted.is_set() and not self.state.stopped:
+                self.state.stopped = "interrupt"
+            if not self.state.stopped:
+                self._launch(pool, now)
+            if not self.futures and (self.state.stopped or (self.exhausted and not self.retries)):
+                break
+            self._collect(TICK_S)
+            if self.listener.on_tick(self._snapshot()) and not self.state.stopped:
+                self.state.stopped = "Stop"
+        self._finish_tick()
+
+    def _finish_tick(self) -> None:
+        self.retries.clear()  # stopped: the items waiting to be retried are simply not sent
+        self.listener.on_tick(self._snapshot())
+
+    def _snapshot(self) -> JobState:
+        self.state.in_flight = len(self.futures)
+        self.state.retrying = len(self.retries)
+        self.state.limit = self.limit.limit
+        return self.state
+
+    def _launch(self, pool: ThreadPoolExecutor, now: float) -> None:
+        while self.limit.can_launch(now):
+            if self._over_budget():
+                self.state.stopped = f"cost cap ${self.limits.max_cost:g}"
+                return
+            item = self._next_item(now)
+            if item is None:
+                return
+            item.attempts += 1
+            self.limit.launched()
+            future = pool.submit(self.requester, item)
+            self.futures[future] = item
+            future.add_done_callback(self.finished.put)
+
+    def _next_item(self, now: float) -> WorkItem | None:
+        if self.retries and self.retries[0][0] <= now:
+            return heapq.heappop(self.retries)[2]
+        if self.exhausted:
+            return None
+        try:
+            return next(self.work)
+        except StopIteration:
+            self.exhausted = True
+            return None
+
+    def _over_budget(self) -> bool:
+        cap = self.limits.max_cost
+        if cap is None:
+            return False
+        finished = self.state.done + self.state.failed
+        per_item = self.state.cost / finished if finished else self.limits.item_cost_estimate
+        # What is in flight will be paid too: count it before launching more.
+        return self.state.cost + per_item * (len(self.futures) + 1) > cap
+
+    def _collect(self, timeout: float) -> None:
+        if not self.futures:
+            ready = self.retries[0][0] - time.monotonic() if self.retries else timeout
+            time.sleep(min(max(ready, 0.0), timeout))
+            return
+        try:
+            done = [self.finished.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:  # whatever else finished meanwhile, without waiting
+            try:
+                done.append(self.finished.get_nowait())
+            except queue.Empty:
+                break
+        for future in done:
+            item = self.futures.pop(future)
+            self.limit.finished()
+            self._settle(item, future)
+
+    def _settle(self, item: WorkItem, future: Future[Answer]) -> None:
+        now = time.monotonic()
+        try:
+            answer = future.result()
+        except KimiError as error:
+            if should_retry(error) and item.attempts <= self.limits.max_retries:
+                retry_after = getattr(error, "retry_after", None)
+                if _rate_limited(error):
+                    self.limit.throttled(now, retry_after)
+                # The limiter slows the whole job down; one item's own backoff stays short,
+                # or a few unlucky items would hold the end of a long job for seconds.
+                backoff = min(item.attempts - 1, MAX_ITEM_BACKOFF_STEP)
+                ready = now + retry_delay(backoff, retry_after)
+                heapq.heappush(self.retries, (ready, item.index, item))
+                return
+            self._fail(item, str(error))
+            return
+        except Exception as error:  # a bug must not end the job and lose what finished
+            self._fail(item, f"{type(error).__name__}: {error}")
+            return
+        if answer.interrupted:
+            return  # stopped mid-answer: not finished, so a rerun sends it again
+        self.limit.succeeded()
+        self.state.usage = self.state.usage + answer.usage
+        try:
+            kept = self.listener.on_answer(item, answer)
+        except Exception as error:  # e.g. a validator's bug: this row fails, the job goes on
+            self._fail(item, f"The answer could not be kept ({type(error).__name__}: {error}).")
+            return
+        if kept:
+            self.state.done += 1
+        else:
+            self.state.failed += 1
+
+    def _fail(self, item: WorkItem, message: str) -> None:
+        self.state.failed += 1
+        self.listener.on_failure(item, message)
+
+
+def _rate_limited(error: KimiError) -> bool:
+    return isinstance(error, APIStatusError) and (
+        error.status in RATE_LIMIT_STATUSES or error.code in RATE_LIMIT_CODES
+    )
