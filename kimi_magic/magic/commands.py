@@ -13,6 +13,7 @@ from ..render.frontend import show_markdown
 from .config_view import config_command
 from .explain import explain_command, fix_command
 from .history import history_command, load_command, reset_command, save_command
+from .map_command import record_command, replay_command
 from .mcp_command import mcp_command
 from .panel import panel_command
 from .usage import usage_markdown
@@ -62,6 +63,12 @@ COMMANDS: dict[str, Command] = {
     ),
     "panel": Command(
         panel_command, "open the settings panel (`%kimi panel inline` to show it in the notebook)"
+    ),
+    "record": Command(
+        record_command, "keep every whole answer in a file for replay (`%kimi record FILE`, `off`)"
+    ),
+    "replay": Command(
+        replay_command, "answer from a recorded file, no network (`%kimi replay FILE`, `off`)"
     ),
     "reset": Command(
         reset_command,

@@ -22,6 +22,7 @@ from ..core.errors import ConfigurationError, KimiError
 from ..core.settings import NAMES
 from ..prompt.context import NotebookContext
 from .flags import parameter_arguments
+from .map_flags import map_arguments
 from .tool_flags import tool_arguments
 from .traits import setting_trait
 
@@ -185,6 +186,7 @@ class KimiMagics(Magics):
     )
     @parameter_arguments
     @tool_arguments
+    @map_arguments
     @argument(
         "-v",
         "--var",
@@ -235,7 +237,7 @@ class KimiMagics(Magics):
         help="Show what would be sent, and the estimated tokens and cost; send nothing.",
     )
     @line_cell_magic
-    def kimi(self, line: str, cell: str | None = None) -> None:
+    def kimi(self, line: str, cell: str | None = None) -> Any:
         """Ask Kimi K2.6; the answer streams in as rendered markdown.
 
         Examples::
@@ -261,15 +263,17 @@ class KimiMagics(Magics):
                 "There is nothing to ask: write the question after %kimi, or in the "
                 "cell below %%kimi. `%kimi help` lists the commands."
             )
-        self.ask(question, args)
+        return self.ask(question, args)
 
-    def ask(self, question: str, args: argparse.Namespace) -> None:
+    def ask(self, question: str, args: argparse.Namespace) -> Any:
         """Send one question with the call's flags, stream the answer, deliver it."""
         from ..render.display import AnswerSlot
         from .delivery import question_from
         from .tool_turn import agent_question, offer_tools, run_tool_turn, tool_words
 
         session = self.session
+        if args.map:
+            return self._map(question, args)
         try:
             asked = question_from(question, args)
             if args.agent:
@@ -302,6 +306,14 @@ class KimiMagics(Magics):
         self._finish(turn, slot, args)
         if interrupted:
             raise UsageError(INTERRUPTED)
+
+    def _map(self, template: str, args: argparse.Namespace) -> Any:
+        from .map_command import run_map
+
+        try:
+            return run_map(self, template, args)
+        except KimiError as error:
+            raise UsageError(str(error)) from None
 
     def _finish(
         self, turn: Turn, slot: AnswerSlot, args: argparse.Namespace, quiet: bool = False
