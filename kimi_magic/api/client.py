@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from ..core.answer_builder import AnswerBuilder
-from ..core.constants import CONNECT_TIMEOUT_S, MAX_RETRIES, READ_TIMEOUT_S
+from ..core.constants import (
+    CALL_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    MAX_RETRIES,
+    READ_TIMEOUT_S,
+    RETRY_TOTAL_WAIT_S,
+)
 from ..core.conversation import Conversation, Message
 from ..core.errors import (
     APIConnectionError,
@@ -18,11 +25,22 @@ from ..core.errors import (
     KimiError,
     StreamError,
     redact,
+    redact_error,
 )
 from ..core.parameters import deprecation_note, validate
-from ..core.types import Answer, Finish, ResponseStarted, StreamEvent, Usage
+from ..core.types import (
+    Answer,
+    Finish,
+    ReasoningDelta,
+    ResponseStarted,
+    Retrying,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from .endpoint import ApiKind, Endpoint, resolve_endpoint
-from .retry import parse_retry_after, retry_delay, should_retry
+from .retry import parse_retry_after, retry_delay, retry_reason, should_retry
 from .sse import iter_sse
 from .wire import (
     error_from_reply,
@@ -53,6 +71,7 @@ class AnswerStream:
         self._consumed = False
         self._stop_requested = threading.Event()
         self.attempts = 0
+        self.deadline: float | None = None  # time.monotonic() by which the call must end
 
     @property
     def stopped(self) -> bool:
@@ -77,8 +96,9 @@ class AnswerStream:
         self._consumed = True
         try:
             for event in self._source():
-                self._builder.add(event)
-                self._events.append(event)
+                if not isinstance(event, Retrying):  # about the transport, not the answer
+                    self._builder.add(event)
+                    self._events.append(event)
                 yield event
             self._builder.finish()
         except StreamError as error:
@@ -141,6 +161,8 @@ class Kimi:
         connect_timeout: float = CONNECT_TIMEOUT_S,
         read_timeout: float = READ_TIMEOUT_S,
         max_retries: int = MAX_RETRIES,
+        call_timeout: float | None = CALL_TIMEOUT_S,
+        max_retry_wait: float = RETRY_TOTAL_WAIT_S,
         transport: httpx.BaseTransport | None = None,
         endpoint: Endpoint | None = None,
         **defaults: Any,
@@ -155,6 +177,8 @@ class Kimi:
             model=model,
         )
         self.max_retries = max_retries
+        self.call_timeout = call_timeout
+        self.max_retry_wait = max_retry_wait
         self.defaults = defaults
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport)
@@ -210,8 +234,10 @@ class Kimi:
         return (self.endpoint.token,)
 
     def _events(self, call: AnswerStream) -> Iterator[StreamEvent]:
+        if self.call_timeout:
+            call.deadline = time.monotonic() + self.call_timeout
         try:
-            response = self._open(call)
+            response = yield from self._open(call)
             if response is None:  # stopped while waiting to retry
                 return
             call._response = response
@@ -222,18 +248,19 @@ class Kimi:
             request_id = response.headers.get("cf-ray") or response.headers.get("x-request-id")
             yield ResponseStarted(request_id, self.endpoint.model)
             if "text/event-stream" in response.headers.get("content-type", "").lower():
-                yield from self._sse_events(response)
+                yield from self._sse_events(response, call.deadline)
             else:
                 yield from events_from_completion(self._whole_reply(response))
         except KimiError as error:
-            error.args = (redact(str(error), self._secrets()),)
+            redact_error(error, self._secrets())
             raise
 
-    def _open(self, call: AnswerStream) -> httpx.Response | None:
-        """POST with retries; returns a response whose body is an answer (None once stopped),
-        or raises."""
+    def _open(self, call: AnswerStream) -> Generator[Retrying, None, httpx.Response | None]:
+        """POST with retries, announcing each wait as a `Retrying` event; returns (as the
+        generator's value) a response whose body is an answer, None once stopped, or raises."""
         endpoint = self.endpoint
         attempt = 0
+        waited = 0.0
         if call.stopped:  # stopped before the reader thread got here: send nothing
             return None
         while True:
@@ -246,6 +273,7 @@ class Kimi:
                     json=call._body,
                     headers=endpoint.headers(call._session_id),
                 )
+                _limit_wait(request, call.deadline)
                 response = self._http.send(request, stream=True)
                 failure = self._failure(response)  # may read an error body
             except httpx.TimeoutException as exc:
@@ -257,11 +285,19 @@ class Kimi:
                     return response
                 error = failure
             if attempt >= self.max_retries or not should_retry(error):
-                raise error
-            delay = retry_delay(attempt, getattr(error, "retry_after", None))
+                raise _after_retries(error, attempt, waited, self.max_retry_wait)
+            asked = getattr(error, "retry_after", None)
+            delay = retry_delay(attempt, asked)
+            budget = self.max_retry_wait - waited
+            if call.deadline is not None:
+                budget = min(budget, call.deadline - time.monotonic())
+            if max(delay, asked or 0.0) > budget:  # Retry-After: 999999 is not waited for
+                raise _wait_refused(error, max(delay, asked or 0.0), self.max_retry_wait)
             log.info("retrying in %.2f s after: %s", delay, redact(str(error), self._secrets()))
+            yield Retrying(attempt + 2, self.max_retries + 1, delay, retry_reason(error))
             if call._stop_requested.wait(delay):  # Stop or an interrupt: send nothing more
                 return None
+            waited += delay
             attempt += 1
 
     def _failure(self, response: httpx.Response) -> KimiError | None:
@@ -296,51 +332,128 @@ class Kimi:
             )
         return body
 
-    def _sse_events(self, response: httpx.Response) -> Iterator[StreamEvent]:
+    def _sse_events(
+        self, response: httpx.Response, deadline: float | None
+    ) -> Iterator[StreamEvent]:
         done = False
         finished = False
+        started = False  # some of the answer (reasoning, text or a tool call) arrived
         identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
             # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
-            for sse in iter_sse(response.iter_bytes()):
+            for sse in iter_sse(_until(response.iter_bytes(), deadline)):
                 if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
                     done = True
                     break
                 chunk = parse_json(sse.data)
                 if sse.event == "error" or not isinstance(chunk, Mapping):
-                    if sse.event == "error":
-                        raise StreamError(
-                            f"The server reported an error mid-answer: {sse.data[:300]}"
-                        )
-                    raise StreamError(
-                        "The server sent an event that is not valid JSON "
-                        f"({sse.data[:80]!r}), so the answer stops here; what arrived before it "
-                        "is kept. Run the cell again to get a whole answer."
-                    )
+                    raise StreamError(_bad_event_message(sse.event, sse.data, started))
                 if not identified and chunk.get("id"):
                     # No request id header: the completion id is the best handle there is.
                     identified = True
                     yield ResponseStarted(str(chunk["id"]))
                 for event in events_from_chunk(chunk):
                     finished = finished or isinstance(event, Finish)
+                    started = started or isinstance(event, _ANSWER_EVENTS)
                     yield event
+        except _CallTimeUp:
+            raise StreamError(
+                f"The call took longer than its time limit (call_timeout = "
+                f"{self.call_timeout:g} s) and was ended{_where(started)}. What arrived is "
+                "kept; run the cell again, ask for a shorter answer, or raise call_timeout "
+                "(%config KimiMagics.call_timeout = seconds)."
+            ) from None
         except httpx.TimeoutException as exc:
             raise StreamError(
                 f"The server went quiet for longer than the read timeout "
-                f"({self._http.timeout.read} s) in the middle of the answer "
-                f"({type(exc).__name__}). What arrived is kept; run the cell again, or raise "
-                "read_timeout."
+                f"({self._http.timeout.read} s){_where(started)} ({type(exc).__name__}). "
+                f"{_kept(started)} run the cell again, or raise read_timeout."
             ) from None
         except httpx.TransportError as exc:
+            if finished:
+                # design.md section 4: truncation is no [DONE] *and* no finish reason. The
+                # answer was whole; only the goodbye went missing.
+                return
             raise StreamError(
-                f"The connection broke in the middle of the answer ({type(exc).__name__}). What "
-                "arrived is kept; run the cell again to get a whole answer."
+                f"The connection broke{_where(started)} ({type(exc).__name__}). "
+                f"{_kept(started)} run the cell again to get a whole answer."
             ) from None
         if not done and not finished:
             raise StreamError(
                 "The stream ended before the answer was finished (no [DONE] and no finish "
-                "reason): the answer is truncated. What arrived is kept; run the cell again."
+                f"reason){_where(started)}: the answer is truncated. {_kept(started)} run the "
+                "cell again."
             )
+
+
+_ANSWER_EVENTS = (TextDelta, ReasoningDelta, ToolCallDelta)
+
+
+class _CallTimeUp(Exception):
+    """The call's overall time limit passed while bytes were still coming."""
+
+
+def _until(chunks: Iterator[bytes], deadline: float | None) -> Iterator[bytes]:
+    """The chunks, ending with _CallTimeUp once `deadline` passed (a trickle never times out)."""
+    for chunk in chunks:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _CallTimeUp
+        yield chunk
+
+
+def _where(started: bool) -> str:
+    """Where in the call a failure happened, as the user would put it."""
+    if started:
+        return " in the middle of the answer"
+    return " after the server accepted the request, before any of the answer arrived"
+
+
+def _kept(started: bool) -> str:
+    return "What arrived is kept;" if started else "Nothing of the answer was lost;"
+
+
+def _bad_event_message(event: str, data: str, started: bool) -> str:
+    if event == "error":
+        return (
+            f"The server reported an error{_where(started)}: {data[:300]}. {_kept(started)} "
+            "run the cell again."
+        )
+    return (
+        f"The server sent an event that is not valid JSON ({data[:80]!r}){_where(started)}, "
+        f"so the answer stops here. {_kept(started)} run the cell again to get a whole answer."
+    )
+
+
+def _limit_wait(request: httpx.Request, deadline: float | None) -> None:
+    """Cap the wait for the headers at what is left of the call's time limit."""
+    if deadline is None:
+        return
+    left = max(deadline - time.monotonic(), 0.001)
+    timeout = dict(request.extensions.get("timeout") or {})
+    for phase in ("connect", "read", "write", "pool"):
+        current = timeout.get(phase)
+        timeout[phase] = left if current is None else min(current, left)
+    request.extensions["timeout"] = timeout
+
+
+def _after_retries(error: KimiError, attempt: int, waited: float, cap: float) -> KimiError:
+    """The final error; after retries, it says how many and how long they waited."""
+    if attempt:
+        error.args = (
+            f"{error} (kimi_magic tried {attempt + 1} times over {waited:.0f} s; waits are "
+            f"capped at {cap:g} s in all.)",
+        )
+    return error
+
+
+def _wait_refused(error: KimiError, delay: float, cap: float) -> KimiError:
+    """The error, saying why kimi_magic did not wait as long as the server asked."""
+    error.args = (
+        f"{error} The server asked to wait {delay:,.0f} s before trying again, more than "
+        f"kimi_magic waits for one call ({cap:g} s in all, or what is left of call_timeout), "
+        "so nothing more was sent. Try again later.",
+    )
+    return error
 
 
 def _read_text(response: httpx.Response) -> str:

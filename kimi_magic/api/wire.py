@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -227,7 +229,7 @@ def error_from_reply(status: int, body: Any, retry_after: float | None = None) -
     """One paragraph for an error reply: what happened, the server's words, what to do."""
     code, server_message = _first_error(body)
     if code is None and isinstance(body, str):
-        server_message = body.strip()[:300]
+        server_message = _one_line(body)
     server_message = _clean(server_message)
     label = f"HTTP {status}" + (f", Cloudflare error {code}" if code is not None else "")
     said = f' The server said: "{server_message}".' if server_message else ""
@@ -235,6 +237,22 @@ def error_from_reply(status: int, body: Any, retry_after: float | None = None) -
     return APIStatusError(
         message, status=status, code=code, server_message=server_message, retry_after=retry_after
     )
+
+
+_HTML = re.compile(r"^\s*(?:<!doctype\s+html|<html|<head|<body|<\?xml)", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _one_line(body: str) -> str:
+    """A plain-text error body as it is (cut), an HTML error page as its title: a proxy's
+    502 page is a screenful of markup that says nothing a user can act on."""
+    if not _HTML.match(body):
+        return " ".join(body.split())[:300]
+    found = _TITLE.search(body) or _HEADING.search(body)
+    title = " ".join(html.unescape(_TAG.sub("", found.group(1))).split()) if found else ""
+    return f"an HTML error page ({title[:120]})" if title else "an HTML error page"
 
 
 def _in_stream_error_message(error: Any) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .constants import CONTEXT_WINDOW_TOKENS, MODEL_ID, READ_TIMEOUT_S
+from .constants import CALL_TIMEOUT_S, CONTEXT_WINDOW_TOKENS, MODEL_ID, READ_TIMEOUT_S
 from .errors import ConfigurationError
 from .parameters import PARAMETERS, coerce, parse_boolean
 
@@ -29,11 +29,14 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "api": ("string", "native"),
     "system": ("string", ""),
     "read_timeout": ("number", READ_TIMEOUT_S),
+    "call_timeout": ("number", CALL_TIMEOUT_S),  # one call, first byte sent to last read
     "seed_mode": ("string", "fixed"),  # "random": a new seed for every call
     "cache": ("boolean", False),  # the opt-in local response cache
     "cache_dir": ("string", ""),  # empty: ~/.cache/kimi_magic/responses
     "max_cost": ("number", None),  # spending cap per session in USD; None: no cap
     "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
+    # Redact values of variables / environment entries named *KEY*, *TOKEN*, ... from prompts.
+    "redact_secret_names": ("boolean", True),
 }
 DEFAULTS: dict[str, Any] = {name: None for name in PARAMETERS}
 DEFAULTS["stream"] = True

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigurationError
+from ..core.secrets import Redactor
 from ..core.settings import Resolved
 from ..core.types import Answer
 from ..prompt.prompt import Budgets, Prompt, build_prompt
@@ -58,6 +59,9 @@ def prepare(
         interpolate_text=not getattr(args, "no_interpolate", False),
         budgets=budgets,
         instruction=output.instruction() if output else "",
+        redactor=Redactor.collect(
+            namespace=namespace, by_name=bool(resolved["redact_secret_names"])
+        ),
     )
     return Turn(prompt, output, _endpoint_kind(magics, resolved))
 

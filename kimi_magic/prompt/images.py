@@ -241,10 +241,42 @@ def _from_bytes(data: bytes, label: str) -> Image:
     mime = sniff_mime(data)
     if mime is None:
         raise ImageError(f"{label}: the bytes are not a PNG, JPEG, GIF, WebP or BMP image.")
+    problem = _damage(data, mime)
+    if problem:
+        raise ImageError(
+            f"{label}: the {mime[6:].upper()} data is {problem}, so it cannot be sent. Save or "
+            "export the image again (a download or copy may have been cut short)."
+        )
     if mime not in IMAGE_MIMES:
         data, mime = _convert_to_png(data, mime, label)
     width, height = image_size(data, mime)
     return Image(mime, data, width, height, label)
+
+
+def _damage(data: bytes, mime: str) -> str:
+    """What is wrong with an image's bytes ('' when nothing we can see): a cut-short file still
+    sniffs as PNG or JPEG, and the server would reject it (or Pillow raise) later."""
+    if mime == MIME_PNG:
+        return _png_damage(data)
+    if mime == MIME_JPEG and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return "truncated (no end-of-image marker)"
+    return ""
+
+
+def _png_damage(data: bytes) -> str:
+    position = 8
+    while position + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        end = position + 12 + length
+        if end > len(data):
+            return "truncated (a chunk runs past the end of the file)"
+        if zlib.crc32(data[position + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return f"corrupt (the {kind.decode('latin-1')!r} chunk fails its checksum)"
+        if kind == b"IEND":
+            return ""
+        position = end
+    return "truncated (it ends before the image does)"
 
 
 def _from_data_url(url: str, label: str) -> Image:
@@ -262,7 +294,11 @@ def _convert_to_png(data: bytes, mime: str, label: str) -> tuple[bytes, str]:
             f"converting it needs Pillow. {PILLOW_HINT}"
         )
     buffer = io.BytesIO()
-    pil.open(io.BytesIO(data)).convert("RGBA").save(buffer, format="PNG")
+    try:
+        pil.open(io.BytesIO(data)).convert("RGBA").save(buffer, format="PNG")
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow's words for a broken file
+        kind = mime[6:].upper()
+        raise ImageError(f"{label}: the {kind} data cannot be read ({error}).") from None
     return buffer.getvalue(), MIME_PNG
 
 
@@ -341,8 +377,11 @@ def fit(image: Image, max_side: int = IMAGE_MAX_SIDE_PX, max_bytes: int = IMAGE_
             f"side, {max_bytes:,} bytes), and shrinking it needs Pillow. {PILLOW_HINT} Or raise "
             "the caps: %config KimiMagics.image_max_side / KimiMagics.image_max_bytes."
         )
-    picture = pil.open(io.BytesIO(image.data))
-    picture.load()
+    try:
+        picture = pil.open(io.BytesIO(image.data))
+        picture.load()
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow's words for a broken file
+        raise ImageError(f"{image.label}: the image cannot be read ({error}).") from None
     side = min(max_side, max(picture.size))
     mime, data = image.mime, image.data
     for attempt in range(12):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..api.client import AnswerStream
 from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.errors import KimiError, StreamError
-from ..core.types import Answer, ReasoningDelta, StreamEvent, TextDelta
+from ..core.types import Answer, ReasoningDelta, Retrying, StreamEvent, TextDelta
 
 _END = object()
 
@@ -58,6 +58,8 @@ def show_stream(events: AnswerStream, endpoint_kind: str | None = None) -> Shown
                 view.add_text(event.text)
             elif isinstance(event, ReasoningDelta) and event.choice == 0:
                 view.add_reasoning(event.text)
+            elif isinstance(event, Retrying):
+                view.show_retrying(event)
             if view.due():
                 view.render(events.usage)  # events.answer is the reader thread's to build
                 process_ui_events()  # lets a Stop click reach us mid-cell

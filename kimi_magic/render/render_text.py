@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from ..api.client import AnswerStream
-from ..core.types import Answer, ReasoningDelta, TextDelta
+from ..core.types import Answer, ReasoningDelta, Retrying, TextDelta
 from .final_output import footer_line, status_note, tool_calls_plain
 
 _DIM, _RESET = "\033[2m", "\033[0m"
@@ -24,6 +24,8 @@ def stream_to_stdout(events: AnswerStream, out: TextIO | None = None) -> Answer:
                     out.write((_DIM if colour else "") + "Thinking: ")
                     in_reasoning = True
                 out.write(event.text)
+            elif isinstance(event, Retrying):
+                out.write(f"[{event.describe()}]\n")
             elif isinstance(event, TextDelta) and event.choice == 0:
                 if in_reasoning:
                     out.write((_RESET if colour else "") + "\n\n")
