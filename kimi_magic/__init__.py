@@ -73,7 +73,7 @@ def _configured(
         logging.getLogger("kimi_magic").warning(deprecation_note("max_tokens"))
     given = {k: v for k, v in {**params, **connection}.items() if k in DEFAULTS}
     resolved = resolve({**given, "system": system})
-    for name in ("model", "api", "read_timeout"):
+    for name in ("model", "api", "read_timeout", "call_timeout"):
         connection[name] = resolved[name]
     others = {k: v for k, v in params.items() if k not in DEFAULTS}  # tools, response_format, ...
     return {**request_parameters(resolved), **others}, resolved["system"] or None
@@ -110,6 +110,8 @@ _CONNECTION_KEYS = frozenset(
         "model",
         "connect_timeout",
         "read_timeout",
+        "call_timeout",
+        "max_retry_wait",
         "max_retries",
         "transport",
         "endpoint",

@@ -13,11 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from _canary import CANARY
 
 from kimi_magic.core.constants import MODEL_ID
 from kimi_magic.emulator import Emulator, Reply
 
-TOKEN = "test-token"
+TOKEN = CANARY  # the session emulator's token (tests/conftest.py)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HELLO = {"messages": [{"role": "user", "content": "Hello there, emulator"}]}
 

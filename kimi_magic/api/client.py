@@ -305,13 +305,15 @@ class Kimi:
         content_type = response.headers.get("content-type", "")
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if response.status_code >= 400:
-            text = _read_text(response)
+            # Redacted before anything is cut to length: a cut through an echoed token would
+            # leave a piece of it that no later redaction recognises.
+            text = redact(_read_text(response), self._secrets())
             response.close()
             return error_from_reply(response.status_code, parse_json(text) or text, retry_after)
         if "application/json" in content_type.lower():
             # 200 + a JSON error (e.g. 3040) comes to streaming and whole requests alike;
             # caught here, it is retried like any other capacity error.
-            body = parse_json(_read_text(response))
+            body = parse_json(redact(_read_text(response), self._secrets()))
             if isinstance(body, Mapping) and (body.get("success") is False or body.get("error")):
                 response.close()
                 return error_from_reply(200, body, retry_after)
@@ -345,6 +347,8 @@ class Kimi:
                 if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
                     done = True
                     break
+                if not sse.data.strip() and sse.event != "error":
+                    continue  # `data:` alone (WHATWG dispatches it) carries nothing
                 chunk = parse_json(sse.data)
                 if sse.event == "error" or not isinstance(chunk, Mapping):
                     raise StreamError(_bad_event_message(sse.event, sse.data, started))
@@ -352,7 +356,7 @@ class Kimi:
                     # No request id header: the completion id is the best handle there is.
                     identified = True
                     yield ResponseStarted(str(chunk["id"]))
-                for event in events_from_chunk(chunk):
+                for event in _events_of(chunk, sse.data, started):
                     finished = finished or isinstance(event, Finish)
                     started = started or isinstance(event, _ANSWER_EVENTS)
                     yield event
@@ -399,6 +403,19 @@ def _until(chunks: Iterator[bytes], deadline: float | None) -> Iterator[bytes]:
         if deadline is not None and time.monotonic() > deadline:
             raise _CallTimeUp
         yield chunk
+
+
+def _events_of(chunk: Mapping[str, Any], data: str, started: bool) -> list[StreamEvent]:
+    """The chunk's events; a chunk of the wrong shape (`"delta": "text"`, a count that is no
+    number) is one clear StreamError, not an AttributeError from deep in the adapter."""
+    try:
+        return list(events_from_chunk(chunk))
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        raise StreamError(
+            f"The server sent an event in an unexpected shape ({data[:80]!r}){_where(started)}, "
+            f"so the answer stops here. {_kept(started)} run the cell again; if it keeps "
+            "happening, the base URL may point at a server that is not Workers AI."
+        ) from None
 
 
 def _where(started: bool) -> str:
@@ -466,10 +483,17 @@ def _read_text(response: httpx.Response) -> str:
 
 
 def _connection_error(endpoint: Endpoint, exc: httpx.RequestError) -> APIConnectionError:
+    if isinstance(exc, httpx.ConnectError):
+        return APIConnectionError(
+            f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
+            "network connection and the base URL; if you use the emulator, check it is "
+            "still running."
+        )
+    # Reached, but the connection failed before a reply: a proxy or the server hung up.
     return APIConnectionError(
-        f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
-        "network connection and the base URL; if you use the emulator, check it is "
-        "still running."
+        f"The connection to {endpoint.host} broke before the server replied "
+        f"({type(exc).__name__}: {exc}). Nothing of an answer was lost; run the cell again, "
+        "and if it keeps happening check the base URL and any proxy in between."
     )
 
 
@@ -480,6 +504,7 @@ def _timeout_error(endpoint: Endpoint, exc: httpx.TimeoutException) -> APITimeou
             "or raise connect_timeout."
         )
     return APITimeoutError(
-        f"{endpoint.host} accepted the request but sent nothing before the read timeout. "
-        "Try again, or raise read_timeout for long reasoning."
+        f"{endpoint.host} accepted the request but sent nothing before the read timeout "
+        "(or the call's time limit, call_timeout, if that came first). Try again, or raise "
+        "read_timeout for long reasoning."
     )

@@ -243,6 +243,7 @@ _HTML = re.compile(r"^\s*(?:<!doctype\s+html|<html|<head|<body|<\?xml)", re.IGNO
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
+_HIDDEN = re.compile(r"<(style|script|head)[^>]*>.*?</\1>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 
 
 def _one_line(body: str) -> str:
@@ -251,7 +252,9 @@ def _one_line(body: str) -> str:
     if not _HTML.match(body):
         return " ".join(body.split())[:300]
     found = _TITLE.search(body) or _HEADING.search(body)
-    title = " ".join(html.unescape(_TAG.sub("", found.group(1))).split()) if found else ""
+    # No title or heading: the page's visible text, without its styles and scripts.
+    markup = found.group(1) if found else _HIDDEN.sub(" ", body)
+    title = " ".join(html.unescape(_TAG.sub(" ", markup)).split())
     return f"an HTML error page ({title[:120]})" if title else "an HTML error page"
 
 

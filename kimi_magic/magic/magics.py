@@ -60,6 +60,8 @@ class KimiMagics(Magics):
     stream = setting_trait("stream")
     user = setting_trait("user")
     read_timeout = setting_trait("read_timeout")
+    call_timeout = setting_trait("call_timeout")
+    redact_secret_names = setting_trait("redact_secret_names")
     cache = setting_trait("cache")
     cache_dir = setting_trait("cache_dir")
     max_cost = setting_trait("max_cost")
@@ -112,7 +114,11 @@ class KimiMagics(Magics):
         if self._client is None or self._client.endpoint != endpoint:
             if self._client is not None:
                 self._client.close()
-            self._client = Kimi(endpoint=endpoint, read_timeout=resolved["read_timeout"])
+            self._client = Kimi(
+                endpoint=endpoint,
+                read_timeout=resolved["read_timeout"],
+                call_timeout=resolved["call_timeout"],
+            )
         return self._client
 
     def request_settings(
