@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _checks import assert_next_call_works, assert_one_paragraph
 from _faults import (
     CUT,
     DONE,
@@ -21,7 +22,6 @@ from _faults import (
     head,
     stream_reply,
 )
-from conftest import assert_next_call_works, assert_one_paragraph
 from matrix import CUT_CASES, WORDS, Case, case
 
 from kimi_magic import APIConnectionError, APITimeoutError, Kimi, StreamError

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from _canary import CANARY
+from _checks import assert_next_call_works, assert_one_paragraph
 from _faults import (
     DONE,
     FaultServer,
@@ -24,7 +25,6 @@ from _faults import (
     openai_body,
     stream_reply,
 )
-from conftest import assert_next_call_works, assert_one_paragraph
 from matrix import STATUS_CASES, Case, case
 
 from kimi_magic import APIStatusError, Kimi, StreamError
