@@ -250,7 +250,7 @@ class Kimi:
             if "text/event-stream" in response.headers.get("content-type", "").lower():
                 yield from self._sse_events(response, call.deadline)
             else:
-                yield from events_from_completion(self._whole_reply(response))
+                yield from _completion_events(self._whole_reply(response))
         except KimiError as error:
             redact_error(error, self._secrets())
             raise
@@ -415,6 +415,17 @@ def _events_of(chunk: Mapping[str, Any], data: str, started: bool) -> list[Strea
             f"The server sent an event in an unexpected shape ({data[:80]!r}){_where(started)}, "
             f"so the answer stops here. {_kept(started)} run the cell again; if it keeps "
             "happening, the base URL may point at a server that is not Workers AI."
+        ) from None
+
+
+def _completion_events(body: Mapping[str, Any]) -> list[StreamEvent]:
+    """The events of a whole reply; one of the wrong shape is one clear error."""
+    try:
+        return list(events_from_completion(body))
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        raise StreamError(
+            f"The server's reply is JSON but not a chat completion ({str(body)[:80]!r}). Check "
+            "the base URL points at Workers AI or an OpenAI-compatible server."
         ) from None
 
 

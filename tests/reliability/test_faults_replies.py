@@ -452,3 +452,61 @@ def test_a_503_then_a_stream(fault: FaultServer, make_client: Callable[..., Kimi
         error_reply(503, b"busy", "text/plain", {"Retry-After": "0"}), stream_reply("Yes.")
     )
     assert make_client(max_retries=1).ask("Which plot?").text == "Yes."
+
+
+ODD_RETRY_AFTER = ["nan", "inf", "-5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"]
+
+
+@pytest.mark.parametrize("value", ODD_RETRY_AFTER)
+def test_an_odd_retry_after(
+    value: str, fault: FaultServer, make_client: Callable[..., Kimi]
+) -> None:
+    fault.script(
+        error_reply(503, b"busy", "text/plain", {"Retry-After": value}), stream_reply("Yes.")
+    )
+    client = make_client(max_retries=1)
+    started = time.monotonic()
+    events = list(client.stream([{"role": "user", "content": "hi"}]))
+    waits = [e for e in events if isinstance(e, Retrying)]
+    assert len(waits) == 1 and 0 <= waits[0].delay < 2, waits
+    assert "nan" not in waits[0].describe() and "inf" not in waits[0].describe()
+    assert time.monotonic() - started < 3
+
+
+for _value in ODD_RETRY_AFTER:
+    case(
+        "ratelimit",
+        f"retry-after-{_value.split(',')[0].lower()}",
+        f"HTTP 503 with Retry-After: {_value}, then a good stream.",
+        "a short backoff (a value no server means is ignored, a past date is 'now'), announced "
+        "with a finite delay; then the whole answer",
+    )(None)
+
+
+WRONG_COMPLETIONS = {
+    "choices-null-items": {"choices": [None]},
+    "message-a-string": {"choices": [{"index": 0, "message": "hi"}]},
+    "usage-text": {"choices": [], "usage": {"prompt_tokens": "lots"}},
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_COMPLETIONS))
+def test_a_whole_reply_of_the_wrong_shape(
+    name: str, fault: FaultServer, make_client: Callable[..., Kimi]
+) -> None:
+    fault.script(error_reply(200, json.dumps(WRONG_COMPLETIONS[name]).encode()))
+    client = make_client()
+    with pytest.raises(StreamError) as caught:
+        client.ask("Which plot?")
+    assert_one_paragraph(caught.value, "not a chat completion", "base URL")
+    assert_next_call_works(client)
+
+
+for _name in WRONG_COMPLETIONS:
+    case(
+        "json200",
+        f"whole-reply-{_name}",
+        f"A 200 JSON reply that is no chat completion ({_name.replace('-', ' ')}).",
+        "one paragraph: JSON but not a chat completion, check the base URL (was an "
+        "AttributeError or ValueError)",
+    )(None)
