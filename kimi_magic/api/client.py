@@ -28,6 +28,7 @@ from ..core.errors import (
     redact_error,
 )
 from ..core.parameters import deprecation_note, validate
+from ..core.secrets import MARKER, MIN_SECRET_CHARS
 from ..core.types import (
     Answer,
     Finish,
@@ -208,6 +209,9 @@ class Kimi:
         stream = True if stream is None else bool(stream)
         model = self.endpoint.model if self.endpoint.kind == "openai" else None
         body = request_body(messages, merged, stream=stream, model=model)
+        # The last line of defence: whatever built the messages (the prompt layer redacts
+        # more), the configured token itself never goes out in a request body.
+        body = _without(body, self.endpoint.token)
         return AnswerStream(self, body, session_id)
 
     def ask(
@@ -391,6 +395,7 @@ class Kimi:
 
 
 _ANSWER_EVENTS = (TextDelta, ReasoningDelta, ToolCallDelta)
+TOKEN_MARKER = MARKER.format("the API token")
 
 
 class _CallTimeUp(Exception):
@@ -482,6 +487,19 @@ def _wait_refused(error: KimiError, delay: float, cap: float) -> KimiError:
         "so nothing more was sent. Try again later.",
     )
     return error
+
+
+def _without(value: Any, token: str) -> Any:
+    """`value` with the token replaced in every string in it (a copy only where it occurs)."""
+    if len(token) < MIN_SECRET_CHARS:
+        return value
+    if isinstance(value, str):
+        return value.replace(token, TOKEN_MARKER) if token in value else value
+    if isinstance(value, Mapping):
+        return {key: _without(item, token) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without(item, token) for item in value]
+    return value
 
 
 def _read_text(response: httpx.Response) -> str:

@@ -510,3 +510,19 @@ for _name in WRONG_COMPLETIONS:
         "one paragraph: JSON but not a chat completion, check the base URL (was an "
         "AttributeError or ValueError)",
     )(None)
+
+
+@case(
+    "secrets",
+    "python-api-token-in-prompt",
+    "`Kimi().ask(...)` with the configured token in the prompt, the system prompt and a "
+    "metadata value (no prompt layer in between).",
+    "the request body holds [redacted: the API token] in each place; the token is not sent",
+)
+def test_the_client_never_sends_its_token(
+    fault: FaultServer, make_client: Callable[..., Kimi]
+) -> None:
+    client = make_client()
+    client.ask(f"is {CANARY} right?", system=f"key {CANARY}", metadata={"k": CANARY})
+    sent = json.dumps(fault.requests[-1]["json"])
+    assert CANARY not in sent and sent.count("[redacted: the API token]") == 3
