@@ -7,13 +7,20 @@ Writes the executed notebook and prints what the answers cost.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from .core.constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, ENV_OPENAI_BASE_URL
 from .render.final_output import METADATA_KEY
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_MODEL_REFERENCE = re.compile(r"IPY_MODEL_([0-9a-f]+)")
 
 DEFAULT_NOTEBOOK = Path("notebooks/01-quickstart.ipynb")
 
@@ -44,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or args.notebook.parent / "executed" / args.notebook.name
 
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     with ExitStack() as stack:
@@ -63,14 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 "Set the two variables to talk to the real Kimi K2.6."
             )
         notebook = nbformat.read(args.notebook, as_version=4)
-        client = NotebookClient(
-            notebook,
-            timeout=args.timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(args.notebook.parent)}},
-        )
         try:
-            client.execute()
+            execute(notebook, args.notebook.parent, args.timeout)
         except CellExecutionError as error:
             print(f"A cell failed:\n{str(error)[-1500:]}", file=sys.stderr)
             return 1
@@ -79,6 +79,54 @@ def main(argv: list[str] | None = None) -> int:
             nbformat.write(notebook, output)
     _print_summary(notebook, output)
     return 0
+
+
+def execute(notebook: Any, folder: Path, timeout: int = 600) -> Any:
+    """Run `notebook` (nbformat) top to bottom in a fresh python3 kernel, in `folder`, and
+    keep only the widget state its outputs still show."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+    )
+    try:
+        client.execute()
+    finally:
+        prune_widget_state(notebook)
+    return notebook
+
+
+def prune_widget_state(notebook: Any) -> int:
+    """Drop the saved state of widget models no output shows any more; returns how many.
+
+    nbclient saves every widget model it ever saw, closed ones too: each finished answer's
+    live view would stay in the file as dead state (tens of kilobytes per answer). What an
+    output still shows (the panel, say), and the models those reference, is kept.
+    """
+    widgets = notebook.get("metadata", {}).get("widgets", {})
+    state = widgets.get(WIDGET_STATE, {}).get("state", {})
+    shown = [
+        out["data"][WIDGET_VIEW].get("model_id")
+        for cell in notebook.get("cells", [])
+        for out in cell.get("outputs", [])
+        if WIDGET_VIEW in out.get("data", {})
+    ]
+    keep: set[str] = set()
+    while shown:
+        model = shown.pop()
+        if model in keep or model not in state:
+            continue
+        keep.add(model)
+        shown += _MODEL_REFERENCE.findall(json.dumps(state[model]))
+    dropped = [model for model in state if model not in keep]
+    for model in dropped:
+        del state[model]
+    if not state and "widgets" in notebook.get("metadata", {}):
+        del notebook["metadata"]["widgets"]
+    return len(dropped)
 
 
 def _print_summary(notebook: object, output: Path) -> None:

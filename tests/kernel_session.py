@@ -25,6 +25,7 @@ class Execution:
     reply: Message | None = None
     started: float = 0.0
     ended: float = 0.0
+    msg_id: str = ""
 
     @property
     def published_bytes(self) -> int:
@@ -82,6 +83,9 @@ class KernelSession:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
+        # Messages that arrived while another request was read (a background answer's
+        # updates come after its cell went idle), by parent msg_id.
+        self.late: dict[str, list[Message]] = {}
 
     @property
     def pid(self) -> int:
@@ -101,7 +105,7 @@ class KernelSession:
         on_message: Callable[[Message, Execution], None] | None = None,
     ) -> Execution:
         execution = Execution(started=time.perf_counter())
-        msg_id = self.client.execute(code)
+        msg_id = execution.msg_id = self.client.execute(code)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -109,6 +113,7 @@ class KernelSession:
                 raise TimeoutError(f"The kernel did not finish within {timeout} s:\n{code}")
             message = self.client.get_iopub_msg(timeout=remaining)
             if message["parent_header"].get("msg_id") != msg_id:
+                self._keep_late(message)
                 continue
             execution.messages.append(message)
             execution.sizes.append(wire_size(message))
@@ -119,6 +124,29 @@ class KernelSession:
         execution.ended = time.perf_counter()
         execution.reply = self.client.get_shell_msg(timeout=10)
         return execution
+
+    def _keep_late(self, message: Message) -> None:
+        parent = message["parent_header"].get("msg_id", "")
+        self.late.setdefault(parent, []).append(message)
+
+    def late_messages(
+        self,
+        execution: Execution,
+        until: Callable[[list[Message]], bool],
+        timeout: float = 60.0,
+    ) -> list[Message]:
+        """What `execution`'s cell published after it went idle, read until `until` holds."""
+        deadline = time.monotonic() + timeout
+        while not until(self.late.get(execution.msg_id, [])):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("The late messages never met the condition.")
+            try:
+                self._keep_late(self.client.get_iopub_msg(timeout=min(remaining, 1.0)))
+            except Exception as error:  # queue.Empty: nothing yet
+                if type(error).__name__ != "Empty":
+                    raise
+        return self.late.get(execution.msg_id, [])
 
     def click(self, comm_id: str) -> None:
         """What a frontend sends when a Button is clicked."""

@@ -28,7 +28,7 @@ def test_the_cache_avoids_a_second_request(
     assert "Thinking: Think once." in second  # the reasoning replays too
     assert "from the local cache, nothing sent or paid" in second
     assert list((tmp_path / "cache" / "kimi_magic" / "responses").glob("*.json"))
-    assert magics(controls_shell).ledger.total.calls == 1  # a cached reply costs nothing
+    assert magics(controls_shell).session.ledger.total.calls == 1  # a cached reply costs nothing
 
 
 def test_an_unwritable_cache_folder_keeps_the_answer(

@@ -479,7 +479,7 @@ def test_injected_transport_is_used() -> None:
 
 
 def test_a_server_without_request_id_header_or_usage(emulator: Emulator, kimi: Kimi) -> None:
-    from kimi_magic.render.final_output import footer_line
+    from kimi_magic.core.answer import footer_line
 
     emulator.script(
         raw(

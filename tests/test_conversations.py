@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
+from kimi_magic.api.wire import message_json
+from kimi_magic.core.answer import Answer
 from kimi_magic.core.conversation import Conversation
+from kimi_magic.core.messages import Message
 from kimi_magic.emulator import Emulator
-from kimi_magic.magic.history import fit_to_context
+from kimi_magic.session.context_window import fit_to_context
 
 # A 1x1 PNG.
 PNG = base64.b64decode(
@@ -38,7 +41,7 @@ def test_named_chats_stay_apart(controls_shell: Any, emulator: Emulator) -> None
     bodies = [r["json"] for r in emulator.requests]
     assert users(bodies[2]) == ["what is a p-value?", "and a confidence interval?"]
     assert users(bodies[3]) == ["which chart for shares?", "and for trends?"]
-    assert set(magics(controls_shell).conversations) == {"stats", "plots"}
+    assert set(magics(controls_shell).session.conversations) == {"stats", "plots"}
 
 
 def test_affinity_header_is_stable_per_conversation(
@@ -59,7 +62,7 @@ def test_the_affinity_header_makes_the_prefix_cache_hit(
 ) -> None:
     controls_shell.run_cell("%kimi " + "a long question about tables " * 20)
     controls_shell.run_cell("%kimi follow up")
-    assert magics(controls_shell).conversation().answers[-1].usage.cached_tokens > 0
+    assert magics(controls_shell).session.conversation().answers[-1].usage.cached_tokens > 0
 
 
 def test_history_shows_each_turn_with_its_usage(
@@ -81,12 +84,13 @@ def test_history_shows_each_turn_with_its_usage(
     capsys.readouterr()
     controls_shell.run_cell("%kimi history")
     out = capsys.readouterr().out
-    assert "**Conversation `default`**: 2 turns" in out
+    # A terminal gets the text without markup (no raw ** or <sub> tags).
+    assert "Conversation `default`: 2 turns" in out and "**" not in out and "<sub>" not in out
     assert (
-        out.index("**You:** the answer?")
-        < out.index("**Kimi:** Forty-two.")
-        < out.index("**You:** doubled?")
-        < out.index("**Kimi:** Eighty-four.")
+        out.index("You: the answer?")
+        < out.index("Kimi: Forty-two.")
+        < out.index("You: doubled?")
+        < out.index("Kimi: Eighty-four.")
     )
     assert "in 120 · out 8 · $0.0001" in out
     assert "in 150 (cached 100) · out 9" in out
@@ -96,7 +100,7 @@ def test_reset_all_forgets_every_conversation(controls_shell: Any, emulator: Emu
     controls_shell.run_cell("%kimi --chat x hi")
     controls_shell.run_cell("%kimi hi")
     controls_shell.run_cell("%kimi reset --all")
-    assert magics(controls_shell).conversations == {}
+    assert magics(controls_shell).session.conversations == {}
 
 
 def test_save_to_a_missing_folder_is_one_message(controls_shell: Any) -> None:
@@ -118,25 +122,25 @@ def test_save_and_load_round_trip_with_an_image(
     m = magics(controls_shell)
     before = {
         name: (c.messages, c.session_id, [a.usage for a in c.answers])
-        for name, c in m.conversations.items()
+        for name, c in m.session.conversations.items()
     }
 
     assert controls_shell.run_cell("%kimi save chats.json").error_in_exec is None
     data = json.loads((tmp_path / "chats.json").read_text(encoding="utf-8"))
     assert DATA_URL in json.dumps(data)  # the image itself, not a reference to it
     controls_shell.run_cell("%kimi reset --all")
-    assert m.conversations == {}
+    assert m.session.conversations == {}
     assert controls_shell.run_cell("%kimi load chats.json").error_in_exec is None
     after = {
         name: (c.messages, c.session_id, [a.usage for a in c.answers])
-        for name, c in m.conversations.items()
+        for name, c in m.session.conversations.items()
     }
     assert after == before
-    assert m.conversation("pics").answers[0].reasoning == "Tiny image."
+    assert m.session.conversation("pics").answers[0].reasoning == "Tiny image."
 
     controls_shell.run_cell("%kimi --chat pics and its colour?")  # the loaded chat continues
     request = emulator.requests[-1]
-    assert request["json"]["messages"][:2] == before["pics"][0]
+    assert request["json"]["messages"][:2] == [message_json(m) for m in before["pics"][0]]
     assert request["headers"]["x-session-affinity"] == before["pics"][1]
 
 
@@ -150,22 +154,18 @@ def test_load_refuses_a_file_that_is_not_a_conversation(
     assert "Could not read missing.json" in str(result.error_in_exec)
 
 
-def _turns(count: int, size: int) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
+def _turns(count: int, size: int) -> list[Message]:
+    messages: list[Message] = []
     for i in range(count):
-        messages.append({"role": "user", "content": f"q{i} " + "x" * size})
-        messages.append({"role": "assistant", "content": f"a{i} " + "y" * size})
+        messages.append(Message.user(f"q{i} " + "x" * size))
+        messages.append(Message.assistant(f"a{i} " + "y" * size))
     return messages
 
 
 def test_fit_to_context_drops_the_oldest_whole_turns() -> None:
-    messages = [
-        {"role": "system", "content": "sys"},
-        *_turns(5, 400),
-        {"role": "user", "content": "newest"},
-    ]
+    messages = [Message.system("sys"), *_turns(5, 400), Message.user("newest")]
     trimmed = fit_to_context(messages, budget_tokens=450)
-    kept = [m["content"][:2] for m in trimmed.messages]
+    kept = [m.text[:2] for m in trimmed.messages]
     assert kept == ["sy", "q3", "a3", "q4", "a4", "ne"]
     assert trimmed.dropped_turns == 3 and trimmed.dropped_tokens > 0
     assert "3 oldest turns" in trimmed.note and "newest turns were sent" in trimmed.note
@@ -174,16 +174,17 @@ def test_fit_to_context_drops_the_oldest_whole_turns() -> None:
 
 
 def test_fit_to_context_always_keeps_the_new_turn() -> None:
-    huge = [{"role": "user", "content": "z" * 10_000}]
+    huge = [Message.user("z" * 10_000)]
     assert fit_to_context(huge, budget_tokens=10).messages == huge
 
 
 def test_trimming_in_the_magic_keeps_the_newest_and_says_so(
     controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conversation = magics(controls_shell).conversation()
-    for message in _turns(6, 800):
-        conversation.messages.append(message)
+    conversation = magics(controls_shell).session.conversation()
+    turns = _turns(6, 800)
+    for user, reply in zip(turns[::2], turns[1::2], strict=True):
+        conversation.record(user, Answer(text=reply.text))
     controls_shell.run_line_magic("config", "KimiMagics.context_window = 2000")
     controls_shell.run_line_magic("config", "KimiMagics.max_completion_tokens = 500")
     capsys.readouterr()
@@ -197,18 +198,14 @@ def test_trimming_in_the_magic_keeps_the_newest_and_says_so(
 
 
 def test_conversation_dump_keeps_content_parts() -> None:
-    from kimi_magic.magic.history import dump, undump
+    from kimi_magic.api.save_file import dump, undump
 
     chat = Conversation(name="v")
-    chat.messages = [
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": "see"},
-                {"type": "image_url", "image_url": {"url": DATA_URL}},
-            ],
-        },
-        {"role": "assistant", "content": "a dot"},
+    chat.record(Message.user("see", (DATA_URL,)), Answer(text="a dot"))
+    data = json.loads(json.dumps(dump([chat])))
+    assert data["conversations"][0]["exchanges"][0]["user"]["content"] == [
+        {"type": "text", "text": "see"},
+        {"type": "image_url", "image_url": {"url": DATA_URL}},
     ]
-    (back,) = undump(json.loads(json.dumps(dump([chat]))))
+    (back,) = undump(data)
     assert back.messages == chat.messages and back.session_id == chat.session_id

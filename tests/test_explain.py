@@ -123,9 +123,9 @@ def test_in_out_and_err_references(kimi_shell: Any, emulator: Emulator) -> None:
 
 @pytest.mark.parametrize("command", ["explain", "fix"])
 def test_commands_are_registered_with_help(kimi_shell: Any, command: str) -> None:
-    from kimi_magic.magic.commands import COMMANDS, HELP
+    from kimi_magic.magic.commands import COMMANDS
 
-    assert command in COMMANDS and "error" in HELP[command]
+    assert command in COMMANDS and "error" in COMMANDS[command].help
 
 
 def test_a_magics_own_usage_error_is_not_an_error_to_explain(

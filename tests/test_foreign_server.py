@@ -755,7 +755,9 @@ def test_the_magic_keeps_a_truncated_answer(
     assert "Half an" in captured.out and "truncated" in captured.err
     shell.run_cell("%kimi go on")
     history = server.requests[-1].json["messages"]
-    assert [m["content"] for m in history] == ["tell me", "Half an", "go on"]
+    # The partial answer goes back marked, so the model knows it was cut short.
+    cut = "Half an\n\n[This answer was cut short: the connection broke.]"
+    assert [m["content"] for m in history] == ["tell me", cut, "go on"]
 
 
 @pytest.mark.parametrize("api", ["native", "openai"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kimi_magic import quickstart
 from kimi_magic.emulator import Emulator
 from kimi_magic.render.final_output import METADATA_KEY, MIME_MARKDOWN
 
@@ -58,13 +59,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 def execute(path: Path, tmp_path: Path) -> Any:
     """Run the notebook in a fresh python3 kernel (in a copy of its folder) and return it saved."""
     notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        notebook,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()
+    quickstart.execute(notebook, tmp_path, CELL_TIMEOUT_S)  # what `python -m ...quickstart` runs
     saved = tmp_path / path.name
     nbformat.write(notebook, saved)
     return nbformat.read(saved, as_version=4)
@@ -125,6 +120,12 @@ def test_notebook_runs_and_saves_every_answer(
             f"a live widget view was left in the saved output of\n{cell.source}"
         )
     assert TOKEN not in json.dumps(notebook), f"the API token is in the saved {path.name}"
+    # No widget state for finished answers: what is left is what an output still shows.
+    state = notebook.metadata.get("widgets", {}).get(quickstart.WIDGET_STATE, {}).get("state", {})
+    for model in state.values():  # a live view's parts: its Thinking fold and Stop button
+        assert model["model_name"] != "AccordionModel"
+        assert model["state"].get("description") not in ("Stop", "Stopping…")
+    assert len(json.dumps(state)) < 40_000, f"{len(state)} widget models saved in {path.name}"
 
 
 def test_kimi_cell_saves_the_final_markdown_not_the_live_view(

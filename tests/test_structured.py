@@ -204,11 +204,11 @@ def test_dry_run_shows_the_url_of_the_model_flag(
 def test_dry_run_html_has_thumbnails_and_is_not_remembered_as_an_image(kimi_shell: Any) -> None:
     pil = pytest.importorskip("PIL.Image")
     from kimi_magic.prompt.images import image_from_object
-    from kimi_magic.render.dry_run import DryRun
+    from kimi_magic.session.dry_run import DryRun
 
     image = image_from_object(pil.new("RGB", (10, 10), "red"), "red")
     data, metadata = DryRun(
-        "u", {"messages": [{"role": "user", "content": "hi"}]}, [image]
+        "u", {"messages": [{"role": "user", "content": "hi"}]}, [image], 3
     )._repr_mimebundle_()
     assert f'<img src="{image.data_url}"' in data["text/html"]
     assert "10x10 px" in data["text/html"]

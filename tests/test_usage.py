@@ -37,12 +37,12 @@ def test_usage_sums_match_the_emulators_reports(
     )
     for line in ("--chat eda one", "--chat plots one", "--chat eda two", "--chat plots two"):
         assert controls_shell.run_cell(f"%kimi {line}").error_in_exec is None
-    ledger = magics(controls_shell).ledger
+    ledger = magics(controls_shell).session.ledger
     assert ledger.by_conversation["eda"].usage == Usage(3600, 1024, 100)
     assert ledger.by_conversation["plots"].usage == Usage(2400, 512, 35)
     assert ledger.total.calls == 4 and ledger.total.usage == Usage(6000, 1536, 135)
     # Each answer's usage is what the emulator sent, and the ledger is their sum.
-    answers = [a for c in magics(controls_shell).conversations.values() for a in c.answers]
+    answers = [a for c in magics(controls_shell).session.conversations.values() for a in c.answers]
     assert sum((a.usage for a in answers), Usage()) == ledger.total.usage
 
     capsys.readouterr()
@@ -61,9 +61,9 @@ def test_the_default_usage_matches_the_emulator_estimate(
     """Unscripted replies: the emulator's own counts reach the ledger unchanged."""
     controls_shell.run_cell("%kimi first question")
     controls_shell.run_cell("%kimi second question")
-    answers = magics(controls_shell).conversation().answers
+    answers = magics(controls_shell).session.conversation().answers
     assert all(a.usage.prompt_tokens > 0 and a.usage.completion_tokens > 0 for a in answers)
-    assert magics(controls_shell).ledger.total.usage == answers[0].usage + answers[1].usage
+    assert magics(controls_shell).session.ledger.total.usage == answers[0].usage + answers[1].usage
 
 
 def test_spending_cap_refuses_further_calls(controls_shell: Any, emulator: Emulator) -> None:

@@ -11,10 +11,11 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.call import Call
 from ..core.types import (
     Finish,
     LogprobsDelta,
@@ -27,7 +28,6 @@ from ..core.types import (
     Usage,
     UsageReport,
 )
-from .client import AnswerStream, Kimi
 
 _EVENT_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -77,16 +77,18 @@ def _decode(raw: Mapping[str, Any]) -> StreamEvent:
     return event
 
 
-class ReplayStream(AnswerStream):
-    """An AnswerStream whose events come from the cache instead of the network."""
-
-    def __init__(self, client: Kimi, body: dict[str, Any], events: Sequence[StreamEvent]) -> None:
-        super().__init__(client, body, None)
-        self._stored = list(events)
-        self.answer.from_cache = True
-
-    def _source(self) -> Iterator[StreamEvent]:
-        yield from self._stored
+def replay(call: Call, events: Sequence[StreamEvent]) -> Call:
+    """A call like `call` whose events come from the cache instead of the network."""
+    stored = list(events)
+    replayed = Call(
+        call.body,
+        lambda _call: iter(stored),
+        session_id=call.session_id,
+        url=call.url,
+        endpoint_kind=call.endpoint_kind,
+    )
+    replayed.answer.from_cache = True
+    return replayed
 
 
 class ResponseCache:
@@ -95,28 +97,27 @@ class ResponseCache:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or default_directory()
 
-    def _path(self, stream: AnswerStream, client: Kimi) -> Path:
-        return self.directory / f"{request_key(client.endpoint.url, stream._body)}.json"
+    def _path(self, call: Call) -> Path:
+        return self.directory / f"{request_key(call.url, call.body)}.json"
 
-    def lookup(self, stream: AnswerStream, client: Kimi) -> ReplayStream | None:
+    def lookup(self, call: Call) -> Call | None:
         """The cached replay of this request, or None."""
-        path = self._path(stream, client)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = json.loads(self._path(call).read_text(encoding="utf-8"))
             events = [_decode(item) for item in raw["events"]]
         except (OSError, ValueError, KeyError, TypeError):
             return None  # absent or unreadable: ask the server
-        return ReplayStream(client, stream._body, events)
+        return replay(call, events)
 
-    def store(self, stream: AnswerStream, client: Kimi) -> None:
+    def store(self, call: Call) -> None:
         """Keep a finished, whole answer (never a partial or replayed one)."""
-        if not stream.answer.complete or stream.answer.from_cache or not stream._events:
+        if not call.answer.complete or call.answer.from_cache or not call.events:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(stream, client)
+        path = self._path(call)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(
-            json.dumps({"events": [_encode(e) for e in stream._events]}, ensure_ascii=False),
+            json.dumps({"events": [_encode(e) for e in call.events]}, ensure_ascii=False),
             encoding="utf-8",
         )
         temporary.replace(path)  # atomic: a reader never sees half a file

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from ..core.answer_builder import AnswerBuilder
+from ..core.call import Call
 from ..core.constants import (
     CALL_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -18,7 +17,6 @@ from ..core.constants import (
     READ_TIMEOUT_S,
     RETRY_TOTAL_WAIT_S,
 )
-from ..core.conversation import Conversation, Message
 from ..core.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -27,10 +25,10 @@ from ..core.errors import (
     redact,
     redact_error,
 )
-from ..core.parameters import deprecation_note, validate
+from ..core.messages import Message
+from ..core.parameters import normalized
 from ..core.secrets import MARKER, MIN_SECRET_CHARS
 from ..core.types import (
-    Answer,
     Finish,
     ReasoningDelta,
     ResponseStarted,
@@ -38,8 +36,8 @@ from ..core.types import (
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    Usage,
 )
+from .coalesce import coalesced
 from .endpoint import ApiKind, Endpoint, resolve_endpoint
 from .retry import parse_retry_after, retry_delay, retry_reason, should_retry
 from .sse import iter_sse
@@ -53,100 +51,21 @@ from .wire import (
 
 log = logging.getLogger("kimi_magic")
 
-
-class AnswerStream:
-    """The events of one call. Streams once, keeps what arrived, replays on later iterations.
-
-    >>> with client.stream(messages) as events:
-    ...     for event in events: ...
-    ...     events.answer.text
-    """
-
-    def __init__(self, client: Kimi, body: dict[str, Any], session_id: str | None) -> None:
-        self._client = client
-        self._body = body
-        self._session_id = session_id
-        self._builder = AnswerBuilder(parameters={k: v for k, v in body.items() if k != "messages"})
-        self._events: list[StreamEvent] = []
-        self._response: httpx.Response | None = None
-        self._consumed = False
-        self._stop_requested = threading.Event()
-        self.attempts = 0
-        self.deadline: float | None = None  # time.monotonic() by which the call must end
-
-    @property
-    def stopped(self) -> bool:
-        """True once `stop()` was called (from any thread)."""
-        return self._stop_requested.is_set()
-
-    @property
-    def usage(self) -> Usage:
-        """The last usage report so far; unlike `answer`, safe to read while another thread
-        iterates (building the answer there could store text older than the last event)."""
-        return self._builder.usage
-
-    @property
-    def answer(self) -> Answer:
-        """What has arrived so far (the whole answer once iteration ended)."""
-        return self._builder.answer
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        if self._consumed:
-            yield from self._events
-            return
-        self._consumed = True
-        try:
-            for event in self._source():
-                if not isinstance(event, Retrying):  # about the transport, not the answer
-                    self._builder.add(event)
-                    self._events.append(event)
-                yield event
-            self._builder.finish()
-        except StreamError as error:
-            if self.stopped:
-                return  # the read failed because stop() closed the response
-            self._builder.finish(truncated=True)
-            error.answer = self._builder.answer
-            raise
-        except (KeyboardInterrupt, GeneratorExit):
-            self._builder.finish(interrupted=True)
-            raise
-        finally:
-            self.close()
-
-    def _source(self) -> Iterator[StreamEvent]:
-        """Where the events come from: the HTTP call (a cached replay overrides this)."""
-        return self._client._events(self)
-
-    def stop(self) -> None:
-        """End the stream now (the Stop button): the answer so far is kept as interrupted."""
-        self._stop_requested.set()
-        self._builder.finish(interrupted=True)
-        self.close()
-
-    def close(self) -> None:
-        """Close the HTTP response if one is open; what arrived stays in `answer`."""
-        if self._response is not None:
-            self._response.close()
-
-    def until_done(self) -> Answer:
-        """Read the stream to its end and return the whole answer."""
-        for _ in self:
-            pass
-        return self.answer
-
-    def __enter__(self) -> AnswerStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+# Where to connect and how: keywords of `Client` (and of `kimi_magic.ask`) that are not settings.
+ENDPOINT_KEYS = frozenset({"account_id", "api_token", "base_url", "openai_base_url", "api_key"})
+CONNECTION_KEYS = ENDPOINT_KEYS | {
+    "connect_timeout",
+    "max_retries",
+    "max_retry_wait",
+    "transport",
+    "endpoint",
+}
 
 
-class Kimi:
-    """A client for Kimi K2.6 on Workers AI; keep one for repeated calls.
+class Client:
+    """The HTTP side of Kimi K2.6 calls: one POST each, retried before the first byte.
 
-    >>> kimi = Kimi()                       # credentials from the environment
-    >>> kimi.ask("Name three plots for a time series", temperature=0.3).text
+    The public `kimi_magic.Kimi` adds conversations on top (session/kimi.py).
     """
 
     def __init__(
@@ -185,26 +104,29 @@ class Kimi:
         self._http = httpx.Client(timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:
-        return f"Kimi({self.endpoint!r})"
+        return f"{type(self).__name__}({self.endpoint!r})"
 
     def close(self) -> None:
         """Close the HTTP connections."""
         self._http.close()
 
-    def __enter__(self) -> Kimi:
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def stream(
-        self, messages: Sequence[Message], *, session_id: str | None = None, **params: Any
-    ) -> AnswerStream:
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        session_id: str | None = None,
+        **params: Any,
+    ) -> Call:
         """Start a call; iterate the result for events. Nothing is sent until iteration."""
-        merged = validate({**self.defaults, **params})  # before anything is sent
-        if merged.get("max_tokens") is not None:
-            log.warning(deprecation_note("max_tokens"))
-            merged.setdefault("max_completion_tokens", merged.pop("max_tokens"))
+        merged, notes = normalized({**self.defaults, **params})  # before anything is sent
+        for note in notes:
+            log.warning(note)
         stream = merged.pop("stream", True)
         stream = True if stream is None else bool(stream)
         model = self.endpoint.model if self.endpoint.kind == "openai" else None
@@ -212,39 +134,26 @@ class Kimi:
         # The last line of defence: whatever built the messages (the prompt layer redacts
         # more), the configured token itself never goes out in a request body.
         body = _without(body, self.endpoint.token)
-        return AnswerStream(self, body, session_id)
-
-    def ask(
-        self,
-        prompt: str,
-        *,
-        conversation: Conversation | None = None,
-        system: str | None = None,
-        **params: Any,
-    ) -> Answer:
-        """Send one user turn and return the whole answer (kept in `conversation` if given)."""
-        conversation = conversation if conversation is not None else Conversation()
-        user: Message = {"role": "user", "content": prompt}
-        messages = conversation.request_messages(user, system)
-        events = self.stream(messages, session_id=conversation.session_id, **params)
-        try:
-            return events.until_done()
-        finally:
-            conversation.record(user, events.answer)
+        return Call(
+            body,
+            self._events,
+            session_id=session_id,
+            url=self.endpoint.url,
+            endpoint_kind=self.endpoint.kind,
+        )
 
     # -- the HTTP part -------------------------------------------------------------------
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.endpoint.token,)
 
-    def _events(self, call: AnswerStream) -> Iterator[StreamEvent]:
-        if self.call_timeout:
-            call.deadline = time.monotonic() + self.call_timeout
+    def _events(self, call: Call) -> Iterator[StreamEvent]:
+        deadline = time.monotonic() + self.call_timeout if self.call_timeout else None
         try:
-            response = yield from self._open(call)
+            response = yield from self._open(call, deadline)
             if response is None:  # stopped while waiting to retry
                 return
-            call._response = response
+            call.on_close(response.close)
             if call.stopped:  # stopped while waiting for the headers
                 response.close()
                 return
@@ -252,14 +161,16 @@ class Kimi:
             request_id = response.headers.get("cf-ray") or response.headers.get("x-request-id")
             yield ResponseStarted(request_id, self.endpoint.model)
             if "text/event-stream" in response.headers.get("content-type", "").lower():
-                yield from self._sse_events(response, call.deadline)
+                yield from self._sse_events(response, deadline)
             else:
                 yield from _completion_events(self._whole_reply(response))
         except KimiError as error:
             redact_error(error, self._secrets())
             raise
 
-    def _open(self, call: AnswerStream) -> Generator[Retrying, None, httpx.Response | None]:
+    def _open(
+        self, call: Call, deadline: float | None
+    ) -> Generator[Retrying, None, httpx.Response | None]:
         """POST with retries, announcing each wait as a `Retrying` event; returns (as the
         generator's value) a response whose body is an answer, None once stopped, or raises."""
         endpoint = self.endpoint
@@ -274,10 +185,10 @@ class Kimi:
                 request = self._http.build_request(
                     "POST",
                     endpoint.url,
-                    json=call._body,
-                    headers=endpoint.headers(call._session_id),
+                    json=call.body,
+                    headers=endpoint.headers(call.session_id),
                 )
-                _limit_wait(request, call.deadline)
+                _limit_wait(request, deadline)
                 response = self._http.send(request, stream=True)
                 failure = self._failure(response)  # may read an error body
             except httpx.TimeoutException as exc:
@@ -293,13 +204,13 @@ class Kimi:
             asked = getattr(error, "retry_after", None)
             delay = retry_delay(attempt, asked)
             budget = self.max_retry_wait - waited
-            if call.deadline is not None:
-                budget = min(budget, call.deadline - time.monotonic())
+            if deadline is not None:
+                budget = min(budget, deadline - time.monotonic())
             if max(delay, asked or 0.0) > budget:  # Retry-After: 999999 is not waited for
                 raise _wait_refused(error, max(delay, asked or 0.0), self.max_retry_wait)
             log.info("retrying in %.2f s after: %s", delay, redact(str(error), self._secrets()))
             yield Retrying(attempt + 2, self.max_retries + 1, delay, retry_reason(error))
-            if call._stop_requested.wait(delay):  # Stop or an interrupt: send nothing more
+            if call.wait_unless_stopped(delay):  # Stop or an interrupt: send nothing more
                 return None
             waited += delay
             attempt += 1
@@ -347,7 +258,7 @@ class Kimi:
         identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
             # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
-            for sse in iter_sse(_until(response.iter_bytes(), deadline)):
+            for sse in iter_sse(coalesced(_until(response.iter_bytes(), deadline))):
                 if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
                     done = True
                     break

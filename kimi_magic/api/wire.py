@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core.errors import APIStatusError, StreamError, advice_for
+from ..core.messages import ImagePart, Message
 from ..core.types import (
     Finish,
     LogprobsDelta,
@@ -17,31 +18,30 @@ from ..core.types import (
     StreamEvent,
     TextDelta,
     TokenLogprob,
+    ToolCall,
     ToolCallDelta,
     Usage,
     UsageReport,
 )
 
 # Parameters that are ours, not the wire's; the rest of a settings mapping goes into the body.
-_NOT_BODY = frozenset({"system", "thinking", "max_tokens"})
+_NOT_BODY = frozenset({"system", "thinking"})
 
 
 def request_body(
-    messages: Sequence[Mapping[str, Any]],
+    messages: Sequence[Message | Mapping[str, Any]],
     params: Mapping[str, Any],
     *,
     stream: bool,
     model: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body for one chat request; `None` values are left out."""
-    body: dict[str, Any] = {"messages": [dict(m) for m in messages]}
+    body: dict[str, Any] = {"messages": [message_json(as_message(m)) for m in messages]}
     if model:
         body["model"] = model
     for name, value in params.items():
         if value is not None and name not in _NOT_BODY:
             body[name] = value
-    if params.get("max_tokens") is not None and "max_completion_tokens" not in body:
-        body["max_completion_tokens"] = params["max_tokens"]
     thinking = params.get("thinking")
     if thinking is not None:
         # Launch docs name it `thinking`, later docs `enable_thinking`: send both.
@@ -52,6 +52,72 @@ def request_body(
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A message as the wire has it (request bodies, save files and the dry run alike)."""
+    raw: dict[str, Any] = {"role": message.role}
+    if message.images:
+        raw["content"] = [{"type": "text", "text": message.text}] + [
+            {"type": "image_url", "image_url": {"url": image.url}} for image in message.images
+        ]
+    else:
+        raw["content"] = message.text
+    if message.tool_calls:
+        raw["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.reasoning:
+        # Moonshot's API wants the reasoning of a tool-call turn back as reasoning_content;
+        # vLLM-style servers read `reasoning` (design.md section 4). Neither is in the schema.
+        raw["reasoning_content"] = raw["reasoning"] = message.reasoning
+    if message.tool_call_id is not None:
+        raw["tool_call_id"] = message.tool_call_id
+    return raw
+
+
+def as_message(raw: Message | Mapping[str, Any]) -> Message:
+    """A Message from its wire form (a dict a user passed, or a saved file's entry)."""
+    if isinstance(raw, Message):
+        return raw
+    content = raw.get("content")
+    texts: list[str] = []
+    images: list[ImagePart] = []
+    if isinstance(content, str):
+        texts.append(content)
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, Mapping):
+            continue
+        if part.get("type") == "text":
+            texts.append(str(part.get("text") or ""))
+        elif part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url")
+            if isinstance(url, str):
+                images.append(ImagePart(url))
+    calls = tuple(
+        ToolCall(
+            str(call.get("id") or ""),
+            str((call.get("function") or {}).get("name") or ""),
+            _arguments_of(call.get("function") or {}),
+        )
+        for call in raw.get("tool_calls") or ()
+        if isinstance(call, Mapping)
+    )
+    reasoning = raw.get("reasoning_content") or raw.get("reasoning") or ""
+    return Message(
+        role=raw.get("role", "user"),
+        text="\n\n".join(texts),
+        images=tuple(images),
+        tool_calls=calls,
+        tool_call_id=raw.get("tool_call_id"),
+        reasoning=reasoning if isinstance(reasoning, str) else "",
+        name=raw.get("name"),
+    )
 
 
 def usage_from(raw: Mapping[str, Any] | None) -> Usage | None:

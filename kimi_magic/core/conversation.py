@@ -1,43 +1,89 @@
-"""A conversation: the messages so far and the id that keeps its requests on one cache."""
+"""A conversation: its exchanges (a question, any tool rounds, the answer) in the order they
+were asked, and the id that keeps its requests on one prefix cache."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-from .types import Answer
+from .answer import Answer
+from .messages import Message
 
-Message = dict[str, Any]
+# What the model is told about an answer of its own that was cut short, so it does not take
+# the partial text for a whole answer.
+CUT_SHORT_NOTE = {
+    "interrupted": "[This answer was cut short: the user stopped it.]",
+    "truncated": "[This answer was cut short: the connection broke.]",
+    "error": "[This answer was cut short by an error.]",
+}
+
+
+@dataclass
+class Exchange:
+    """One question and what came of it. `answer` is None while it streams (a background
+    answer): the exchange keeps its place in the order the questions were asked."""
+
+    user: Message
+    answer: Answer | None = None
+    steps: list[Message] = field(default_factory=list)  # tool-call turns and tool results
+
+    def messages(self) -> list[Message]:
+        """What the next request sends of this exchange; never an assistant turn with no text."""
+        if self.answer is None:
+            return []
+        sent = [self.user, *self.steps]
+        text = self.answer.text.strip()
+        if not self.answer.complete:  # the model is told; an empty turn becomes the note
+            text = f"{text}\n\n{CUT_SHORT_NOTE[self.answer.ended]}".strip()
+        if text:
+            sent.append(Message.assistant(text))
+        return sent
 
 
 @dataclass
 class Conversation:
-    """Turns of one chat; `session_id` is sent as `x-session-affinity` on every request."""
+    """Exchanges of one chat; `session_id` is sent as `x-session-affinity` on every request."""
 
     name: str = "default"
-    messages: list[Message] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def messages(self) -> list[Message]:
+        """The history the next request sends (finished exchanges only)."""
+        return [m for exchange in self.exchanges for m in exchange.messages()]
+
+    @property
+    def answers(self) -> list[Answer]:
+        return [e.answer for e in self.exchanges if e.answer is not None]
 
     def request_messages(self, user: Message, system: str | None = None) -> list[Message]:
         """What to send for a new user turn: the system prompt, history, then the turn."""
-        head: list[Message] = [{"role": "system", "content": system}] if system else []
+        head = [Message.system(system)] if system else []
         return [*head, *self.messages, user]
 
-    def record(self, user: Message, answer: Answer) -> None:
-        """Keep a finished or partial turn; partial answers stay so nothing is lost.
+    def begin(self, user: Message) -> Exchange:
+        """Keep the question's place now; its answer is filled in by `complete`."""
+        exchange = Exchange(user)
+        self.exchanges.append(exchange)
+        return exchange
 
-        A call that failed before anything arrived is no turn: nothing is kept.
+    def complete(self, exchange: Exchange, answer: Answer) -> None:
+        """Record how the exchange ended; partial answers stay, marked, so nothing is lost.
+
+        A call that failed before anything arrived is no turn: the exchange is dropped.
         """
-        if not (answer.text or answer.reasoning or answer.interrupted):
+        if not (answer.text or answer.reasoning or answer.tool_calls or answer.interrupted):
+            if exchange in self.exchanges:
+                self.exchanges.remove(exchange)
             return
-        self.messages.append(user)
-        self.messages.append({"role": "assistant", "content": answer.text})
-        self.answers.append(answer)
+        exchange.answer = answer
+
+    def record(self, user: Message, answer: Answer) -> None:
+        """Keep a finished turn (begin and complete at once)."""
+        self.complete(self.begin(user), answer)
 
     def reset(self) -> None:
-        """Forget the turns and start a new prefix-cache session."""
-        self.messages.clear()
-        self.answers.clear()
+        """Forget the exchanges and start a new prefix-cache session."""
+        self.exchanges.clear()
         self.session_id = uuid.uuid4().hex

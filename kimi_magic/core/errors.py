@@ -2,6 +2,10 @@
 
 KimiError
  ├── ConfigurationError      missing credentials, a bad setting: nothing was sent
+ │    └── SpendingCapError   the session's spending cap is reached: nothing was sent
+ ├── MissingReference        a {name} in the prompt names nothing that exists
+ ├── ImageError              an image could not be found, read or made small enough
+ ├── StructuredOutputError   the answer is not the JSON asked for; `.raw` keeps the text
  ├── APIConnectionError      the server could not be reached
  │    └── APITimeoutError    it was reached but went quiet for longer than the read timeout
  ├── APIStatusError          the server answered with an error (HTTP status or error envelope)
@@ -13,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .types import Answer
+    from .answer import Answer
 
 
 class KimiError(Exception):
@@ -22,6 +26,26 @@ class KimiError(Exception):
 
 class ConfigurationError(KimiError):
     pass
+
+
+class SpendingCapError(ConfigurationError):
+    """The session's spending cap is reached: nothing was sent."""
+
+
+class MissingReference(KimiError):
+    """A `{name}` in the prompt names nothing that exists."""
+
+
+class ImageError(KimiError):
+    """An image could not be found, read or made small enough to send."""
+
+
+class StructuredOutputError(KimiError):
+    """The answer is not the JSON asked for; `raw` keeps the text that came back."""
+
+    def __init__(self, message: str, raw: str) -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 class APIConnectionError(KimiError):

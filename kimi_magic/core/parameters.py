@@ -168,6 +168,23 @@ LOGIT_BIAS_RANGE = (-100, 100)
 METADATA_MAX_PAIRS = 16
 STOP_MAX_SEQUENCES = 4
 MODALITIES = ("text", "audio")
+# Body keys of the published schema that are not tunable parameters (other modules build
+# them: tools, response_format ...); the Python API passes them through as given.
+BODY_EXTRAS = frozenset(
+    {
+        "tools",
+        "tool_choice",
+        "response_format",
+        "chat_template_kwargs",
+        "stream_options",
+        "prediction",
+        "audio",
+        "web_search_options",
+        "functions",
+        "function_call",
+    }
+)
+
 DEPRECATED = {"max_tokens": "max_completion_tokens"}
 
 
@@ -214,6 +231,19 @@ def _refuse_non_finite(name: str, value: Any, path: str = "") -> None:
     elif isinstance(value, (list, tuple)):
         for position, item in enumerate(value):
             _refuse_non_finite(name, item, f"{path}[{position}]")
+
+
+def normalized(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`params` validated, deprecated names sent under their new names (`max_tokens` as
+    `max_completion_tokens`, unless both are set); returns the notes to show about it."""
+    checked = validate(params)
+    notes = []
+    for old, new in DEPRECATED.items():
+        value = checked.pop(old, None)
+        if value is not None:
+            checked.setdefault(new, value)
+            notes.append(deprecation_note(old))
+    return checked, notes
 
 
 def coerce(name: str, text: str) -> Any:

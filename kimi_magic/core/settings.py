@@ -37,6 +37,7 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
     # Redact values of variables / environment entries named *KEY*, *TOKEN*, ... from prompts.
     "redact_secret_names": ("boolean", True),
+    "background": ("boolean", False),  # %%kimi answers stream in the background (--bg)
 }
 DEFAULTS: dict[str, Any] = {name: None for name in PARAMETERS}
 DEFAULTS["stream"] = True

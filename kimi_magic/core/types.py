@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .constants import PRICE_CACHED_INPUT_PER_M, PRICE_INPUT_PER_M, PRICE_OUTPUT_PER_M
 
@@ -131,47 +131,3 @@ class ToolCall:
     id: str
     name: str
     arguments: str
-
-
-@dataclass
-class Answer:
-    """What one call produced; partial when `interrupted` or `truncated` is set."""
-
-    text: str = ""
-    reasoning: str = ""
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
-    request_id: str | None = None
-    model: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    seconds: float = 0.0
-    latency: float | None = None  # seconds to the first token
-    interrupted: bool = False
-    truncated: bool = False
-    parameters: dict[str, object] = field(default_factory=dict)
-    choices: list[str] = field(default_factory=list)  # every choice's text when n > 1
-    logprobs: list[TokenLogprob] = field(default_factory=list)  # the first choice's tokens
-    from_cache: bool = False  # replayed from the local response cache: nothing was paid
-
-    @property
-    def cost(self) -> float:
-        """Price of this call in USD."""
-        return self.usage.cost
-
-    @property
-    def tokens_per_second(self) -> float:
-        """Output tokens over the time spent generating (after the first token)."""
-        generating = self.seconds - (self.latency or 0.0)
-        return self.usage.completion_tokens / generating if generating > 0 else 0.0
-
-    @property
-    def complete(self) -> bool:
-        return not (self.interrupted or self.truncated)
-
-    def __str__(self) -> str:
-        return self.text
-
-    def _repr_markdown_(self) -> str:
-        from ..render.final_output import answer_markdown
-
-        return answer_markdown(self)

@@ -8,11 +8,12 @@ import re
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..core.constants import MODEL_ID
@@ -29,9 +30,6 @@ from ._replies import (
 )
 from ._usage import estimate_tokens, prompt_text
 from ._validate import input_problem
-
-if TYPE_CHECKING:
-    from ._emulator import Emulator
 
 # The async batch API takes payloads under 10 MB; single requests get the same limit here.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -75,7 +73,8 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+    # `emulator` is the Emulator that owns this server (not imported: it imports this module).
+    def __init__(self, address: tuple[str, int], emulator: Any) -> None:
         super().__init__(address, Handler)
         self.emulator = emulator
         self.stopping = threading.Event()
@@ -243,6 +242,7 @@ class Handler(BaseHTTPRequestHandler):
             "authorized": authorized,
             "json": None if parsed is _INVALID else parsed,
             "cf_ray": self.ray,
+            "received_at": time.monotonic(),  # the machine-wide clock: latencies across processes
         }
 
     def _answer(self, found: Route, body: dict[str, Any], reply: dict[str, Any] | None) -> None:

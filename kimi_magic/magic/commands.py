@@ -1,45 +1,73 @@
-"""The `%kimi <command>` words (reset, ...): a registry each feature module adds to."""
+"""The `%kimi <command>` words, in one explicit table: name -> (function, help line).
+
+Each command takes the host (the magic: `.session`, `.shell`, `.context`, `.parse()`,
+`.ask()`) and the rest of the line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from .magics import KimiMagics
-
-Command = Callable[["KimiMagics", str], Any]
-COMMANDS: dict[str, Command] = {}
-HELP: dict[str, str] = {}
-
-
-def command(name: str, help: str) -> Callable[[Command], Command]:
-    """Register `%kimi NAME rest-of-line`; the function gets the magics object and the rest."""
-
-    def register(function: Command) -> Command:
-        COMMANDS[name] = function
-        HELP[name] = help
-        return function
-
-    return register
+from ..render.frontend import show_markdown
+from .config_view import config_command
+from .explain import explain_command, fix_command
+from .history import history_command, load_command, reset_command, save_command
+from .panel import panel_command
+from .usage import usage_markdown
 
 
-def show_markdown(text: str, plain: str | None = None) -> None:
-    """Display markdown, with the same text (or `plain`) as text/plain so a terminal shows it."""
-    from IPython.display import display
-
-    display({"text/markdown": text, "text/plain": text if plain is None else plain}, raw=True)
+class Command(NamedTuple):
+    run: Callable[[Any, str], Any]
+    help: str
 
 
-@command("help", "list the %kimi commands")
-def _help(magics: KimiMagics, rest: str) -> None:
-    from IPython.display import Markdown, display
+def _usage(host: Any, rest: str) -> None:
+    show_markdown(*usage_markdown(host.session))
 
-    lines = [f"- `%kimi {name}`: {text}" for name, text in sorted(HELP.items())]
-    display(
-        Markdown(
-            "**%kimi commands**\n\n"
-            + "\n".join(lines)
-            + "\n\nAnything else after `%kimi` is a question. Flags: `%kimi?`."
-        )
+
+def _wait(host: Any, rest: str) -> None:
+    host.wait_for_background()
+
+
+def _help(host: Any, rest: str) -> None:
+    lines = [f"- `%kimi {name}`: {command.help}" for name, command in sorted(COMMANDS.items())]
+    text = (
+        "**%kimi commands**\n\n"
+        + "\n".join(lines)
+        + "\n\nAnything else after `%kimi` is a question. Flags: `%kimi?`."
     )
+    show_markdown(text, plain=text.replace("**", "").replace("`", ""))
+
+
+COMMANDS: dict[str, Command] = {
+    "config": Command(
+        config_command, "each effective setting and where it came from (the token redacted)"
+    ),
+    "explain": Command(
+        explain_command,
+        "explain the last error: its cell, traceback and values (`%kimi explain N`)",
+    ),
+    "fix": Command(
+        fix_command, "explain the last error and put corrected code in a new cell (`%kimi fix N`)"
+    ),
+    "help": Command(_help, "list the %kimi commands"),
+    "history": Command(
+        history_command, "show a conversation with each turn's usage (`%kimi history NAME`)"
+    ),
+    "load": Command(load_command, "load conversations saved with %kimi save (`%kimi load FILE`)"),
+    "panel": Command(
+        panel_command, "open the settings panel (`%kimi panel inline` to show it in the notebook)"
+    ),
+    "reset": Command(
+        reset_command,
+        "forget a conversation (`%kimi reset NAME`; `%kimi reset --all` for every one)",
+    ),
+    "save": Command(
+        save_command, "save conversations to JSON, images included (`%kimi save FILE [NAME]`)"
+    ),
+    "usage": Command(
+        _usage, "calls, tokens in / cached / out and cost, per conversation and in total"
+    ),
+    "wait": Command(_wait, "wait until the background answers (`--bg`) have finished"),
+}

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import html
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.constants import ENV_API_TOKEN, ENV_OPENAI_API_KEY
 from ..core.errors import ConfigurationError
 from ..core.parameters import PARAMETERS
 from ..core.settings import Resolved
-from .commands import command, show_markdown
-
-if TYPE_CHECKING:
-    from .magics import KimiMagics
+from ..render.frontend import show_markdown
 
 ORDER_NOTE = (
     "Order: flag > panel / %config > [tool.kimi_magic] in pyproject.toml or "
@@ -51,12 +48,13 @@ def config_markdown(resolved: Resolved, endpoint_line: str) -> str:
     )
 
 
-@command("config", "each effective setting and where it came from (the token redacted)")
-def _config(magics: KimiMagics, rest: str) -> None:
-    resolved = magics.settings()
+def config_command(host: Any, rest: str) -> None:
+    session = host.session
+    resolved = session.settings()
     try:
-        endpoint = magics.client(resolved).endpoint
+        endpoint = session.client(resolved).endpoint
         line = f"Endpoint: `{endpoint.shown_url}` ({endpoint.kind}); API token: {_token_source()}."
     except ConfigurationError as error:
         line = f"Endpoint: not configured. {error}"
-    show_markdown(config_markdown(resolved, line))
+    text = config_markdown(resolved, line)
+    show_markdown(text, plain=text.replace("<small>", "").replace("</small>", ""))

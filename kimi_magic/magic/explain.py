@@ -3,16 +3,12 @@ traceback and the values of the names its failing line uses, sent as a question.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..core.errors import KimiError
 from ..core.secrets import Redactor
 from ..prompt.error_capture import CellError
 from ..prompt.variables import render
-from .commands import command
-
-if TYPE_CHECKING:
-    from .magics import KimiMagics
 
 TRACEBACK_TOKENS = 2_000
 
@@ -48,10 +44,11 @@ def error_question(error: CellError, fix: bool, variable_tokens: int) -> str:
     return Redactor.collect(namespace=error.frame_names).redact("\n\n".join(parts)).text
 
 
-def _run(magics: KimiMagics, rest: str, fix: bool) -> None:
-    args, which = magics._parse(rest, None)
+def explain_command(host: Any, rest: str, fix: bool = False) -> None:
+    """`%kimi explain [N] [flags]` / `%kimi fix [N] [flags]`: flags as the magic reads them."""
+    args, which = host.parse(rest)
     which = which.strip()
-    errors = magics.context.errors
+    errors = host.context.errors
     if which:
         if not which.isdigit():
             raise KimiError(
@@ -67,14 +64,8 @@ def _run(magics: KimiMagics, rest: str, fix: bool) -> None:
     args.no_interpolate = True  # tracebacks and code are full of braces: send them as they are
     if fix:
         args.format = "code"
-    magics.ask(error_question(error, fix, magics.variable_tokens), args)
+    host.ask(error_question(error, fix, host.variable_tokens), args)
 
 
-@command("explain", "explain the last error: its cell, traceback and values (`%kimi explain N`)")
-def _explain(magics: KimiMagics, rest: str) -> None:
-    _run(magics, rest, fix=False)
-
-
-@command("fix", "explain the last error and put corrected code in a new cell (`%kimi fix N`)")
-def _fix(magics: KimiMagics, rest: str) -> None:
-    _run(magics, rest, fix=True)
+def fix_command(host: Any, rest: str) -> None:
+    explain_command(host, rest, fix=True)

@@ -1,10 +1,15 @@
-"""`%kimi` and `%%kimi`: parse flags, build the turn, stream it, render it. Nothing more."""
+"""`%kimi` and `%%kimi`: parse the flags, hand the question to the session, show the call.
+
+The session (session/session.py) owns everything that lives across calls; this class is its
+IPython view: `%config` traits mirror the session's settings, and our errors become one plain
+UsageError paragraph.
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -12,28 +17,35 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import CInt
 
-from ..api.client import Kimi
-from ..api.endpoint import resolve_endpoint
 from ..core.constants import CONTEXT_TOKENS, IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX, VARIABLE_TOKENS
-from ..core.conversation import Conversation, Message
-from ..core.errors import KimiError
-from ..core.settings import Resolved, resolve
+from ..core.errors import ConfigurationError, KimiError
+from ..core.settings import NAMES
 from ..prompt.context import NotebookContext
-from . import commands as _commands
-from . import config_view, explain, history  # noqa: F401  (they register their commands)
-from . import controls as _controls
-from . import panel as _panel
-from . import usage as _usage
-from .flags import flag_settings, parameter_arguments
+from .flags import parameter_arguments
 from .traits import setting_trait
+
+if TYPE_CHECKING:
+    # The session, HTTP and rendering load on the first question, not at %load_ext.
+    from ..prompt.prompt import Budgets
+    from ..render.display import AnswerSlot
+    from ..session.events import SessionEvent
+    from ..session.session import Session
+    from ..session.turn import Turn
+    from .background import Background
+
+INTERRUPTED = (
+    "Interrupted: the answer so far is kept above and in the conversation, so a follow-up "
+    "question can build on it."
+)
 
 
 @magics_class
 class KimiMagics(Magics):
     """Kimi K2.6 in the notebook. Settings are `%config KimiMagics.<name> = value`."""
 
-    # Every setting of _settings.py; None means "not set here", so a config file, the
-    # environment or the default applies (`%kimi config` says which). The panel binds to these.
+    # Every setting of core/settings.py; None means "not set here", so a config file, the
+    # environment or the default applies (`%kimi config` says which). They mirror the
+    # session's panel / %config layer both ways.
     model = setting_trait("model")
     api = setting_trait("api")
     system = setting_trait("system")
@@ -66,6 +78,7 @@ class KimiMagics(Magics):
     cache_dir = setting_trait("cache_dir")
     max_cost = setting_trait("max_cost")
     context_window = setting_trait("context_window")
+    background = setting_trait("background")
     variable_tokens = CInt(
         VARIABLE_TOKENS, help="Token budget of one variable's rendering in a prompt."
     ).tag(config=True)
@@ -82,50 +95,66 @@ class KimiMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
-        self.conversations: dict[str, Conversation] = {}
-        self._client: Kimi | None = None
-        self.ledger = _usage.Ledger()
-        self.panel_view: _panel.Panel | None = None
         # Displayed images and cell errors; load_ipython_extension installs its hooks.
         self.context = NotebookContext()
+        self._session: Session | None = None
+        self._background: Background | None = None
+        self.observe(self._trait_changed, names=list(NAMES))
+        self.panel_view: Any = None
 
-    def conversation(self, name: str | None = None) -> Conversation:
-        """The named conversation (created on first use)."""
-        name = name or "default"
-        if name not in self.conversations:
-            self.conversations[name] = Conversation(name=name)
-        return self.conversations[name]
+    @property
+    def session(self) -> Session:
+        """The session this magic is a view of (made on first use: %load_ext stays fast)."""
+        if self._session is None:
+            from ..session.session import Session
+            from ..session.turn import Notebook
 
-    def settings(self, args: argparse.Namespace | None = None) -> Resolved:
-        """Every effective setting and its source: flag > panel / %config > file > env > default."""
-        session = {name: getattr(self, name) for name in self.trait_names(config=True)}
-        return resolve(flag_settings(args) if args is not None else {}, session)
+            namespace = self.shell.user_ns if self.shell is not None else {}
+            session = Session(notebook=Notebook(namespace, self.context, self.budgets))
+            session.configure(
+                **{n: getattr(self, n) for n in NAMES if getattr(self, n) is not None}
+            )
+            session.subscribe(self._session_changed)
+            self._session = session
+        return self._session
+
+    @property
+    def background_answers(self) -> Background:
+        if self._background is None:
+            from .background import Background
+
+            self._background = Background()
+        return self._background
+
+    def budgets(self) -> Budgets:
+        from ..prompt.prompt import Budgets
+
+        return Budgets(
+            self.variable_tokens, self.context_tokens, self.image_max_side, self.image_max_bytes
+        )
+
+    def _trait_changed(self, change: Any) -> None:
+        if self._session is not None:  # otherwise the session reads the traits when made
+            self._session.configure(**{change.name: change.new})
+
+    def _session_changed(self, event: SessionEvent) -> None:
+        from ..session.events import SettingsChanged
+
+        if isinstance(event, SettingsChanged):  # the panel moved: %config reads it back
+            for name in event.names:
+                value = self.session.overrides.get(name)
+                if getattr(self, name) != value:
+                    setattr(self, name, value)
 
     def close(self) -> None:
-        """Release the HTTP connections (on `%unload_ext`)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Stop what streams and release the HTTP connections (on `%unload_ext`)."""
+        if self._session is not None:
+            self._session.stop_all()
+            self._session.close()
 
-    def client(self, resolved: Resolved | None = None) -> Kimi:
-        """A client for the current credentials and endpoint settings (re-made if they change)."""
-        resolved = resolved or self.settings()
-        endpoint = resolve_endpoint(api=resolved["api"], model=resolved["model"])
-        if self._client is None or self._client.endpoint != endpoint:
-            if self._client is not None:
-                self._client.close()
-            self._client = Kimi(
-                endpoint=endpoint,
-                read_timeout=resolved["read_timeout"],
-                call_timeout=resolved["call_timeout"],
-            )
-        return self._client
-
-    def request_settings(
-        self, args: argparse.Namespace, resolved: Resolved | None = None
-    ) -> dict[str, Any]:
-        """The request parameters of this call, checked against their documented ranges."""
-        return _controls.request_parameters(resolved or self.settings(args))
+    def wait_for_background(self, timeout: float | None = None) -> bool:
+        """Block until the background answers are done (and their -o variables set)."""
+        return self._background is None or self._background.wait(timeout)
 
     @no_var_expand
     @magic_arguments()
@@ -183,6 +212,13 @@ class KimiMagics(Magics):
         help="Ask for JSON matching NAME: a JSON Schema dict or a pydantic model class.",
     )
     @argument(
+        "--bg",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Return at once; the answer streams into this cell while you run others "
+        "(%%kimi wait blocks until it is done).",
+    )
+    @argument(
         "--dry-run",
         action="store_true",
         help="Show what would be sent, and the estimated tokens and cost; send nothing.",
@@ -200,10 +236,15 @@ class KimiMagics(Magics):
             %kimi reset
         """
         if cell is None:
+            from .commands import COMMANDS
+
             word, _, rest = line.strip().partition(" ")
-            if word in _commands.COMMANDS:
-                return self._run_command(word, rest)
-        args, question = self._parse(line, cell)
+            if word in COMMANDS:
+                try:
+                    return COMMANDS[word].run(self, rest)
+                except KimiError as error:
+                    raise UsageError(str(error)) from None
+        args, question = self.parse(line, cell)
         if not question.strip():
             raise UsageError(
                 "There is nothing to ask: write the question after %kimi, or in the "
@@ -213,47 +254,62 @@ class KimiMagics(Magics):
 
     def ask(self, question: str, args: argparse.Namespace) -> None:
         """Send one question with the call's flags, stream the answer, deliver it."""
-        from . import (
-            turn as _turn,  # the prompt stages load on the first question, not at %load_ext
-        )
+        from ..render.display import AnswerSlot
+        from .delivery import question_from
 
-        conversation = Conversation() if args.new else self.conversation(args.chat)
+        session = self.session
         try:
-            resolved = self.settings(args)
-            turn = _turn.prepare(self, question, args, resolved)
-            user: Message = turn.message
-            settings = turn.settings(self.request_settings(args, resolved))
-            messages = conversation.request_messages(user, resolved["system"] or None)
+            turn = session.prepare(question_from(question, args))
             if args.dry_run:
-                display(_turn.dry_run(self, turn, messages, settings, resolved))
+                display(session.dry_run(turn))
                 return
-            client = self.client(resolved)
-            call = _controls.start(self, client, conversation, messages, settings, resolved, args)
+            background = args.bg if args.bg is not None else bool(turn.resolved["background"])
+            if background:
+                _check_background(args, turn)
+            call = session.start(turn)
         except KimiError as error:
             raise UsageError(str(error)) from None
-        shown = _controls.show(call)
-        answer = shown.answer
-        conversation.record(user, answer)
-        _controls.finish(self, call, shown)
-        if shown.error is not None:
-            raise UsageError(str(shown.error))
-        if shown.keyboard_interrupt:
-            raise UsageError(
-                "Interrupted: the answer so far is kept above and in the "
-                "conversation, so a follow-up question can build on it."
+        slot = AnswerSlot(call, n=int(turn.params.get("n") or 1))
+        if background:
+            self.background_answers.start(
+                slot, turn, lambda t, s: self._finish(t, s, args, quiet=True)
             )
-        problem = _turn.deliver(self, answer, args, turn)
-        if problem:
-            raise UsageError(problem)
+            return
+        interrupted = slot.stream()
+        self._finish(turn, slot, args)
+        if interrupted:
+            raise UsageError(INTERRUPTED)
 
-    def _run_command(self, word: str, rest: str) -> Any:
-        try:
-            return _commands.COMMANDS[word](self, rest)
-        except KimiError as error:
-            raise UsageError(str(error)) from None
+    def _finish(
+        self, turn: Turn, slot: AnswerSlot, args: argparse.Namespace, quiet: bool = False
+    ) -> None:
+        """Record the turn, leave the static answer, then store or place it; in the foreground
+        our errors are raised, in the background they stay in the answer's slot."""
+        from ..render.frontend import show_markdown
+        from .delivery import deliver
 
-    def _parse(self, line: str, cell: str | None) -> tuple[argparse.Namespace, str]:
-        """Flags from the magic line; the question is the cell, or the line after its flags."""
+        self.session.finish(turn)
+        gauge = turn.gauge
+        slot.end(_gauge_text(gauge), keep_error=quiet)
+        call = turn.call
+        assert call is not None
+        if not quiet:  # notes from finishing (the cache missed out); a thread has no cell
+            for note in turn.notes:
+                if note not in call.notes:
+                    show_markdown(f"<small>{note}</small>", plain=note)
+        if call.error is not None:
+            if not quiet:
+                raise UsageError(str(call.error))
+            return
+        if call.answer.complete:
+            namespace = self.shell.user_ns if self.shell is not None else {}
+            problem = deliver(namespace, call.answer, args, turn.output)
+            if problem and not quiet:
+                raise UsageError(problem)
+
+    def parse(self, line: str, cell: str | None = None) -> tuple[argparse.Namespace, str]:
+        """Flags from the magic line; the question is the cell, or the line after its flags.
+        Unknown flags are refused on the line magic as on the cell magic."""
         parser = self.kimi.parser
         flags, question = (line, cell) if cell is not None else split_leading_flags(parser, line)
         try:
@@ -266,6 +322,23 @@ class KimiMagics(Magics):
         return args, question or ""
 
 
+def _gauge_text(gauge: Any) -> str:
+    if gauge is None:
+        return ""
+    return gauge.text + (f" · ⚠ {gauge.warning}" if gauge.warning else "")
+
+
+def _check_background(args: argparse.Namespace, turn: Turn) -> None:
+    """What a background answer cannot do, said before anything is sent."""
+    if args.format == "code":
+        raise ConfigurationError(
+            "--bg cannot put code into a new cell (the cell has finished by then): drop -f "
+            "code, or ask without --bg."
+        )
+    if int(turn.params.get("n") or 1) > 1:
+        raise ConfigurationError("--bg shows one answer: drop -n, or ask without --bg.")
+
+
 def split_leading_flags(parser: argparse.ArgumentParser, line: str) -> tuple[str, str]:
     """`-t 0.2 why is -1 < 0?` -> ('-t 0.2', 'why is -1 < 0?'): flags end at the first word."""
     rest = line.lstrip()
@@ -275,6 +348,8 @@ def split_leading_flags(parser: argparse.ArgumentParser, line: str) -> tuple[str
         name = token.split("=", 1)[0]
         action = parser._option_string_actions.get(name)
         if action is None:
+            if name.startswith("--") and name[2:3].isalpha():
+                raise UsageError(_unknown_flag(parser, name))
             break
         taken.append(token)
         rest = after.lstrip()
@@ -282,6 +357,17 @@ def split_leading_flags(parser: argparse.ArgumentParser, line: str) -> tuple[str
             value, _, rest = _take_value(rest)
             taken.append(shlex.quote(value))
     return " ".join(taken), rest
+
+
+def _unknown_flag(parser: argparse.ArgumentParser, name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(parser._option_string_actions), n=1)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    return (
+        f"Unknown flag {name}: nothing was sent.{hint} See %kimi? for the flags; to ask about "
+        "a flag itself, put the question in quotes or in a %%kimi cell."
+    )
 
 
 def _take_value(text: str) -> tuple[str, str, str]:

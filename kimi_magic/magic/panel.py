@@ -8,16 +8,20 @@ model's default, without becoming set. ipywidgets is imported only when the pane
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from ..core.constants import CONTEXT_WINDOW_TOKENS
+from ..core.errors import ConfigurationError
 from ..core.parameters import PARAMETERS
-from .commands import command
+from ..core.tokens import ContextGauge
+from ..render.frontend import in_kernel, show_markdown
+from ..session.events import SessionEvent, SettingsChanged
 
 if TYPE_CHECKING:
-    from .magics import KimiMagics
+    from ..session.session import Session
 
 TITLE = "Kimi K2.6"
 # The traits the panel shows; a change to any of them refreshes the controls.
@@ -50,6 +54,11 @@ PANEL_CSS = (
 # A dropdown's "model default" entry: a widget value of None would mean "nothing selected".
 UNSET = "(unset)"
 SEED_NONE, SEED_FIXED, SEED_RANDOM = "none", "fixed", "random per call"
+NO_WIDGETS = (
+    "The panel needs a notebook frontend that shows widgets. Here, change settings with "
+    "`%config KimiMagics.<name> = value` (e.g. `%config KimiMagics.temperature = 0.2`) and "
+    "see them with `%kimi config`."
+)
 
 
 def side_area_available() -> bool:
@@ -73,10 +82,10 @@ def side_area_available() -> bool:
 class Panel:
     """The controls, bound both ways to the magics' traits, plus live usage."""
 
-    def __init__(self, magics: KimiMagics) -> None:
+    def __init__(self, session: Session) -> None:
         import ipywidgets as w
 
-        self.magics = magics
+        self.session = session
         self._syncing = False
         wide = w.Layout(width="98%")
         # The side area is narrow: short labels leave the sliders a usable track.
@@ -137,12 +146,17 @@ class Panel:
         self.reset_button = w.Button(description="reset to defaults", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
         self.usage = w.HTML()
+        # The context window of the conversation last answered, as a bar (the text is above it).
+        self._gauge_bar = w.FloatProgress(
+            min=0.0, max=1.0, description="context", layout=wide, style=style
+        )
         self.root = w.VBox(
             [
                 w.HTML(f"<b>{TITLE}</b>{PANEL_CSS}"),
                 *self.controls.values(),
                 self.reset_button,
                 self.usage,
+                self._gauge_bar,
             ],
             layout=w.Layout(padding="0 6px"),
         )
@@ -152,13 +166,19 @@ class Panel:
         self.refresh_usage()
         for name, control in self.controls.items():
             control.observe(lambda change, name=name: self._push(name), names="value")
-        magics.observe(lambda change: self.pull(), names=list(BOUND))
+        self.unsubscribe = session.subscribe(self._on_session)
+
+    def _on_session(self, event: SessionEvent) -> None:
+        if isinstance(event, SettingsChanged):
+            self.pull()
+        else:
+            self.refresh_usage(event.turn.gauge)
 
     # -- traits -> widgets --------------------------------------------------------------------
 
     def pull(self) -> None:
         """Show the effective settings; an unset trait shows its file / env / model default."""
-        resolved = self.magics.settings()
+        resolved = self.session.settings()
 
         def shown(name: str) -> Any:
             value = resolved[name]
@@ -192,38 +212,34 @@ class Panel:
     def _push(self, name: str) -> None:
         if self._syncing:
             return
-        m, value = self.magics, self.controls[name].value
-        value = None if value == UNSET else value
-        if name in SLIDERS or name in ("thinking", "stream"):
-            setattr(m, name, value)
-        elif name == "reasoning_effort":
-            if value == "off":
-                m.reasoning_effort, m.thinking = None, False
-            else:
-                if m.thinking is False:
-                    m.thinking = None
-                m.reasoning_effort = value
-        elif name == "seed_choice":
-            m.seed_mode = "random" if value == SEED_RANDOM else "fixed"
-            m.seed = self.controls["seed"].value if value == SEED_FIXED else None
-        elif name == "seed":
-            if self.controls["seed_choice"].value == SEED_FIXED:
-                m.seed = value
-        elif name == "max_completion_tokens":
-            m.max_completion_tokens = value or None
-        elif name in ("system", "model"):
-            setattr(m, name, value or None)  # empty: the file / env / default applies again
+        self.session.configure(**self._settings_of(name, self.controls[name].value))
         self.pull()
 
+    def _settings_of(self, name: str, value: Any) -> dict[str, Any]:
+        """The settings one control's new value sets."""
+        value = None if value == UNSET else value
+        if name == "reasoning_effort":
+            if value == "off":
+                return {"reasoning_effort": None, "thinking": False}
+            thinking = self.session.overrides.get("thinking")
+            return {"reasoning_effort": value, "thinking": None if thinking is False else thinking}
+        if name == "seed_choice":
+            seed = self.controls["seed"].value if value == SEED_FIXED else None
+            return {"seed_mode": "random" if value == SEED_RANDOM else "fixed", "seed": seed}
+        if name == "seed":
+            return {"seed": value} if self.controls["seed_choice"].value == SEED_FIXED else {}
+        if name in ("max_completion_tokens", "system", "model"):
+            return {name: value or None}  # empty: the file / env / default applies again
+        return {name: value}
+
     def reset(self) -> None:
-        """Unset every bound trait, so config files, the environment and defaults apply."""
-        for name in BOUND:
-            setattr(self.magics, name, None)
+        """Unset every bound setting, so config files, the environment and defaults apply."""
+        self.session.configure(**dict.fromkeys(BOUND))
 
     # -- usage --------------------------------------------------------------------------------
 
-    def refresh_usage(self) -> None:
-        ledger = self.magics.ledger
+    def refresh_usage(self, gauge: ContextGauge | None = None) -> None:
+        ledger = self.session.ledger
         total = ledger.total
         u = total.usage
         latency = "none yet"
@@ -238,8 +254,21 @@ class Panel:
             f"tokens in: {u.prompt_tokens:,} (cached {u.cached_tokens:,})<br>"
             f"tokens out: {u.completion_tokens:,}<br>"
             f"cost: ${total.cost:.4f}<br>"
-            f"last call: {latency}</div>"
+            f"last call: {latency}<br>"
+            f"{self._gauge_html(gauge)}</div>"
         )
+
+    def _gauge_html(self, gauge: ContextGauge | None) -> str:
+        """The context-window gauge of the conversation last answered (default at first)."""
+        gauge = gauge or self.session.gauge(self.session.conversation())
+        self._gauge_bar.value = min(gauge.share, 1.0)
+        self._gauge_bar.bar_style = "danger" if gauge.warning else ""
+        warning = (
+            f"<br><span style='color:#b00'>{html.escape(gauge.warning)}</span>"
+            if gauge.warning
+            else ""
+        )
+        return f"{html.escape(gauge.text)}{warning}"
 
     # -- showing ------------------------------------------------------------------------------
 
@@ -247,6 +276,9 @@ class Panel:
         """Open in the right side area (once; again: re-focus) or inline. Returns where."""
         from IPython.display import display
 
+        if where == "auto" and not in_kernel():  # a terminal: a VBox(...) repr helps nobody
+            show_markdown(NO_WIDGETS)
+            return "text"
         side = where == "side" or (where == "auto" and side_area_available())
         if not side:
             display(self.root)
@@ -262,19 +294,17 @@ class Panel:
         return "side"
 
 
-def open_panel(magics: KimiMagics, where: str = "auto") -> Panel:
+def open_panel(host: Any, where: str = "auto") -> Panel:
     """The session's one panel, created on first use and shown (`where`: auto, side, inline)."""
-    if magics.panel_view is None:
-        magics.panel_view = Panel(magics)
-    magics.panel_view.show(where)
-    return magics.panel_view
+    if host.panel_view is None:
+        host.panel_view = Panel(host.session)
+    host.panel_view.show(where)
+    return host.panel_view
 
 
-@command("panel", "open the settings panel (`%kimi panel inline` to show it in the notebook)")
-def _panel(magics: KimiMagics, rest: str) -> None:
+def panel_command(host: Any, rest: str) -> None:
+    """`%kimi panel [side|inline]`."""
     where = rest.strip() or "auto"
     if where not in ("auto", "side", "inline"):
-        from ..core.errors import ConfigurationError
-
         raise ConfigurationError(f"%kimi panel takes 'side' or 'inline', not {where!r}.")
-    open_panel(magics, where)
+    open_panel(host, where)

@@ -22,6 +22,7 @@ _HELP: dict[str, str] = {
     "cache_dir": "Folder of the response cache (default ~/.cache/kimi_magic/responses).",
     "max_cost": "Spending cap per session in USD: further calls are refused once it is reached.",
     "context_window": "Tokens of context; older turns are left out to fit (about 4 chars/token).",
+    "background": "%%kimi answers stream in the background by default (like --bg).",
 }
 _CHOICES: dict[str, list[str]] = {"api": ["native", "openai"], "seed_mode": ["fixed", "random"]}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,9 +90,8 @@ class NotebookContext:
 
 
 def _ipython_major() -> int:
-    import IPython
-
-    return int(IPython.version_info[0])
+    # The shell that installed these hooks has imported IPython; this layer does not.
+    return int(sys.modules["IPython"].version_info[0])
 
 
 def _wrap(owner: Any, name: str, observer: Callable[..., None]) -> None:

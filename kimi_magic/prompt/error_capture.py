@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
 
-from IPython.core.error import UsageError
-
 from ..core.constants import ERRORS_REMEMBERED
 from ..core.errors import KimiError
 from ..core.secrets import Redactor
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# A magic's usage message or an interrupt is no bug of the notebook's code to explain.
-_NOT_BUGS: tuple[type[BaseException], ...] = (UsageError, KeyboardInterrupt)
+# A magic's usage message or an interrupt is no bug of the notebook's code to explain. Known
+# by name: this layer must not import IPython (the session runs without it).
+_NOT_BUGS = frozenset({"UsageError", "KeyboardInterrupt"})
 PART_CHARS = 3_000  # of a cell's source and of its traceback in an {Err[n]} rendering
 
 
@@ -89,7 +88,7 @@ class ErrorMemory:
         result has no count: cells run without storing history)."""
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         count = getattr(result, "execution_count", None) or cell
-        if error is None or count is None or isinstance(error, _NOT_BUGS):
+        if error is None or count is None or type(error).__name__ in _NOT_BUGS:
             return
         source = getattr(getattr(result, "info", None), "raw_cell", "") or ""
         line, names = _failing_frame(error, user_ns)

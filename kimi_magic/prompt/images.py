@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.constants import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX, IMAGES_REMEMBERED
-from ..core.errors import KimiError
+from ..core.errors import ImageError
 
 MIME_PNG = "image/png"
 MIME_JPEG = "image/jpeg"
@@ -28,10 +28,6 @@ IMAGE_MIMES = (MIME_PNG, MIME_JPEG)
 PILLOW_HINT = "Install Pillow for it: pip install 'kimi_magic[images]' (or pip install pillow)."
 # Output metadata key of our own displays (dry-run thumbnails), which are not remembered.
 OWN_OUTPUT_KEY = "kimi_magic"
-
-
-class ImageError(KimiError):
-    """An image could not be found, read or made small enough to send."""
 
 
 @dataclass(frozen=True)

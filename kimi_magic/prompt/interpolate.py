@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import KimiError
+from ..core.errors import MissingReference
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _STEP = rf"""(?:\.{_NAME}|\[(?:-?\d+|"[^"\\\n]*"|'[^'\\\n]*')\])"""
@@ -63,10 +63,6 @@ class Reference:
 
 
 Segment = str | Reference
-
-
-class MissingReference(KimiError):
-    """A `{name}` in the prompt names nothing that exists."""
 
 
 def _protected_spans(text: str) -> list[tuple[int, int]]:

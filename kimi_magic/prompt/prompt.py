@@ -13,12 +13,14 @@ from ..core.constants import (
     CONTEXT_TOKENS,
     IMAGE_MAX_BYTES,
     IMAGE_MAX_SIDE_PX,
-    IMAGE_PIXELS_PER_TOKEN,
     INLINE_MAX_CHARS,
     VARIABLE_TOKENS,
 )
 from ..core.errors import KimiError
+from ..core.messages import Message
 from ..core.secrets import Redactor
+from ..core.tokens import image_tokens as pixel_tokens
+from ..core.tokens import text_tokens
 from .context import NotebookContext
 from .images import (
     Image,
@@ -29,7 +31,7 @@ from .images import (
     pending_inline_figure,
 )
 from .interpolate import REFERENCE, MissingReference, Reference, interpolate, resolve
-from .variables import Rendering, estimate_tokens, render
+from .variables import Rendering, render
 
 MIN_RENDERING_TOKENS = 40  # below this a value is left out rather than shown as a stub
 
@@ -54,19 +56,13 @@ class Prompt:
     redacted: tuple[str, ...] = ()  # what was taken out as secret (see core/secrets.py)
 
     @property
-    def message(self) -> dict[str, Any]:
-        if not self.images:
-            return {"role": "user", "content": self.text}
-        parts: list[dict[str, Any]] = [{"type": "text", "text": self.text}]
-        parts += [
-            {"type": "image_url", "image_url": {"url": image.data_url}} for image in self.images
-        ]
-        return {"role": "user", "content": parts}
+    def message(self) -> Message:
+        return Message.user(self.text, tuple(image.data_url for image in self.images))
 
     @property
     def tokens(self) -> int:
         """Estimated prompt tokens of this turn (text and images)."""
-        return estimate_tokens(self.text) + sum(image_tokens(i) for i in self.images)
+        return text_tokens(self.text) + sum(image_tokens(i) for i in self.images)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -75,7 +71,7 @@ def _is_scalar(value: Any) -> bool:
 
 def image_tokens(image: Image) -> int:
     """Estimated prompt tokens of one image, from its pixels."""
-    return max(1, image.width * image.height // IMAGE_PIXELS_PER_TOKEN)
+    return pixel_tokens(image.width, image.height)
 
 
 class _Builder:

@@ -15,18 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import KimiError
+from ..core.errors import KimiError, StructuredOutputError
 
 DEFAULT_NAME = "answer"
 _FENCED = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
-
-
-class StructuredOutputError(KimiError):
-    """The answer is not the JSON asked for; `raw` keeps the text that came back."""
-
-    def __init__(self, message: str, raw: str) -> None:
-        super().__init__(message)
-        self.raw = raw
 
 
 @dataclass(frozen=True)

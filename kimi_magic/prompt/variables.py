@@ -21,6 +21,7 @@ from ..core.constants import (
     TABLE_ROWS,
     VARIABLE_TOKENS,
 )
+from ..core.tokens import text_tokens
 
 ITEM_CHARS = 300  # one item of a list or dict, as compact JSON
 NOTE_RESERVE = 160  # room kept for the "[cut: ...]" line when shrinking a table
@@ -36,12 +37,7 @@ class Rendering:
 
     @property
     def tokens(self) -> int:
-        return estimate_tokens(self.text)
-
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count (about four characters a token)."""
-    return -(-len(text) // CHARS_PER_TOKEN)
+        return text_tokens(self.text)
 
 
 def render(

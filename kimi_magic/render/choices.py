@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..api.client import AnswerStream
+from ..core.answer import Answer, footer_line, status_note
+from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
-from ..core.errors import KimiError, StreamError
-from ..core.types import Answer, TextDelta
-from .display import Shown, in_kernel
-from .final_output import METADATA_KEY, footer_line, provenance, status_note
+from ..core.errors import KimiError
+from ..core.types import TextDelta
+from .final_output import METADATA_KEY, provenance
+from .frontend import in_kernel
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND  # design.md section 3
 
@@ -40,10 +41,37 @@ def _finish(handle: object, answer: Answer, kind: str | None, error: str | None)
         handle.update(data, raw=True, metadata=metadata)  # type: ignore[attr-defined]
 
 
-def show_choices(events: AnswerStream, n: int, endpoint_kind: str | None = None) -> Shown:
-    """Stream `n` choices into tabs (a kernel) or collect them (elsewhere), then show markdown."""
+class ChoicesView:
+    """How `n` choices were shown: their tabs' slot (None outside a kernel), and whether a
+    keyboard interrupt ended them."""
+
+    def __init__(self, handle: object, interrupted: bool) -> None:
+        self.handle = handle
+        self.interrupted = interrupted
+
+    def end(self, call: Call, context: str = "", keep_error: bool = False) -> None:
+        answer = call.answer
+        if call.error is not None and not answer.text and not answer.choices:
+            if self.handle is not None:  # leave no empty tabs behind
+                self.handle.update({"text/plain": ""}, raw=True)  # type: ignore[attr-defined]
+            return
+        _finish(self.handle, answer, call.endpoint_kind, str(call.error) if call.error else None)
+
+    def discard(self) -> None:
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)  # type: ignore[attr-defined]
+
+
+def stream_choices(call: Call, n: int) -> ChoicesView:
+    """Stream `n` choices into tabs (a kernel) or collect them (elsewhere)."""
     if not in_kernel():
-        return _collect(events, endpoint_kind)
+        try:
+            call.until_done()
+        except KeyboardInterrupt:
+            return ChoicesView(None, True)
+        except KimiError:
+            pass  # recorded in the call
+        return ChoicesView(None, False)
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -53,28 +81,20 @@ def show_choices(events: AnswerStream, n: int, endpoint_kind: str | None = None)
     tabs = widgets.Tab(children=panes, titles=tuple(f"Choice {i + 1}" for i in range(n)))
     handle = display(tabs, display_id=True)
     last = 0.0
-    error: StreamError | None = None
     try:
-        try:
-            for event in events:
-                if isinstance(event, TextDelta) and event.choice < n:
-                    pieces[event.choice].append(event.text)
-                if time.perf_counter() - last >= _MIN_INTERVAL_S:
-                    last = time.perf_counter()
-                    _render(panes, pieces, shown)
-        except StreamError as caught:
-            error = caught
-        answer = error.answer if error is not None and error.answer else events.answer
-        _finish(handle, answer, endpoint_kind, str(error) if error else None)
-        return Shown(answer, error)
+        for event in call:
+            if isinstance(event, TextDelta) and event.choice < n:
+                pieces[event.choice].append(event.text)
+            if time.perf_counter() - last >= _MIN_INTERVAL_S:
+                last = time.perf_counter()
+                _render(panes, pieces, shown)
     except KeyboardInterrupt:
-        _finish(handle, events.answer, endpoint_kind, None)
-        return Shown(events.answer, keyboard_interrupt=True)
-    except KimiError as caught:
-        handle.update({"text/plain": ""}, raw=True)  # leave no empty tabs behind
-        return Shown(events.answer, caught)
+        return ChoicesView(handle, True)
+    except KimiError:
+        pass  # recorded in the call
     finally:
-        _close(tabs, panes)  # after the slot shows the markdown, as the live view does
+        _close(tabs, panes)  # the slot shows the markdown next, as the live view does
+    return ChoicesView(handle, False)
 
 
 def _render(panes: list[Any], pieces: list[list[str]], shown: list[int]) -> None:
@@ -97,17 +117,3 @@ def _close(tabs: Any, panes: list[Any]) -> None:
 
     for widget in (*panes, tabs):
         close_widget(widget)
-
-
-def _collect(events: AnswerStream, endpoint_kind: str | None) -> Shown:
-    try:
-        events.until_done()
-    except KeyboardInterrupt:
-        return Shown(events.answer, keyboard_interrupt=True)
-    except StreamError as error:
-        _finish(None, error.answer or events.answer, endpoint_kind, str(error))
-        return Shown(error.answer or events.answer, error)
-    except KimiError as error:
-        return Shown(events.answer, error)
-    _finish(None, events.answer, endpoint_kind, None)
-    return Shown(events.answer)

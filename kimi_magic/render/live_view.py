@@ -15,15 +15,17 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import DisplayHandle, display
 
+from ..core.answer import Answer
+from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
-from ..core.types import Answer, Retrying, Usage
+from ..core.types import Retrying, Usage
 from .final_output import MIME_MARKDOWN, output_bundle
 from .markdown_blocks import BlockSplitter
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
 # A long open block (a big code block or table) is re-sent only when it has grown by this
 # share of its size, or after _TAIL_MAX_WAIT_S, so its cost stays linear in its length.
-_TAIL_GROWTH_SHARE = 0.25
+_TAIL_GROWTH_SHARE = 0.5
 _TAIL_MAX_WAIT_S = 0.5
 _FOOTER_INTERVAL_S = 1.0
 
@@ -54,6 +56,27 @@ def _markdown_output(text: str) -> tuple[dict[str, Any], ...]:
     return ({"output_type": "display_data", "data": {MIME_MARKDOWN: text}, "metadata": {}},)
 
 
+class Capture:
+    """Which Output widget the frozen blocks are displayed into: one at a time, switched only
+    when reasoning gives way to the answer. Entering an Output is what `with output:` does;
+    doing it per block would cost two widget messages a block (half the bytes of a long
+    answer), so the capture stays on until the other stream or the end takes it."""
+
+    def __init__(self) -> None:
+        self.active: widgets.Output | None = None
+
+    def into(self, output: widgets.Output) -> None:
+        if self.active is not output:
+            self.release()
+            output.__enter__()
+            self.active = output
+
+    def release(self) -> None:
+        if self.active is not None:
+            self.active.__exit__(None, None, None)
+            self.active = None
+
+
 class MarkdownStream:
     """Frozen markdown blocks above one live tail block.
 
@@ -61,19 +84,25 @@ class MarkdownStream:
     kernel never sends it again); the open tail block is re-sent into the `tail` Output.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capture: Capture, layout: widgets.Layout) -> None:
         self._splitter = BlockSplitter()
         self._pending: list[str] = []
-        self._frozen = widgets.Output()
-        self._tail = widgets.Output()
+        self._capture = capture
+        self._frozen = widgets.Output(layout=layout)
+        self._tail = widgets.Output(layout=layout)
         self._shown_tail = ""
         self._tail_sent_at = 0.0
-        self.box = widgets.VBox([self._frozen, self._tail])
+        self.box = widgets.VBox([self._frozen, self._tail], layout=layout)
         self.has_text = False
 
     def append(self, text: str) -> None:
         self._pending.append(text)
         self.has_text = True
+
+    @property
+    def pending(self) -> bool:
+        """Text arrived since the last render."""
+        return bool(self._pending)
 
     def render(self, final: bool = False) -> None:
         text = "".join(self._pending)
@@ -82,9 +111,9 @@ class MarkdownStream:
         if final:
             finished += self._splitter.close()
         if finished:
-            with self._frozen:
-                for block in finished:
-                    display({MIME_MARKDOWN: block}, raw=True)
+            self._capture.into(self._frozen)
+            for block in finished:
+                display({MIME_MARKDOWN: block}, raw=True)
         tail = "" if final else self._splitter.tail
         if tail != self._shown_tail and (finished or self._tail_due(tail)):
             self._tail.outputs = _markdown_output(tail) if tail else ()
@@ -107,11 +136,14 @@ class LiveView:
     """Reasoning (folds when the answer starts), answer, footer and a Stop button."""
 
     def __init__(self) -> None:
-        self.reasoning = MarkdownStream()
-        self.answer = MarkdownStream()
+        # One layout model shared by the plain boxes: each widget would otherwise open its own.
+        plain = widgets.Layout()
+        self._capture = Capture()
+        self.reasoning = MarkdownStream(self._capture, plain)
+        self.answer = MarkdownStream(self._capture, plain)
         self.thinking = widgets.Accordion(children=[self.reasoning.box], titles=("Thinking…",))
         self.thinking.layout.display = "none"
-        self.footer = widgets.HTML("<small>waiting for the first token…</small>")
+        self.footer = widgets.HTML("<small>waiting for the first token…</small>", layout=plain)
         self.stop_button = widgets.Button(
             description="Stop", icon="stop", layout=widgets.Layout(width="auto")
         )
@@ -121,7 +153,7 @@ class LiveView:
             [self.stop_button, self.footer], layout=widgets.Layout(align_items="center")
         )
         self._bar_parts = (bar,)
-        self.root = widgets.VBox([self.thinking, self.answer.box, bar])
+        self.root = widgets.VBox([self.thinking, self.answer.box, bar], layout=plain)
         self._handle: DisplayHandle | None = None
         self._last_render = 0.0
         self._footer_at = 0.0
@@ -167,11 +199,15 @@ class LiveView:
             return f"{event.reason}: attempt {event.attempt} of {event.of} sent, waiting…"
         return f"{event.reason}: retrying in {left:.0f} s, attempt {event.attempt} of {event.of}"
 
-    def due(self) -> bool:
-        return time.perf_counter() - self._last_render >= _MIN_INTERVAL_S
+    def until_due(self) -> float:
+        """Seconds until the view may show new text again (0: now); a tick that showed none
+        does not count, so the first text after a silence shows at once."""
+        return max(0.0, self._last_render + _MIN_INTERVAL_S - time.perf_counter())
 
     def render(self, usage: Usage) -> None:
-        self._last_render = time.perf_counter()
+        now = time.perf_counter()
+        if self.reasoning.pending or self.answer.pending:
+            self._last_render = now
         self.reasoning.render()
         self.answer.render()
         phase = (
@@ -182,29 +218,53 @@ class LiveView:
             else "waiting"
         )
         # The footer is a clock: once a second is enough, and a phase change shows at once.
-        if phase != self._phase or self._last_render - self._footer_at >= _FOOTER_INTERVAL_S:
-            self._phase, self._footer_at = phase, self._last_render
-            elapsed = self._last_render - self._started
+        if phase != self._phase or now - self._footer_at >= _FOOTER_INTERVAL_S:
+            self._phase, self._footer_at = phase, now
+            elapsed = now - self._started
             tokens = usage.completion_tokens
             counted = f" · {tokens:,} tokens" if tokens else ""
-            retry = self._retry_text(self._last_render) if phase == "waiting" else None
+            retry = self._retry_text(now) if phase == "waiting" else None
             text = retry or f"{phase}… {elapsed:.0f} s{counted}"
             self.footer.value = f"<small>{html.escape(text)}</small>"
 
-    def finish(self, answer: Answer, endpoint_kind: str | None, error: str | None = None) -> None:
+    def end(self, call: Call, context: str = "", keep_error: bool = False) -> None:
+        """The static answer replaces the view; a call that failed before any of the answer
+        arrived leaves nothing (the magic prints its error), or with `keep_error` the error."""
+        answer = call.answer
+        self._capture.release()  # the final update must reach the slot, not a frozen Output
+        if call.error is not None and not (answer.text or answer.reasoning or answer.tool_calls):
+            if keep_error and self._handle is not None:
+                text = f"⚠ {call.error}"
+                self._handle.update({MIME_MARKDOWN: text, "text/plain": text}, raw=True)
+                self.close()
+            else:
+                self.discard()
+            return
+        self.finish(answer, call.endpoint_kind, str(call.error) if call.error else None, context)
+
+    def finish(
+        self,
+        answer: Answer,
+        endpoint_kind: str | None,
+        error: str | None = None,
+        context: str = "",
+    ) -> None:
         """Replace the live view by the static markdown output, then free the widgets."""
-        data, metadata = output_bundle(answer, endpoint_kind, error)
+        self._capture.release()
+        data, metadata = output_bundle(answer, endpoint_kind, error, context)
         if self._handle is not None:
             self._handle.update(data, metadata=metadata, raw=True)
         self.close()
 
     def discard(self) -> None:
         """An error before anything arrived: leave no empty view behind."""
+        self._capture.release()
         if self._handle is not None:
             self._handle.update({"text/plain": ""}, raw=True)
         self.close()
 
     def close(self) -> None:
+        self._capture.release()
         self.reasoning.close()
         self.answer.close()
         for widget in (self.thinking, self.footer, self.stop_button, *self._bar_parts, self.root):

@@ -58,6 +58,8 @@ def process_ui_events() -> None:
     """
     if "ipykernel" not in sys.modules or getattr(_state, "busy", False):
         return
+    if threading.current_thread() is not threading.main_thread():
+        return  # a background answer: the kernel's own loop is free and handles the click
     _state.busy = True
     try:
         _drain()

@@ -12,8 +12,6 @@ from typing import Any
 
 from ..core.constants import PRICE_INPUT_PER_M, THUMBNAIL_PX
 from ..prompt.images import OWN_OUTPUT_KEY, Image
-from ..prompt.prompt import image_tokens
-from ..prompt.variables import estimate_tokens
 
 
 @dataclass(frozen=True)
@@ -23,12 +21,7 @@ class DryRun:
     url: str
     body: dict[str, Any]
     images: Sequence[Image]
-
-    @property
-    def prompt_tokens(self) -> int:
-        """Text of every message (history included) plus the images of this turn."""
-        text = "".join(_texts(self.body.get("messages") or []))
-        return estimate_tokens(text) + sum(image_tokens(i) for i in self.images)
+    prompt_tokens: int  # estimated: every message sent, history included
 
     @property
     def cost(self) -> float:
@@ -42,7 +35,7 @@ class DryRun:
     @property
     def redacted(self) -> list[str]:
         """What was redacted as secret, in the order it appears (from the markers)."""
-        text = "\n".join(_texts(self.body.get("messages") or []))
+        text = json.dumps(self.body.get("messages") or [], ensure_ascii=False)
         return _REDACTED.findall(text)
 
     def redaction_note(self) -> str:
@@ -92,17 +85,6 @@ class DryRun:
 
 
 _REDACTED = re.compile(r"\[redacted: ([^\]]+)\]")
-
-
-def _texts(messages: Sequence[Mapping[str, Any]]) -> list[str]:
-    found: list[str] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            found.append(content)
-        elif isinstance(content, list):
-            found += [str(p.get("text", "")) for p in content if isinstance(p, Mapping)]
-    return found
 
 
 def _elide_images(value: Any) -> Any:

@@ -1,0 +1,230 @@
+"""One call: it streams once, buffers what arrived, and afterwards is the record.
+
+Iterating a `Call` pulls events from its source (the HTTP client, or a cached replay) the first
+time and replays the buffer after that, like llm's `Response`. `call.answer` is the record:
+text, reasoning, tool calls, usage, cost, timings, request id, and how it ended. The source is
+injected, so this module knows nothing of HTTP and renderers can take a Call without httpx.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .answer import Answer
+from .errors import KimiError, StreamError
+from .types import (
+    Finish,
+    LogprobsDelta,
+    ReasoningDelta,
+    ResponseStarted,
+    Retrying,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+
+Source = Callable[["Call"], Iterator[StreamEvent]]
+
+
+class Call:
+    """The events and the record of one request.
+
+    >>> with client.stream(messages) as call:
+    ...     for event in call: ...
+    ...     call.answer.text, call.answer.ended
+    """
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        source: Source,
+        *,
+        session_id: str | None = None,
+        url: str = "",
+        endpoint_kind: str | None = None,
+    ) -> None:
+        self.body = body
+        self.session_id = session_id
+        self.url = url
+        self.endpoint_kind = endpoint_kind
+        self.events: list[StreamEvent] = []
+        self.error: KimiError | None = None
+        self.attempts = 0
+        self.notes: list[str] = []  # shown above the answer (history trimmed, deprecations)
+        self._source = source
+        self._consumed = False
+        self._stop = threading.Event()
+        self._closers: list[Callable[[], None]] = []
+        self._record = _Record(parameters={k: v for k, v in body.items() if k != "messages"})
+
+    # -- state readable from any thread -----------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop()` was called (from any thread)."""
+        return self._stop.is_set()
+
+    @property
+    def usage(self) -> Usage:
+        """The last usage report so far; safe to read while another thread iterates."""
+        return self._record.answer.usage
+
+    @property
+    def answer(self) -> Answer:
+        """What has arrived so far (the whole record once iteration ended)."""
+        return self._record.snapshot()
+
+    # -- streaming --------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        if self._consumed:
+            yield from self.events
+            return
+        self._consumed = True
+        try:
+            for event in self._source(self):
+                if not isinstance(event, Retrying):  # about the transport, not the answer
+                    self._record.add(event)
+                    self.events.append(event)
+                yield event
+            self._record.finish()
+        except StreamError as error:
+            if self.stopped:
+                return  # the read failed because stop() closed the response
+            self._fail(error, truncated=True)
+            error.answer = self._record.answer
+            raise
+        except KimiError as error:
+            self._fail(error, truncated=False)
+            raise
+        except (KeyboardInterrupt, GeneratorExit):
+            self._record.finish(interrupted=True)
+            raise
+        finally:
+            self.close()
+
+    def _fail(self, error: KimiError, *, truncated: bool) -> None:
+        self.error = error
+        self._record.finish(truncated=truncated, error=str(error))
+
+    def run(self) -> Answer:
+        """Read to the end and return the record; an error is kept in it, not raised
+        (`call.error`), an interrupt marks it interrupted and is raised."""
+        try:
+            for _ in self:
+                pass
+        except KimiError:
+            pass
+        return self.answer
+
+    def until_done(self) -> Answer:
+        """Read the stream to its end and return the whole answer; errors are raised."""
+        for _ in self:
+            pass
+        return self.answer
+
+    def stop(self) -> None:
+        """End the stream now (the Stop button): the answer so far is kept as interrupted."""
+        self._stop.set()
+        self._record.finish(interrupted=True)
+        self.close()
+
+    def wait_unless_stopped(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when stop() came meanwhile (send nothing more then)."""
+        return self._stop.wait(seconds)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run `closer` (e.g. close the HTTP response) when the call is closed or stopped."""
+        self._closers.append(closer)
+        if self.stopped:
+            closer()
+
+    def close(self) -> None:
+        """Release what the source holds open; what arrived stays in `answer`."""
+        for closer in self._closers:
+            closer()
+
+    def __enter__(self) -> Call:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Record:
+    """Folds events into the Answer: the first choice's text, reasoning and tool calls; other
+    choices' text (n > 1); the last usage report wins. Text is joined on demand, since joining
+    per event is quadratic."""
+
+    def __init__(self, parameters: dict[str, Any]) -> None:
+        self.answer = Answer(parameters=parameters)
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        self._choices: dict[int, list[str]] = {}  # choice index >= 1 -> text pieces
+        self._started = time.perf_counter()
+        self._first_token_at: float | None = None
+        self._finished = False
+
+    def add(self, event: StreamEvent) -> None:
+        answer = self.answer
+        if isinstance(event, LogprobsDelta):
+            if event.choice == 0:
+                answer.logprobs.extend(event.tokens)
+        elif isinstance(event, (TextDelta, ReasoningDelta, ToolCallDelta)) and event.choice:
+            if isinstance(event, TextDelta):  # other choices (n > 1) keep only their text
+                self._choices.setdefault(event.choice, []).append(event.text)
+        elif isinstance(event, TextDelta):
+            self._first_token()
+            self._text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._first_token()
+            self._reasoning.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            call = self._calls.setdefault(event.index, ["", "", ""])
+            call[0] = event.id or call[0]
+            call[1] = event.name or call[1]
+            call[2] += event.arguments
+        elif isinstance(event, UsageReport):
+            answer.usage = event.usage
+        elif isinstance(event, Finish):
+            answer.finish_reason = event.reason or answer.finish_reason
+        elif isinstance(event, ResponseStarted):
+            answer.request_id = answer.request_id or event.request_id
+            answer.model = event.model or answer.model
+
+    def _first_token(self) -> None:
+        if self._first_token_at is None:
+            self._first_token_at = time.perf_counter()
+
+    def snapshot(self) -> Answer:
+        if self._finished:
+            return self.answer
+        answer = self.answer
+        answer.text = "".join(self._text)
+        answer.reasoning = "".join(self._reasoning)
+        answer.tool_calls = [ToolCall(*call) for _, call in sorted(self._calls.items())]
+        if self._choices:
+            others = ["".join(self._choices.get(i, ())) for i in range(1, max(self._choices) + 1)]
+            answer.choices = [answer.text, *others]
+        answer.seconds = time.perf_counter() - self._started
+        if self._first_token_at is not None:
+            answer.latency = self._first_token_at - self._started
+        return answer
+
+    def finish(
+        self, *, interrupted: bool = False, truncated: bool = False, error: str | None = None
+    ) -> Answer:
+        """Freeze the record (marked as it ended) and return it."""
+        answer = self.snapshot()
+        self._finished = True
+        answer.interrupted = answer.interrupted or interrupted
+        answer.truncated = answer.truncated or truncated
+        answer.error = answer.error or error
+        return answer

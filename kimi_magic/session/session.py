@@ -1,0 +1,322 @@
+"""The session: what lives across calls, and the one turn engine every entry point runs.
+
+    Question ──prepare──► Turn (settings resolved, prompt built, parameters checked)
+             ──start────► Call (spending cap, history fitted to the window, cache or HTTP)
+    the caller reads the Call (a live view, stdout, or nothing) ──finish──► history, ledger,
+    cache, listeners
+
+The magic, `kimi_magic.ask()`, `Kimi`, the panel and the commands all go through here, so a
+turn runs the same way with or without IPython, on any thread. Nothing here imports IPython or
+ipywidgets; a notebook lends its namespace and context through `Notebook`.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..api.cache import ResponseCache
+from ..api.client import ENDPOINT_KEYS, Client
+from ..api.endpoint import resolve_endpoint
+from ..api.wire import request_body
+from ..core.call import Call
+from ..core.constants import CONTEXT_RESERVE_TOKENS
+from ..core.conversation import Conversation
+from ..core.errors import ConfigurationError
+from ..core.messages import Message
+from ..core.parameters import normalized
+from ..core.secrets import Redactor
+from ..core.settings import NAMES, Resolved, resolve
+from ..core.tokens import ContextGauge, messages_tokens
+from ..core.usage import Ledger
+from ..prompt.prompt import Prompt, build_prompt, replace_surrogates
+from ..prompt.structured import spec_from
+from .context_window import fit_to_context, refuse_if_too_long
+from .dry_run import DryRun
+from .events import AnswerFinished, Listener, SettingsChanged
+from .turn import Notebook, Question, Turn
+
+RANDOM_SEED_LIMIT = 2**31  # random seeds stay small enough for every server's integer type
+NEW_CHAT_LABEL = "(--new)"  # how a one-off question is listed in the ledger
+
+
+class Session:
+    """Conversations, the usage ledger and spending cap, HTTP clients, settings, the response
+    cache and the notebook's context, owned in one place.
+
+    >>> session = Session()
+    >>> session.ask("Name three plots for a time series", temperature=0.3).text
+    """
+
+    def __init__(
+        self,
+        *,
+        connection: Mapping[str, Any] | None = None,
+        client: Client | None = None,
+        notebook: Notebook | None = None,
+    ) -> None:
+        self.conversations: dict[str, Conversation] = {}
+        self.ledger = Ledger()
+        self.overrides: dict[str, Any] = {}  # the panel / %config layer of the settings
+        self.notebook = notebook
+        self._connection = dict(connection or {})
+        self._fixed_client = client
+        self._clients: dict[tuple[Any, ...], Client] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._pending: set[Turn] = set()
+        self._idle = threading.Condition(self._lock)
+
+    # -- settings and listeners ------------------------------------------------------------
+
+    def settings(self, flags: Mapping[str, Any] | None = None) -> Resolved:
+        """Every effective setting and its source: flag > panel / %config > file > env >
+        default."""
+        return resolve(flags or {}, self.overrides)
+
+    def configure(self, **values: Any) -> None:
+        """Set (or with None unset) settings of the panel / %config layer; listeners hear of
+        the change."""
+        unknown = [name for name in values if name not in NAMES]
+        if unknown:
+            raise ConfigurationError(f"Unknown setting {unknown[0]!r}. Known: {', '.join(NAMES)}.")
+        changed = tuple(n for n, v in values.items() if self.overrides.get(n) != v)
+        for name in changed:
+            if values[name] is None:
+                self.overrides.pop(name, None)
+            else:
+                self.overrides[name] = values[name]
+        if changed:
+            self._notify(SettingsChanged(changed))
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with each AnswerFinished / SettingsChanged; returns the unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _notify(self, event: AnswerFinished | SettingsChanged) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- what lives across calls -------------------------------------------------------------
+
+    def conversation(self, name: str | None = None) -> Conversation:
+        """The named conversation (created on first use)."""
+        name = name or "default"
+        with self._lock:
+            if name not in self.conversations:
+                self.conversations[name] = Conversation(name=name)
+            return self.conversations[name]
+
+    def client(self, resolved: Resolved | None = None) -> Client:
+        """The HTTP client for these settings' endpoint and timeouts; a changed read_timeout or
+        model takes effect from the next call."""
+        if self._fixed_client is not None:
+            return self._fixed_client
+        resolved = resolved or self.settings()
+        key = (
+            resolved["api"],
+            resolved["model"],
+            resolved["read_timeout"],
+            resolved["call_timeout"],
+        )
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._new_client(resolved)
+                self._clients[key] = client
+            return client
+
+    def _new_client(self, resolved: Resolved) -> Client:
+        given = self._connection
+        endpoint = given.get("endpoint") or resolve_endpoint(
+            api=resolved["api"],
+            model=resolved["model"],
+            **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
+        )
+        options = {
+            k: given[k]
+            for k in ("connect_timeout", "max_retries", "max_retry_wait", "transport")
+            if k in given
+        }
+        return Client(
+            endpoint=endpoint,
+            read_timeout=resolved["read_timeout"],
+            call_timeout=resolved["call_timeout"],
+            **options,
+        )
+
+    def endpoint_kind(self, resolved: Resolved) -> str:
+        """ "native" or "openai" (what a dry run without credentials can still say)."""
+        try:
+            return self.client(resolved).endpoint.kind
+        except ConfigurationError:
+            return str(resolved["api"])
+
+    def gauge(self, conversation: Conversation, resolved: Resolved | None = None) -> ContextGauge:
+        """How full the conversation's context window is."""
+        resolved = resolved or self.settings()
+        reserve = resolved["max_completion_tokens"] or CONTEXT_RESERVE_TOKENS
+        used = messages_tokens(conversation.messages)
+        return ContextGauge(used, int(resolved["context_window"]), int(reserve))
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    # -- the turn ----------------------------------------------------------------------------
+
+    def prepare(self, question: Question) -> Turn:
+        """Settings resolved, the prompt built from the notebook, the parameters checked;
+        raises KimiError with what to fix. Nothing is sent."""
+        resolved = self.settings(question.flags)
+        namespace = self.notebook.namespace if self.notebook else {}
+        output = spec_from(question.json, question.schema, namespace)
+        # Secrets out of every prompt: the token, secret-looking names, well-known key formats.
+        redactor = Redactor.collect(
+            namespace=namespace, by_name=bool(resolved["redact_secret_names"])
+        )
+        if self.notebook is not None:
+            prompt = build_prompt(
+                question.text,
+                namespace=namespace,
+                context=self.notebook.context,
+                variables=question.variables,
+                images=question.images,
+                interpolate_text=question.interpolate,
+                budgets=self.notebook.budgets(),
+                instruction=output.instruction() if output else "",
+                redactor=redactor,
+            )
+        else:
+            text = question.text + (f"\n\n{output.instruction()}" if output else "")
+            redaction = redactor.redact(replace_surrogates(text))
+            prompt = Prompt(redaction.text, redacted=redaction.found)
+        params, notes = self._parameters(resolved)
+        params.update(question.params)
+        if output is not None:
+            params["response_format"] = output.response_format(self.endpoint_kind(resolved))
+        conversation = Conversation() if question.new else self.conversation(question.chat)
+        label = NEW_CHAT_LABEL if question.new else conversation.name
+        return Turn(question, resolved, conversation, label, prompt, output, params, notes)
+
+    def _parameters(self, resolved: Resolved) -> tuple[dict[str, Any], list[str]]:
+        """The request parameters of one call, checked against their documented ranges; with
+        `seed_mode = "random"` a seed given on the magic line still wins."""
+        params = resolved.request_parameters()
+        if resolved["seed_mode"] == "random" and resolved.source("seed") != "flag":
+            params["seed"] = random.randrange(RANDOM_SEED_LIMIT)
+        return normalized(params)
+
+    def _fitted(self, turn: Turn) -> list[Message]:
+        """The messages to send: system, the history that fits, this turn."""
+        resolved = turn.resolved
+        system = resolved["system"] or None
+        messages = turn.conversation.request_messages(turn.prompt.message, system)
+        window = int(resolved["context_window"])
+        budget = window - int(turn.params.get("max_completion_tokens") or CONTEXT_RESERVE_TOKENS)
+        trimmed = fit_to_context(messages, budget)
+        refuse_if_too_long(trimmed, budget, window)
+        if trimmed.note:
+            turn.notes.append(trimmed.note)
+        return trimmed.messages
+
+    def dry_run(self, turn: Turn) -> DryRun:
+        """What `start` would send, and its estimated tokens and cost; sends nothing."""
+        messages = self._fitted(turn)
+        params = dict(turn.params)
+        stream = params.pop("stream", True)
+        try:
+            endpoint = self.client(turn.resolved).endpoint
+            url = endpoint.shown_url
+            model = endpoint.model if endpoint.kind == "openai" else None
+        except ConfigurationError:
+            url, model = "(no credentials set, so no endpoint yet)", None
+        body = request_body(messages, params, stream=stream is not False, model=model)
+        tokens = messages_tokens(messages[:-1]) + turn.prompt.tokens
+        return DryRun(url, body, turn.prompt.images, tokens)
+
+    def start(self, turn: Turn) -> Call:
+        """Check the cap, fit the history, then open the call (or its cached replay). The
+        question takes its place in the conversation now, so answers that finish out of order
+        stay in the order they were asked."""
+        self.ledger.check(turn.resolved["max_cost"])
+        messages = self._fitted(turn)
+        client = self.client(turn.resolved)
+        call = client.stream(messages, session_id=turn.conversation.session_id, **turn.params)
+        call.notes.extend(turn.notes)
+        if turn.resolved["cache"]:
+            cache_dir = turn.resolved["cache_dir"]
+            turn.cache = ResponseCache(Path(cache_dir).expanduser() if cache_dir else None)
+            replay = None if turn.question.refresh else turn.cache.lookup(call)
+            call = replay or call
+        turn.call = call
+        with self._lock:
+            turn.exchange = turn.conversation.begin(turn.prompt.message)
+            self._pending.add(turn)
+        return call
+
+    def finish(self, turn: Turn) -> None:
+        """After the call ended (however it ended): keep it in the conversation, count it,
+        cache a whole answer, and tell the listeners."""
+        call = turn.call
+        if call is None or turn.exchange is None:
+            return
+        answer = call.answer
+        with self._lock:
+            turn.conversation.complete(turn.exchange, answer)
+        if answer.text or answer.reasoning or answer.usage.total_tokens:
+            self.ledger.add(turn.label, answer)
+        if turn.cache is not None and answer.complete and not call.stopped:
+            try:
+                turn.cache.store(call)
+            except OSError as error:  # the answer is shown and kept: only the cache missed out
+                turn.notes.append(
+                    f"The answer was not cached: {turn.cache.directory} is not writable "
+                    f"({error.strerror or error}). Set cache_dir to a writable folder."
+                )
+        turn.gauge = self.gauge(turn.conversation, turn.resolved)
+        try:
+            self._notify(AnswerFinished(turn))
+        finally:
+            with self._idle:
+                self._pending.discard(turn)
+                self._idle.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every started turn has finished (background answers included); False if
+        `timeout` seconds passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._pending, timeout)
+
+    def stop_all(self) -> None:
+        """Stop every call still streaming (the partial answers are kept, marked)."""
+        with self._lock:
+            turns = list(self._pending)
+        for turn in turns:
+            if turn.call is not None:
+                turn.call.stop()
+
+    @property
+    def pending(self) -> int:
+        """How many turns are still streaming."""
+        return len(self._pending)
+
+    def ask(self, text: str, **options: Any) -> Turn:
+        """Run a whole turn in plain Python and return it (`turn.answer`); errors are raised
+        after the turn is recorded, so history keeps what arrived."""
+        turn = self.prepare(Question.from_keywords(text, options))
+        call = self.start(turn)
+        try:
+            call.run()
+        finally:
+            self.finish(turn)
+        if call.error is not None:
+            raise call.error
+        return turn
