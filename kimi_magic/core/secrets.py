@@ -47,9 +47,11 @@ _KEY_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 # `api_key = "..."`, `"password": "..."`, `TOKEN='...'` in code or JSON: the value goes.
+# The name is bounded and must start a word, so a long run of word characters (a 3 MB
+# prompt of "xxxx…") costs linear time, not quadratic backtracking.
 _ASSIGNED = re.compile(
-    r"""(?P<name>[A-Za-z_][\w-]*)(?P<quote>["']?)(?P<between>\s*[:=]\s*)"""
-    r"""(?P<open>["'])(?P<value>[^"'\n]{6,})(?P=open)"""
+    r"""(?<![\w-])(?P<name>[A-Za-z_][\w-]{0,63})(?P<quote>["']?)(?P<between>[ \t]*[:=][ \t]*)"""
+    r"""(?P<open>["'])(?P<value>[^"'\n]{6,200})(?P=open)"""
 )
 
 
