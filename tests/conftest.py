@@ -62,6 +62,28 @@ def canary_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     assert not leaks, "The API token leaked into:\n" + "\n".join(leaks[:20])
 
 
+@pytest.fixture(scope="module")
+def emulator_kernel(
+    _emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A real python3 kernel (shared by a test module) with kimi_magic loaded, aimed at the
+    session emulator, its config and cache folders private, its working folder a temporary one."""
+    from kernel_session import KernelSession
+
+    emu = _emulator_server
+    home = tmp_path_factory.mktemp("home")
+    env = {
+        "KIMI_MAGIC_BASE_URL": emu.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
+        "CLOUDFLARE_API_TOKEN": emu.token,
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }
+    with KernelSession(env) as session:
+        assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
+        yield session
+
+
 @pytest.fixture
 def emulator(_emulator_server: Emulator) -> Iterator[Emulator]:
     """The session emulator with an empty queue, no recorded requests and default config."""

@@ -5,7 +5,6 @@ when the answer is done, `%kimi wait` blocks until then, and history keeps the a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,21 +16,8 @@ pytestmark = pytest.mark.notebook
 
 
 @pytest.fixture(scope="module")
-def kernel(
-    _emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KernelSession]:
-    emu = _emulator_server
-    home = tmp_path_factory.mktemp("home")
-    env = {
-        "KIMI_MAGIC_BASE_URL": emu.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-        "CLOUDFLARE_API_TOKEN": emu.token,
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-    }
-    with KernelSession(env) as session:
-        assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
-        yield session
+def kernel(emulator_kernel: KernelSession) -> KernelSession:
+    return emulator_kernel
 
 
 def display_id(run: Execution) -> str:

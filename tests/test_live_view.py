@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,16 +25,8 @@ LONG_ANSWER = "\n\n".join(
 
 
 @pytest.fixture(scope="module")
-def kernel(_emulator_server: Emulator) -> Iterator[KernelSession]:
-    emu = _emulator_server
-    env = {
-        "KIMI_MAGIC_BASE_URL": emu.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-        "CLOUDFLARE_API_TOKEN": emu.token,
-    }
-    with KernelSession(env) as session:
-        assert not session.run("%load_ext kimi_magic").errors
-        yield session
+def kernel(emulator_kernel: KernelSession) -> KernelSession:
+    return emulator_kernel
 
 
 def final_markdown(execution: Execution) -> tuple[str, dict[str, Any]]:

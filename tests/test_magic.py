@@ -159,3 +159,47 @@ def test_plain_script_streams_to_stdout(emulator: Emulator) -> None:
     assert "From a script." in done.stdout and "Thinking: think" in done.stdout
     assert emulator.requests[-1]["json"]["messages"][-1]["content"] == "hello there"
     assert emulator.token not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "command", ["help", "panel", "history", "config", "usage", "reset", "save chats.json"]
+)
+def test_every_command_prints_readable_text_in_a_terminal(
+    shell: InteractiveShell,
+    emulator: Emulator,
+    command: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: os.PathLike[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    emulator.script({"content": "An answer."})
+    shell.run_cell("%kimi a question")
+    capsys.readouterr()
+    result = shell.run_cell(f"%kimi {command}")
+    out = capsys.readouterr().out
+    assert result.error_in_exec is None
+    for noise in ("<IPython.core.display", "VBox(", "<sub>", "<small>", "object at 0x"):
+        assert noise not in out, f"%kimi {command} printed {noise!r}:\n{out}"
+    expected = {
+        "help": "%kimi history",
+        "panel": "%config KimiMagics.",
+        "history": "You: a question",
+        "config": "temperature",
+        "usage": "total",
+        "reset": "",
+        "save chats.json": "",
+    }[command]
+    assert expected in out
+
+
+def test_the_line_magic_refuses_an_unknown_flag(
+    shell: InteractiveShell, emulator: Emulator
+) -> None:
+    result = shell.run_cell("%kimi --temprature 3 hi")
+    error = str(result.error_in_exec)
+    assert type(result.error_in_exec).__name__ == "UsageError"
+    assert "Unknown flag --temprature" in error and "--temperature" in error
+    assert emulator.requests == []  # nothing was sent, not even as a question
+    shell.run_cell("%kimi -1 < 0 is true?")  # a dash that is no flag is still a question
+    assert sent_messages(emulator)[-1]["content"] == "-1 < 0 is true?"

@@ -80,14 +80,14 @@ MOVES: list[tuple[str, Callable[[Panel], None], Callable[[dict[str, Any]], bool]
     (
         "fixed seed",
         lambda p: (
-            setattr(p.controls["seed"], "value", 1234),
+            setattr(p.controls["seed"], "value", "1234"),
             setattr(p.controls["seed_choice"], "value", SEED_FIXED),
         ),
         lambda b: b.get("seed") == 1234,
     ),
     (
         "max tokens",
-        lambda p: setattr(p.controls["max_completion_tokens"], "value", 777),
+        lambda p: setattr(p.controls["max_completion_tokens"], "value", "777"),
         lambda b: b.get("max_completion_tokens") == 777,
     ),
     (
@@ -151,8 +151,8 @@ def test_config_moves_the_panel(controls_shell: Any, panel: Panel) -> None:
     c = panel.controls
     assert c["temperature"].value == 1.25
     assert c["reasoning_effort"].value == "medium"
-    assert (c["seed_choice"].value, c["seed"].value) == (SEED_FIXED, 99)
-    assert c["max_completion_tokens"].value == 2048
+    assert (c["seed_choice"].value, c["seed"].value) == (SEED_FIXED, "99")
+    assert c["max_completion_tokens"].value == "2048"
     assert c["system"].value == "Use SI units."
     assert c["stream"].value is False
     controls_shell.run_line_magic("config", "KimiMagics.thinking = False")
@@ -258,3 +258,22 @@ def test_kimi_magic_panel_function(controls_shell: Any) -> None:
 
     view = kimi_magic.panel(where="inline")
     assert view is magics(controls_shell).panel_view
+
+
+def test_the_context_gauge_fills_and_warns(
+    controls_shell: Any, emulator: Emulator, panel: Panel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "context 0 / 245,760 tokens (0%)" in panel.usage.value
+    assert panel._gauge_bar.value == 0
+    emulator.script({"content": "A short answer."}, {"content": "y" * 4_000})
+    controls_shell.run_cell("%kimi " + "x" * 4_000)
+    first = panel._gauge_bar.value
+    assert 0 < first < 0.8 and "context 1," in panel.usage.value  # about 1,000 tokens so far
+    assert "context 1," in capsys.readouterr().out  # the answer's footer says it too
+    # A small window: the same conversation now nearly fills it, and both views warn.
+    controls_shell.run_line_magic("config", "KimiMagics.context_window = 3000")
+    controls_shell.run_line_magic("config", "KimiMagics.max_completion_tokens = 1000")
+    controls_shell.run_cell("%kimi and more")
+    out = capsys.readouterr().out
+    assert panel._gauge_bar.value > first and panel._gauge_bar.bar_style == "danger"
+    assert "oldest turns" in panel.usage.value and "⚠" in out and "oldest turns" in out

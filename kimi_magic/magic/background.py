@@ -33,8 +33,10 @@ class Background:
         """Stream `slot` on a thread; then `after(turn, slot)` finishes the turn."""
 
         def run() -> None:
-            slot.stream()
-            after(turn, slot)
+            try:
+                slot.stream()
+            finally:  # whatever happened, the turn is finished: %kimi wait must not hang
+                after(turn, slot)
 
         # The thread runs in a copy of the cell's context: ipykernel keeps the parent header
         # in a context variable, so the answer's updates are addressed to the cell that asked.

@@ -79,6 +79,57 @@ def side_area_available() -> bool:
     return True
 
 
+# The side area is narrow: short labels leave the sliders a usable track.
+_WIDE = {"width": "98%"}
+_STYLE = {"description_width": "8em"}
+
+
+def _controls(w: Any) -> dict[str, Any]:
+    """One control per bound setting (the seed as a choice and a value)."""
+    wide = w.Layout(**_WIDE)
+    common = {"layout": wide, "style": _STYLE}
+    controls: dict[str, Any] = {
+        name: w.FloatSlider(
+            min=low,
+            max=high,
+            step=step,
+            description=label,
+            description_allow_html=False,
+            tooltip=PARAMETERS[name].help,
+            continuous_update=False,
+            **common,
+        )
+        for name, (low, high, step, label) in SLIDERS.items()
+    }
+    effort = [("model default", UNSET), ("low", "low"), ("medium", "medium"), ("high", "high")]
+    controls["reasoning_effort"] = w.Dropdown(
+        options=[*effort, ("off (no thinking)", "off")], description="reasoning", **common
+    )
+    controls["thinking"] = w.Dropdown(
+        options=[("model default", UNSET), ("on", True), ("off", False)],
+        description="thinking",
+        **common,
+    )
+    controls["seed_choice"] = w.Dropdown(
+        options=[SEED_NONE, SEED_FIXED, SEED_RANDOM], description="seed", **common
+    )
+    # Numbers that may be unset are text: blank with a hint, never a misleading 0.
+    controls["seed"] = w.Text(
+        description="seed value", placeholder="none", continuous_update=False, **common
+    )
+    controls["max_completion_tokens"] = w.Text(
+        description="max tokens",
+        placeholder="model default",
+        tooltip=f"max_completion_tokens, 1 to {CONTEXT_WINDOW_TOKENS:,}; blank: model default",
+        continuous_update=False,
+        **common,
+    )
+    controls["system"] = w.Textarea(description="system", continuous_update=False, **common)
+    controls["model"] = w.Text(description="model id", continuous_update=False, **common)
+    controls["stream"] = w.Checkbox(description="stream", indent=True, style=_STYLE)
+    return controls
+
+
 class Panel:
     """The controls, bound both ways to the magics' traits, plus live usage."""
 
@@ -87,68 +138,13 @@ class Panel:
 
         self.session = session
         self._syncing = False
-        wide = w.Layout(width="98%")
-        # The side area is narrow: short labels leave the sliders a usable track.
-        style = {"description_width": "8em"}
-        self.controls: dict[str, Any] = {}
-        for name, (low, high, step, label) in SLIDERS.items():
-            self.controls[name] = w.FloatSlider(
-                min=low,
-                max=high,
-                step=step,
-                description=label,
-                description_allow_html=False,
-                tooltip=PARAMETERS[name].help,
-                continuous_update=False,
-                layout=wide,
-                style=style,
-            )
-        self.controls["reasoning_effort"] = w.Dropdown(
-            options=[
-                ("model default", UNSET),
-                ("low", "low"),
-                ("medium", "medium"),
-                ("high", "high"),
-                ("off (no thinking)", "off"),
-            ],
-            description="reasoning",
-            layout=wide,
-            style=style,
-        )
-        self.controls["thinking"] = w.Dropdown(
-            options=[("model default", UNSET), ("on", True), ("off", False)],
-            description="thinking",
-            layout=wide,
-            style=style,
-        )
-        self.controls["seed_choice"] = w.Dropdown(
-            options=[SEED_NONE, SEED_FIXED, SEED_RANDOM],
-            description="seed",
-            layout=wide,
-            style=style,
-        )
-        self.controls["seed"] = w.IntText(description="seed value", layout=wide, style=style)
-        self.controls["max_completion_tokens"] = w.BoundedIntText(
-            min=0,
-            max=CONTEXT_WINDOW_TOKENS,
-            description="max tokens",
-            tooltip="max_completion_tokens; 0: the model's default",
-            layout=wide,
-            style=style,
-        )
-        self.controls["system"] = w.Textarea(
-            description="system", layout=wide, style=style, continuous_update=False
-        )
-        self.controls["model"] = w.Text(
-            description="model id", layout=wide, style=style, continuous_update=False
-        )
-        self.controls["stream"] = w.Checkbox(description="stream", indent=True, style=style)
+        self.controls = _controls(w)
         self.reset_button = w.Button(description="reset to defaults", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
         self.usage = w.HTML()
         # The context window of the conversation last answered, as a bar (the text is above it).
         self._gauge_bar = w.FloatProgress(
-            min=0.0, max=1.0, description="context", layout=wide, style=style
+            min=0.0, max=1.0, description="context", layout=w.Layout(**_WIDE), style=_STYLE
         )
         self.root = w.VBox(
             [
@@ -197,10 +193,11 @@ class Panel:
                 c["seed_choice"].value = SEED_RANDOM
             else:
                 c["seed_choice"].value = SEED_NONE if resolved["seed"] is None else SEED_FIXED
-            if resolved["seed"] is not None:
-                c["seed"].value = resolved["seed"]
+            if resolved["seed"] is not None:  # unset: keep what was typed for "fixed"
+                c["seed"].value = str(resolved["seed"])
             c["seed"].disabled = c["seed_choice"].value != SEED_FIXED
-            c["max_completion_tokens"].value = resolved["max_completion_tokens"] or 0
+            tokens = resolved["max_completion_tokens"]
+            c["max_completion_tokens"].value = "" if tokens is None else str(tokens)
             c["system"].value = resolved["system"] or ""
             c["model"].value = resolved["model"] or ""
             c["stream"].value = bool(resolved["stream"])
@@ -224,11 +221,14 @@ class Panel:
             thinking = self.session.overrides.get("thinking")
             return {"reasoning_effort": value, "thinking": None if thinking is False else thinking}
         if name == "seed_choice":
-            seed = self.controls["seed"].value if value == SEED_FIXED else None
+            seed = _whole_number(self.controls["seed"].value) if value == SEED_FIXED else None
             return {"seed_mode": "random" if value == SEED_RANDOM else "fixed", "seed": seed}
         if name == "seed":
-            return {"seed": value} if self.controls["seed_choice"].value == SEED_FIXED else {}
-        if name in ("max_completion_tokens", "system", "model"):
+            fixed = self.controls["seed_choice"].value == SEED_FIXED
+            return {"seed": _whole_number(value)} if fixed else {}
+        if name == "max_completion_tokens":
+            return {name: _whole_number(value)}
+        if name in ("system", "model"):
             return {name: value or None}  # empty: the file / env / default applies again
         return {name: value}
 
@@ -292,6 +292,14 @@ class Panel:
         with self._sidecar:
             display(self.root)
         return "side"
+
+
+def _whole_number(text: str) -> int | None:
+    """A typed whole number; blank or not a number is unset (the next pull shows what holds)."""
+    try:
+        return int(str(text).strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        return None
 
 
 def open_panel(host: Any, where: str = "auto") -> Panel:

@@ -88,6 +88,7 @@ def stream_choices(call: Call, n: int) -> ChoicesView:
             if time.perf_counter() - last >= _MIN_INTERVAL_S:
                 last = time.perf_counter()
                 _render(panes, pieces, shown)
+        _render(panes, pieces, shown)  # the last burst, before the markdown replaces the tabs
     except KeyboardInterrupt:
         return ChoicesView(handle, True)
     except KimiError:

@@ -250,12 +250,12 @@ class Session:
         messages = self._fitted(turn)
         client = self.client(turn.resolved)
         call = client.stream(messages, session_id=turn.conversation.session_id, **turn.params)
-        call.notes.extend(turn.notes)
         if turn.resolved["cache"]:
             cache_dir = turn.resolved["cache_dir"]
             turn.cache = ResponseCache(Path(cache_dir).expanduser() if cache_dir else None)
             replay = None if turn.question.refresh else turn.cache.lookup(call)
             call = replay or call
+        call.notes.extend(turn.notes)
         turn.call = call
         with self._lock:
             turn.exchange = turn.conversation.begin(turn.prompt.message)
