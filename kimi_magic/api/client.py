@@ -18,8 +18,6 @@ from ..core.constants import (
     RETRY_TOTAL_WAIT_S,
 )
 from ..core.errors import (
-    APIConnectionError,
-    APITimeoutError,
     KimiError,
     StreamError,
     redact,
@@ -38,13 +36,23 @@ from ..core.types import (
     ToolCallDelta,
 )
 from .coalesce import coalesced
+from .deadline import CallTimeUp, limit_wait, until
 from .endpoint import ApiKind, Endpoint, resolve_endpoint
+from .failures import (
+    after_retries,
+    bad_event_message,
+    completion_events,
+    connection_error,
+    events_of,
+    kept,
+    timeout_error,
+    wait_refused,
+    where,
+)
 from .retry import parse_retry_after, retry_delay, retry_reason, should_retry
 from .sse import iter_sse
 from .wire import (
     error_from_reply,
-    events_from_chunk,
-    events_from_completion,
     parse_json,
     request_body,
 )
@@ -163,7 +171,7 @@ class Client:
             if "text/event-stream" in response.headers.get("content-type", "").lower():
                 yield from self._sse_events(response, deadline)
             else:
-                yield from _completion_events(self._whole_reply(response))
+                yield from completion_events(self._whole_reply(response))
         except KimiError as error:
             redact_error(error, self._secrets())
             raise
@@ -188,26 +196,26 @@ class Client:
                     json=call.body,
                     headers=endpoint.headers(call.session_id),
                 )
-                _limit_wait(request, deadline)
+                limit_wait(request, deadline)
                 response = self._http.send(request, stream=True)
                 failure = self._failure(response)  # may read an error body
             except httpx.TimeoutException as exc:
-                error = _timeout_error(endpoint, exc)
+                error = timeout_error(endpoint, exc)
             except httpx.RequestError as exc:  # a transport error, or a body that won't decode
-                error = _connection_error(endpoint, exc)
+                error = connection_error(endpoint, exc)
             else:
                 if failure is None:
                     return response
                 error = failure
             if attempt >= self.max_retries or not should_retry(error):
-                raise _after_retries(error, attempt, waited, self.max_retry_wait)
+                raise after_retries(error, attempt, waited, self.max_retry_wait)
             asked = getattr(error, "retry_after", None)
             delay = retry_delay(attempt, asked)
             budget = self.max_retry_wait - waited
             if deadline is not None:
                 budget = min(budget, deadline - time.monotonic())
             if max(delay, asked or 0.0) > budget:  # Retry-After: 999999 is not waited for
-                raise _wait_refused(error, max(delay, asked or 0.0), self.max_retry_wait)
+                raise wait_refused(error, max(delay, asked or 0.0), self.max_retry_wait)
             log.info("retrying in %.2f s after: %s", delay, redact(str(error), self._secrets()))
             yield Retrying(attempt + 2, self.max_retries + 1, delay, retry_reason(error))
             if call.wait_unless_stopped(delay):  # Stop or an interrupt: send nothing more
@@ -239,9 +247,9 @@ class Client:
         try:
             body = parse_json(_read_text(response))
         except httpx.TimeoutException as exc:
-            raise _timeout_error(self.endpoint, exc) from None
+            raise timeout_error(self.endpoint, exc) from None
         except httpx.RequestError as exc:
-            raise _connection_error(self.endpoint, exc) from None
+            raise connection_error(self.endpoint, exc) from None
         if not isinstance(body, Mapping):
             raise StreamError(
                 "The server's reply was not JSON. Check the base URL points "
@@ -258,7 +266,7 @@ class Client:
         identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
             # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
-            for sse in iter_sse(coalesced(_until(response.iter_bytes(), deadline))):
+            for sse in iter_sse(coalesced(until(response.iter_bytes(), deadline))):
                 if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
                     done = True
                     break
@@ -266,27 +274,27 @@ class Client:
                     continue  # `data:` alone (WHATWG dispatches it) carries nothing
                 chunk = parse_json(sse.data)
                 if sse.event == "error" or not isinstance(chunk, Mapping):
-                    raise StreamError(_bad_event_message(sse.event, sse.data, started))
+                    raise StreamError(bad_event_message(sse.event, sse.data, started))
                 if not identified and chunk.get("id"):
                     # No request id header: the completion id is the best handle there is.
                     identified = True
                     yield ResponseStarted(str(chunk["id"]))
-                for event in _events_of(chunk, sse.data, started):
+                for event in events_of(chunk, sse.data, started):
                     finished = finished or isinstance(event, Finish)
                     started = started or isinstance(event, _ANSWER_EVENTS)
                     yield event
-        except _CallTimeUp:
+        except CallTimeUp:
             raise StreamError(
                 f"The call took longer than its time limit (call_timeout = "
-                f"{self.call_timeout:g} s) and was ended{_where(started)}. What arrived is "
+                f"{self.call_timeout:g} s) and was ended{where(started)}. What arrived is "
                 "kept; run the cell again, ask for a shorter answer, or raise call_timeout "
                 "(%config KimiMagics.call_timeout = seconds)."
             ) from None
         except httpx.TimeoutException as exc:
             raise StreamError(
                 f"The server went quiet for longer than the read timeout "
-                f"({self._http.timeout.read} s){_where(started)} ({type(exc).__name__}). "
-                f"{_kept(started)} run the cell again, or raise read_timeout."
+                f"({self._http.timeout.read} s){where(started)} ({type(exc).__name__}). "
+                f"{kept(started)} run the cell again, or raise read_timeout."
             ) from None
         except httpx.TransportError as exc:
             if finished:
@@ -294,110 +302,19 @@ class Client:
                 # answer was whole; only the goodbye went missing.
                 return
             raise StreamError(
-                f"The connection broke{_where(started)} ({type(exc).__name__}). "
-                f"{_kept(started)} run the cell again to get a whole answer."
+                f"The connection broke{where(started)} ({type(exc).__name__}). "
+                f"{kept(started)} run the cell again to get a whole answer."
             ) from None
         if not done and not finished:
             raise StreamError(
                 "The stream ended before the answer was finished (no [DONE] and no finish "
-                f"reason){_where(started)}: the answer is truncated. {_kept(started)} run the "
+                f"reason){where(started)}: the answer is truncated. {kept(started)} run the "
                 "cell again."
             )
 
 
 _ANSWER_EVENTS = (TextDelta, ReasoningDelta, ToolCallDelta)
 TOKEN_MARKER = MARKER.format("the API token")
-
-
-class _CallTimeUp(Exception):
-    """The call's overall time limit passed while bytes were still coming."""
-
-
-def _until(chunks: Iterator[bytes], deadline: float | None) -> Iterator[bytes]:
-    """The chunks, ending with _CallTimeUp once `deadline` passed (a trickle never times out)."""
-    for chunk in chunks:
-        if deadline is not None and time.monotonic() > deadline:
-            raise _CallTimeUp
-        yield chunk
-
-
-def _events_of(chunk: Mapping[str, Any], data: str, started: bool) -> list[StreamEvent]:
-    """The chunk's events; a chunk of the wrong shape (`"delta": "text"`, a count that is no
-    number) is one clear StreamError, not an AttributeError from deep in the adapter."""
-    try:
-        return list(events_from_chunk(chunk))
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
-        raise StreamError(
-            f"The server sent an event in an unexpected shape ({data[:80]!r}){_where(started)}, "
-            f"so the answer stops here. {_kept(started)} run the cell again; if it keeps "
-            "happening, the base URL may point at a server that is not Workers AI."
-        ) from None
-
-
-def _completion_events(body: Mapping[str, Any]) -> list[StreamEvent]:
-    """The events of a whole reply; one of the wrong shape is one clear error."""
-    try:
-        return list(events_from_completion(body))
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
-        raise StreamError(
-            f"The server's reply is JSON but not a chat completion ({str(body)[:80]!r}). Check "
-            "the base URL points at Workers AI or an OpenAI-compatible server."
-        ) from None
-
-
-def _where(started: bool) -> str:
-    """Where in the call a failure happened, as the user would put it."""
-    if started:
-        return " in the middle of the answer"
-    return " after the server accepted the request, before any of the answer arrived"
-
-
-def _kept(started: bool) -> str:
-    return "What arrived is kept;" if started else "Nothing of the answer was lost;"
-
-
-def _bad_event_message(event: str, data: str, started: bool) -> str:
-    if event == "error":
-        return (
-            f"The server reported an error{_where(started)}: {data[:300]}. {_kept(started)} "
-            "run the cell again."
-        )
-    return (
-        f"The server sent an event that is not valid JSON ({data[:80]!r}){_where(started)}, "
-        f"so the answer stops here. {_kept(started)} run the cell again to get a whole answer."
-    )
-
-
-def _limit_wait(request: httpx.Request, deadline: float | None) -> None:
-    """Cap the wait for the headers at what is left of the call's time limit."""
-    if deadline is None:
-        return
-    left = max(deadline - time.monotonic(), 0.001)
-    timeout = dict(request.extensions.get("timeout") or {})
-    for phase in ("connect", "read", "write", "pool"):
-        current = timeout.get(phase)
-        timeout[phase] = left if current is None else min(current, left)
-    request.extensions["timeout"] = timeout
-
-
-def _after_retries(error: KimiError, attempt: int, waited: float, cap: float) -> KimiError:
-    """The final error; after retries, it says how many and how long they waited."""
-    if attempt:
-        error.args = (
-            f"{error} (kimi_magic tried {attempt + 1} times over {waited:.0f} s; waits are "
-            f"capped at {cap:g} s in all.)",
-        )
-    return error
-
-
-def _wait_refused(error: KimiError, delay: float, cap: float) -> KimiError:
-    """The error, saying why kimi_magic did not wait as long as the server asked."""
-    error.args = (
-        f"{error} The server asked to wait {delay:,.0f} s before trying again, more than "
-        f"kimi_magic waits for one call ({cap:g} s in all, or what is left of call_timeout), "
-        "so nothing more was sent. Try again later.",
-    )
-    return error
 
 
 def _without(value: Any, token: str) -> Any:
@@ -420,31 +337,3 @@ def _read_text(response: httpx.Response) -> str:
     except BaseException:
         response.close()
         raise
-
-
-def _connection_error(endpoint: Endpoint, exc: httpx.RequestError) -> APIConnectionError:
-    if isinstance(exc, httpx.ConnectError):
-        return APIConnectionError(
-            f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
-            "network connection and the base URL; if you use the emulator, check it is "
-            "still running."
-        )
-    # Reached, but the connection failed before a reply: a proxy or the server hung up.
-    return APIConnectionError(
-        f"The connection to {endpoint.host} broke before the server replied "
-        f"({type(exc).__name__}: {exc}). Nothing of an answer was lost; run the cell again, "
-        "and if it keeps happening check the base URL and any proxy in between."
-    )
-
-
-def _timeout_error(endpoint: Endpoint, exc: httpx.TimeoutException) -> APITimeoutError:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return APITimeoutError(
-            f"Connecting to {endpoint.host} timed out. Check the network and the base URL, "
-            "or raise connect_timeout."
-        )
-    return APITimeoutError(
-        f"{endpoint.host} accepted the request but sent nothing before the read timeout "
-        "(or the call's time limit, call_timeout, if that came first). Try again, or raise "
-        "read_timeout for long reasoning."
-    )

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.constants import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX, IMAGES_REMEMBERED
 from ..core.errors import ImageError
+from .image_checks import damage
 
 MIME_PNG = "image/png"
 MIME_JPEG = "image/jpeg"
@@ -237,7 +238,7 @@ def _from_bytes(data: bytes, label: str) -> Image:
     mime = sniff_mime(data)
     if mime is None:
         raise ImageError(f"{label}: the bytes are not a PNG, JPEG, GIF, WebP or BMP image.")
-    problem = _damage(data, mime)
+    problem = damage(data, mime)
     if problem:
         raise ImageError(
             f"{label}: the {mime[6:].upper()} data is {problem}, so it cannot be sent. Save or "
@@ -247,32 +248,6 @@ def _from_bytes(data: bytes, label: str) -> Image:
         data, mime = _convert_to_png(data, mime, label)
     width, height = image_size(data, mime)
     return Image(mime, data, width, height, label)
-
-
-def _damage(data: bytes, mime: str) -> str:
-    """What is wrong with an image's bytes ('' when nothing we can see): a cut-short file still
-    sniffs as PNG or JPEG, and the server would reject it (or Pillow raise) later."""
-    if mime == MIME_PNG:
-        return _png_damage(data)
-    if mime == MIME_JPEG and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        return "truncated (no end-of-image marker)"
-    return ""
-
-
-def _png_damage(data: bytes) -> str:
-    position = 8
-    while position + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        kind = data[position + 4 : position + 8]
-        end = position + 12 + length
-        if end > len(data):
-            return "truncated (a chunk runs past the end of the file)"
-        if zlib.crc32(data[position + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
-            return f"corrupt (the {kind.decode('latin-1')!r} chunk fails its checksum)"
-        if kind == b"IEND":
-            return ""
-        position = end
-    return "truncated (it ends before the image does)"
 
 
 def _from_data_url(url: str, label: str) -> Image:

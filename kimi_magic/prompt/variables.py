@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ..core.constants import (
     VARIABLE_TOKENS,
 )
 from ..core.tokens import text_tokens
+from .time_budget import TooSlow, within
 
 ITEM_CHARS = 300  # one item of a list or dict, as compact JSON
 NOTE_RESERVE = 160  # room kept for the "[cut: ...]" line when shrinking a table
@@ -51,8 +51,8 @@ def render(
     max_chars = max(max_tokens * CHARS_PER_TOKEN, 80)
     renderer = _renderer_for(value)
     try:
-        text, cut = _within(seconds, renderer, value, max_chars)
-    except _TooSlow:
+        text, cut = within(seconds, renderer, value, max_chars)
+    except TooSlow:
         cut = f"its rendering took longer than {seconds:g} s, so it was cut off"
         text = f"<{type(value).__name__} object: {cut}>"
     except Exception as error:  # the value's own repr / _repr_llm_ failed: say so, don't crash
@@ -61,41 +61,6 @@ def render(
     if len(text) > max_chars:  # a renderer's own cut can still overshoot; hold the budget
         text, cut = _clip(text, max_chars, cut)
     return Rendering(name, text, cut)
-
-
-class _TooSlow(Exception):
-    pass
-
-
-_FAST_TYPES = (str, bytes, bytearray, int, float, bool, complex, type(None))
-
-
-def _within(
-    seconds: float, renderer: Callable[[Any, int], tuple[str, str]], value: Any, max_chars: int
-) -> tuple[str, str]:
-    """The renderer's result, or _TooSlow after `seconds`: a `__repr__` that takes 30 s must
-    not hold the cell 30 s. It runs on a daemon thread, which is left to finish on its own
-    (Python cannot stop a thread); its result is then dropped."""
-    if type(value) in _FAST_TYPES:
-        return renderer(value, max_chars)
-    outcome: list[Any] = []
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            outcome.append(renderer(value, max_chars))
-        except BaseException as error:  # handed back to the caller's thread
-            outcome.append(error)
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="kimi-magic-render", daemon=True).start()
-    if not done.wait(seconds):
-        raise _TooSlow
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result  # type: ignore[no-any-return]
 
 
 def _renderer_for(value: Any) -> Callable[[Any, int], tuple[str, str]]:
