@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .core.types import Usage
     from .session.kimi import Kimi
     from .session.session import Session
+    from .tools.registry import Tool, tool
+    from .tools.results import ToolOutput
 
 __version__ = "0.1.0"
 
@@ -44,6 +46,9 @@ _LAZY = {
     "StreamError": ".core.errors",
     "Kimi": ".session.kimi",
     "Session": ".session.session",
+    "tool": ".tools.registry",
+    "Tool": ".tools.registry",
+    "ToolOutput": ".tools.results",
 }
 
 __all__ = [
@@ -59,10 +64,13 @@ __all__ = [
     "KimiError",
     "Session",
     "StreamError",
+    "Tool",
+    "ToolOutput",
     "Usage",
     "ask",
     "load_ipython_extension",
     "panel",
+    "tool",
     "wait",
 ]
 
@@ -81,7 +89,8 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
     """Ask Kimi K2.6 once and return the answer; `echo=True` streams it to stdout as it comes.
 
     Keywords are request parameters and settings (as in %kimi config), over the config files
-    and the environment; an unknown keyword is refused.
+    and the environment; an unknown keyword is refused. `tools=[function, "name", "notebook",
+    "python", "mcp:SERVER"]` lets the model call tools until it answers.
 
     >>> answer = kimi_magic.ask("Summarise this", temperature=0.2)
     >>> answer.text, answer.reasoning, answer.usage, answer.cost
@@ -93,8 +102,16 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
     connection = {k: params.pop(k) for k in list(params) if k in CONNECTION_KEYS}
     if system is not None:
         params["system"] = system
+    tools = params.pop("tools", None)
+    if _raw_definitions(tools):  # the request's own `tools` list: sent as given, no loop
+        params["tools"], tools = tools, None
     session = Session(connection=connection)
     try:
+        tools = tools if tools is not None else session.settings()["default_tools"]
+        if tools:  # `tools=[function, "notebook", ...]`, or the default_tools setting
+            from .tools.api import ask_with_tools
+
+            return ask_with_tools(session, prompt, tools, params).answer
         if not echo:
             return session.ask(prompt, **params).answer
         from .render.render_text import stream_to_stdout
@@ -108,6 +125,13 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
         return turn.answer
     finally:
         session.close()
+
+
+def _raw_definitions(tools: Any) -> bool:
+    """Whether `tools` is a list of JSON tool definitions (dicts), not tools to run."""
+    return (
+        isinstance(tools, (list, tuple)) and bool(tools) and all(isinstance(t, dict) for t in tools)
+    )
 
 
 def panel(where: str = "auto") -> Any:

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             from .emulator import Emulator
 
             emulator = stack.enter_context(Emulator(rate=200))
+            emulator.script(*emulator_replies(args.notebook))
             os.environ[ENV_BASE_URL] = emulator.base_url
             os.environ[ENV_ACCOUNT_ID[0]] = emulator.account_id
             os.environ[ENV_API_TOKEN[0]] = emulator.token
@@ -79,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
             nbformat.write(notebook, output)
     _print_summary(notebook, output)
     return 0
+
+
+def emulator_replies(notebook: Path) -> list[dict[str, Any]]:
+    """The replies scripted for a notebook's run on the emulator (`NAME.emulator.json` beside
+    it: a notebook whose questions need the model to call tools), or none."""
+    sidecar = notebook.with_suffix(".emulator.json")
+    if not sidecar.is_file():
+        return []
+    replies: list[dict[str, Any]] = json.loads(sidecar.read_text(encoding="utf-8"))["replies"]
+    return replies
 
 
 def execute(notebook: Any, folder: Path, timeout: int = 600) -> Any:

@@ -29,7 +29,9 @@ CELL_TIMEOUT_S = 120
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # `%kimi WORD` lines that ask the model; other words are commands that answer locally.
 ASKING_COMMANDS = frozenset({"explain", "fix"})
-LOCAL_COMMANDS = frozenset({"reset", "help", "usage", "history", "panel", "config", "save", "load"})
+LOCAL_COMMANDS = frozenset(
+    {"reset", "help", "usage", "history", "panel", "config", "save", "load", "mcp"}
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,11 @@ def answers(cell: Any) -> list[Any]:
 def test_notebook_runs_and_saves_every_answer(
     path: Path, tmp_path: Path, kernel_env: Emulator
 ) -> None:
+    kernel_env.script(*quickstart.emulator_replies(path))  # a tools notebook's model replies
+    for helper in path.parent.glob("*.py"):  # e.g. the MCP server a notebook starts
+        (tmp_path / helper.name).write_text(helper.read_text(encoding="utf-8"), encoding="utf-8")
     notebook = execute(path, tmp_path)
+    assert kernel_env.queued == 0, f"{path.name} left scripted replies unused"
 
     question_cells = [
         c for c in notebook.cells if c.cell_type == "code" and asks_the_model(c.source)

@@ -80,7 +80,11 @@ def dump(conversations: Sequence[Conversation]) -> dict[str, Any]:
                 "exchanges": [
                     {
                         "user": message_json(e.user),
-                        "steps": [message_json(m) for m in e.steps],
+                        # a tool step's name is ours (history shows it), not the wire's
+                        "steps": [
+                            {**message_json(m), **({"name": m.name} if m.name else {})}
+                            for m in e.steps
+                        ],
                         "answer": _answer_json(e.answer),
                     }
                     for e in c.exchanges

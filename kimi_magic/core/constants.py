@@ -59,3 +59,14 @@ THUMBNAIL_PX = 160  # --dry-run thumbnails
 # when trimming history to the context window.
 CONTEXT_RESERVE_TOKENS = 16_384  # kept free for the answer when max_completion_tokens is unset
 IMAGE_TOKENS_ESTIMATE = 1_000
+
+# Tools and the agent cell (issue 9): what one tool result may hold and how long a loop runs.
+TOOL_RESULT_CHARS = 8_000  # text of one tool result sent back to the model
+TOOL_MAX_ROUNDS = 8  # model rounds of one tool-using turn before the loop stops it
+TOOL_PARALLEL_WORKERS = 4  # tools of one round run at once when the model asked in parallel
+TOOL_TABLE_ROWS = 50  # rows one DataFrame-rows call returns at most
+RUN_PYTHON_SECONDS = 60.0  # a run_python run is interrupted after this long
+AGENT_MAX_ROUNDS = 12  # rounds of one %%kimi --agent cell
+AGENT_MAX_COST_USD = 0.50  # spend of one %%kimi --agent cell before it stops
+MCP_START_SECONDS = 30.0  # an MCP server must answer `initialize` within this
+MCP_CALL_SECONDS = 120.0  # one MCP tool call

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .constants import CALL_TIMEOUT_S, CONTEXT_WINDOW_TOKENS, MODEL_ID, READ_TIMEOUT_S
+from .constants import (
+    AGENT_MAX_COST_USD,
+    AGENT_MAX_ROUNDS,
+    CALL_TIMEOUT_S,
+    CONTEXT_WINDOW_TOKENS,
+    MODEL_ID,
+    READ_TIMEOUT_S,
+    TOOL_MAX_ROUNDS,
+)
 from .errors import ConfigurationError
 from .parameters import PARAMETERS, coerce, parse_boolean
 
@@ -38,6 +46,13 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     # Redact values of variables / environment entries named *KEY*, *TOKEN*, ... from prompts.
     "redact_secret_names": ("boolean", True),
     "background": ("boolean", False),  # %%kimi answers stream in the background (--bg)
+    # Tools (issue 9) offered to every question, as --tools: names, all, notebook, python,
+    # mcp:NAME. (`tools` itself is the request's list of raw definitions.)
+    "default_tools": ("string", ""),
+    "approve": ("string", "ask"),  # run_python: ask (buttons), auto, or deny
+    "tool_max_rounds": ("integer", TOOL_MAX_ROUNDS),
+    "agent_max_rounds": ("integer", AGENT_MAX_ROUNDS),
+    "agent_max_cost": ("number", AGENT_MAX_COST_USD),  # per %%kimi --agent cell
 }
 DEFAULTS: dict[str, Any] = {name: None for name in PARAMETERS}
 DEFAULTS["stream"] = True
@@ -47,6 +62,9 @@ NAMES = tuple(DEFAULTS)
 ENV_PREFIX = "KIMI_MAGIC_"
 PYPROJECT = "pyproject.toml"
 USER_CONFIG = Path("kimi_magic") / "config.toml"
+
+# Tables in the config files that are not settings (tools/mcp_config.py reads mcp_servers).
+TABLES = frozenset({"mcp_servers"})
 
 FLAG, SESSION, DEFAULT = "flag", "panel / %config", "default"
 
@@ -186,6 +204,8 @@ def read_config_files(
             continue
         where = f"{path} [tool.kimi_magic]" if is_pyproject else str(path)
         for name, raw in table.items():
+            if name in TABLES:
+                continue  # not a setting: read by its own reader
             if name not in DEFAULTS:
                 notes.append(
                     f"{where} sets unknown setting {name!r}; it is ignored. "

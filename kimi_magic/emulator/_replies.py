@@ -3,7 +3,8 @@
 A reply is a JSON-able dict (so a separate process can script it over HTTP). Every key is
 optional; with no reply queued the emulator answers with the default markdown reply.
 
-    content, reasoning, tool_calls [{name, arguments (str or object), id?}]
+    content, reasoning, tool_calls [{name, arguments (str or object), id?, arguments_object?}]
+    ({{tool_result:N}} placeholders in content and arguments: see _tools.py)
     chunk_chars (default 4) or chunks (split the content into N)   rate (chunks/s, None: unpaced)
     finish_reason   usage (merged over the estimate)   usage_mode   line_ending   comments
     raw_chunks_b64 (+ status, content_type): exact network writes instead of generated events
@@ -32,6 +33,7 @@ from typing import Any
 
 from . import _choices, _wire
 from ._default import DEFAULT_REASONING, default_answer
+from ._tools import filled_reply
 from ._usage import CHARS_PER_TOKEN, tokens_for_chars, usage
 
 DEFAULT_CHUNK_CHARS = 4
@@ -190,6 +192,7 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    as_object: bool = False  # stream the arguments as one JSON object, not string pieces
 
 
 @dataclass(frozen=True)
@@ -215,11 +218,13 @@ def answer_for(reply: Mapping[str, Any] | None, body: Mapping[str, Any]) -> Answ
     `max_completion_tokens` / `max_tokens` and `response_format`.
     """
     if reply is not None:
+        reply = filled_reply(reply, body)
         calls = tuple(
             ToolCall(
                 id=str(call.get("id") or f"functions.{call['name']}:{i}"),
                 name=str(call["name"]),
                 arguments=_arguments(call.get("arguments", "{}")),
+                as_object=bool(call.get("arguments_object")),
             )
             for i, call in enumerate(reply.get("tool_calls") or [])
         )
@@ -400,8 +405,12 @@ def _deltas(
     for piece in pieces if pieces is not None else _split(content, size):
         deltas.append(({"content": piece}, len(piece)))
     for index, call in enumerate(answer.tool_calls):
-        head = {"index": index, "id": call.id, "type": "function"}
+        head: dict[str, Any] = {"index": index, "id": call.id, "type": "function"}
         head["function"] = {"name": call.name, "arguments": ""}
+        if call.as_object:
+            head["function"] = {"name": call.name, "arguments": json.loads(call.arguments or "{}")}
+            deltas.append(({"tool_calls": [head]}, len(call.arguments)))
+            continue
         deltas.append(({"tool_calls": [head]}, 0))
         for piece in _split(call.arguments, size):
             part = {"index": index, "function": {"arguments": piece}}

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._tools import tool_protocol_problem
+
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 USER_PART_TYPES = frozenset({"text", "image_url", "video_url", "input_audio", "file"})
 # name: (minimum, maximum), from schema.input; null is always allowed.
@@ -26,7 +28,7 @@ def input_problem(body: Mapping[str, Any]) -> str | None:
     if "messages" in body and "prompt" in body:
         return "send either 'messages' or 'prompt', not both"
     if "messages" in body:
-        problem = _messages_problem(body["messages"])
+        problem = _messages_problem(body["messages"]) or tool_protocol_problem(body["messages"])
     elif "prompt" in body:
         prompt = body["prompt"]
         ok = isinstance(prompt, str) and prompt != ""

@@ -13,6 +13,7 @@ from ..render.frontend import show_markdown
 from .config_view import config_command
 from .explain import explain_command, fix_command
 from .history import history_command, load_command, reset_command, save_command
+from .mcp_command import mcp_command
 from .panel import panel_command
 from .usage import usage_markdown
 
@@ -56,6 +57,9 @@ COMMANDS: dict[str, Command] = {
         history_command, "show a conversation with each turn's usage (`%kimi history NAME`)"
     ),
     "load": Command(load_command, "load conversations saved with %kimi save (`%kimi load FILE`)"),
+    "mcp": Command(
+        mcp_command, "MCP servers and their tools (`%kimi mcp add NAME -- COMMAND ARGS`)"
+    ),
     "panel": Command(
         panel_command, "open the settings panel (`%kimi panel inline` to show it in the notebook)"
     ),

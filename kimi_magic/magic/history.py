@@ -46,11 +46,16 @@ def history_text(conversation: Conversation, markup: bool = True) -> str:
         lines.append(f"---\n{bold}You:{bold} {_text_of(exchange.user)}")
         for step in exchange.steps:
             label = f"tool {step.name or ''}".strip() if step.role == "tool" else step.role
-            lines.append(f"*{label}:* {step.text.strip()}")
+            called = ", ".join(f"{c.name}({c.arguments})" for c in step.tool_calls)
+            text = " ".join(p for p in (step.text.strip(), called and f"calls {called}") if p)
+            lines.append(f"*{label}:* {text}")
         if exchange.answer is None:
             lines.append("*(still answering in the background)*")
             continue
         lines.append(f"{bold}Kimi:{bold} {exchange.answer.text.strip()}")
+        if exchange.answer.tool_calls:  # the turn stopped before these ran (a cap, an interrupt)
+            names = ", ".join(call.name for call in exchange.answer.tool_calls)
+            lines.append(f"*(asked for {names}; not run: the turn stopped first)*")
         lines.append(small.format(usage_line(exchange.answer)))
     if not conversation.exchanges:
         lines.append("*(empty)*")

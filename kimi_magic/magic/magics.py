@@ -22,6 +22,7 @@ from ..core.errors import ConfigurationError, KimiError
 from ..core.settings import NAMES
 from ..prompt.context import NotebookContext
 from .flags import parameter_arguments
+from .tool_flags import tool_arguments
 from .traits import setting_trait
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ class KimiMagics(Magics):
     max_cost = setting_trait("max_cost")
     context_window = setting_trait("context_window")
     background = setting_trait("background")
+    default_tools = setting_trait("default_tools")
+    approve = setting_trait("approve")
+    tool_max_rounds = setting_trait("tool_max_rounds")
+    agent_max_rounds = setting_trait("agent_max_rounds")
+    agent_max_cost = setting_trait("agent_max_cost")
     variable_tokens = CInt(
         VARIABLE_TOKENS, help="Token budget of one variable's rendering in a prompt."
     ).tag(config=True)
@@ -148,6 +154,10 @@ class KimiMagics(Magics):
 
     def close(self) -> None:
         """Stop what streams and release the HTTP connections (on `%unload_ext`)."""
+        if getattr(self, "_mcp_servers", None) is not None:
+            from .tool_turn import close_tools
+
+            close_tools(self)
         if self._session is not None:
             self._session.stop_all()
             self._session.close()
@@ -174,6 +184,7 @@ class KimiMagics(Magics):
         help="With the cache on: ask the server anyway and store the new answer.",
     )
     @parameter_arguments
+    @tool_arguments
     @argument(
         "-v",
         "--var",
@@ -256,14 +267,26 @@ class KimiMagics(Magics):
         """Send one question with the call's flags, stream the answer, deliver it."""
         from ..render.display import AnswerSlot
         from .delivery import question_from
+        from .tool_turn import agent_question, offer_tools, run_tool_turn, tool_words
 
         session = self.session
         try:
-            turn = session.prepare(question_from(question, args))
+            asked = question_from(question, args)
+            if args.agent:
+                asked = agent_question(asked, str(session.settings(asked.flags)["system"]))
+            turn = session.prepare(asked)
+            tools = tool_words(args, turn.resolved)
             if args.dry_run:
+                offer_tools(self, turn, tools)  # the dry run shows the tool definitions too
                 display(session.dry_run(turn))
                 return
             background = args.bg if args.bg is not None else bool(turn.resolved["background"])
+            if tools:  # the tool loop shows each round itself; it needs the cell, not --bg
+                if background:
+                    raise ConfigurationError("--bg cannot run tools: ask without --bg.")
+                if run_tool_turn(self, turn, args, tools):
+                    raise UsageError(INTERRUPTED)
+                return
             if background:
                 _check_background(args, turn)
             call = session.start(turn)

@@ -23,8 +23,18 @@ _HELP: dict[str, str] = {
     "max_cost": "Spending cap per session in USD: further calls are refused once it is reached.",
     "context_window": "Tokens of context; older turns are left out to fit (about 4 chars/token).",
     "background": "%%kimi answers stream in the background by default (like --bg).",
+    "default_tools": "Tools offered to every question (as --tools): names, all, notebook, "
+    "python, mcp:NAME.",
+    "approve": "run_python: 'ask' (Approve / Deny buttons), 'auto' (no asking), 'deny'.",
+    "tool_max_rounds": "Model rounds of one tool-using question before the loop stops.",
+    "agent_max_rounds": "Model rounds of one %%kimi --agent cell.",
+    "agent_max_cost": "USD one %%kimi --agent cell may spend before it stops.",
 }
-_CHOICES: dict[str, list[str]] = {"api": ["native", "openai"], "seed_mode": ["fixed", "random"]}
+_CHOICES: dict[str, list[str]] = {
+    "api": ["native", "openai"],
+    "seed_mode": ["fixed", "random"],
+    "approve": ["ask", "auto", "deny"],
+}
 
 
 def setting_trait(name: str) -> TraitType:  # type: ignore[type-arg]

@@ -215,10 +215,13 @@ class Session:
         return normalized(params)
 
     def _fitted(self, turn: Turn) -> list[Message]:
-        """The messages to send: system, the history that fits, this turn."""
+        """The messages to send: system, the history that fits, this turn (with the tool
+        rounds it has had so far)."""
         resolved = turn.resolved
         system = resolved["system"] or None
         messages = turn.conversation.request_messages(turn.prompt.message, system)
+        if turn.exchange is not None:
+            messages += turn.exchange.steps
         window = int(resolved["context_window"])
         budget = window - int(turn.params.get("max_completion_tokens") or CONTEXT_RESERVE_TOKENS)
         trimmed = fit_to_context(messages, budget)
@@ -261,6 +264,18 @@ class Session:
             turn.exchange = turn.conversation.begin(turn.prompt.message)
             self._pending.add(turn)
         return call
+
+    def next_round(self, turn: Turn) -> Call:
+        """Another request of a started turn whose exchange gained steps (tool calls and their
+        results): the same history and question, then the steps. Not cached: tools ran."""
+        if turn.exchange is None:
+            raise ConfigurationError("This turn was not started: start it before a next round.")
+        self.ledger.check(turn.resolved["max_cost"])
+        messages = self._fitted(turn)
+        client = self.client(turn.resolved)
+        turn.call = client.stream(messages, session_id=turn.conversation.session_id, **turn.params)
+        turn.cache = None
+        return turn.call
 
     def finish(self, turn: Turn) -> None:
         """After the call ended (however it ended): keep it in the conversation, count it,

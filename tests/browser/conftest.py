@@ -60,6 +60,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory, lab_emulator: Emulator) -> Ite
     root = tmp_path_factory.mktemp("lab-root")
     for notebook in (REPO / "notebooks").glob("*.ipynb"):
         shutil.copy(notebook, root / notebook.name)
+    for helper in (REPO / "notebooks").glob("*.py"):  # e.g. the MCP server notebook 05 starts
+        shutil.copy(helper, root / helper.name)
     env = {
         "KIMI_MAGIC_BASE_URL": lab_emulator.base_url,
         "CLOUDFLARE_ACCOUNT_ID": lab_emulator.account_id,

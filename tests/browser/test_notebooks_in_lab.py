@@ -11,12 +11,12 @@ from _lab import Lab
 from _notebook_page import cells, open_notebook, run_menu
 
 from kimi_magic.emulator import Emulator
+from kimi_magic.quickstart import emulator_replies
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOKS = sorted(
-    p.name for p in (Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb")
-)
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
 RUN_TIMEOUT_MS = 120_000
 EXECUTED = re.compile(r"\[\d+\]")
 
@@ -40,6 +40,7 @@ def asks_the_model(source: str) -> bool:
 def test_notebook_runs_in_jupyterlab(
     name: str, page: Any, lab: Lab, emu: Emulator, screenshots: Path
 ) -> None:
+    emu.script(*emulator_replies(NOTEBOOK_DIR / name))  # a tools notebook's model replies
     open_notebook(page, lab, name)
     last = cells(page).filter(has=page.locator(".jp-InputPrompt")).last
     last_source = last.locator(".jp-InputArea-editor").text_content()

@@ -1,0 +1,96 @@
+"""Tools from plain Python: `kimi_magic.ask("...", tools=[my_function, "notebook"])`.
+
+The same loop as the magic, with no view: each round is read to its end, and the answer that
+comes back carries the usage of every round.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .loop import ToolLoop, tool_map
+from .registry import REGISTRY, Tool, tool_from_function
+
+if TYPE_CHECKING:
+    from ..session.session import Session
+    from ..session.turn import Turn
+    from .mcp_client import MCPServers
+
+ToolSpec = str | Tool | Callable[..., Any]
+
+
+def _words(spec: ToolSpec | Iterable[ToolSpec]) -> list[ToolSpec]:
+    if isinstance(spec, str):
+        return [w.strip() for w in spec.split(",") if w.strip()]
+    if isinstance(spec, Tool) or callable(spec):
+        return [spec]
+    return [item for part in spec for item in _words(part)]
+
+
+def resolve_tools(
+    spec: ToolSpec | Iterable[ToolSpec],
+    *,
+    namespace: dict[str, Any] | None = None,
+    approve: str = "ask",
+    mcp: MCPServers | None = None,
+    context: Any = None,
+) -> dict[str, Tool]:
+    """Tools by name from functions, Tool values, registered names and the groups all,
+    notebook, python and mcp:NAME (the notebook ones read `namespace`, by default
+    `__main__`'s globals)."""
+    from .approval import approver_for
+    from .notebook_tools import NotebookTools
+    from .python_tool import python_tool
+
+    space = namespace if namespace is not None else vars(sys.modules["__main__"])
+    chosen: list[Tool] = []
+    for item in _words(spec):
+        if isinstance(item, Tool):
+            chosen.append(item)
+        elif callable(item):
+            chosen.append(tool_from_function(item))
+        elif item == "all":
+            chosen += REGISTRY.all()
+        elif item == "notebook":
+            chosen += NotebookTools(space, context).tools()
+        elif item == "python":
+            chosen.append(python_tool(space, approver_for(approve)))
+        elif item.startswith("mcp:"):
+            if mcp is None:
+                from .mcp_client import MCPServers
+                from .mcp_config import configured_servers
+
+                mcp = MCPServers(configured_servers()[0])
+            chosen += mcp.tools(item[4:])
+        else:
+            chosen.append(REGISTRY.get(item))
+    return tool_map(chosen)
+
+
+def ask_with_tools(
+    session: Session,
+    text: str,
+    tools: ToolSpec | Iterable[ToolSpec],
+    options: Mapping[str, Any],
+    read: Callable[[Any], object] | None = None,
+) -> Turn:
+    """One question with tools, run to its answer; errors are raised after the turn is kept."""
+    from ..session.turn import Question
+
+    turn = session.prepare(Question.from_keywords(text, options))
+    resolved = turn.resolved
+    offered = resolve_tools(tools, approve=str(resolved["approve"]))
+    loop = ToolLoop(
+        session,
+        turn,
+        offered,
+        max_rounds=int(resolved["tool_max_rounds"]),
+        parallel=resolved["parallel_tool_calls"] is not False,
+    )
+    loop.run(read or (lambda call: call.run()))
+    call = turn.call
+    if call is not None and call.error is not None:
+        raise call.error
+    return turn

@@ -1,0 +1,195 @@
+"""The built-in read-only notebook tools (`--tools notebook`): the model looks, never touches.
+
+Each tool reads the namespace through a read-only view and never calls a method that changes
+a value: names are looked up with the same no-call path syntax as `{name}` (attributes, keys,
+indexes), a DataFrame query runs on a copy with no access to the namespace (`@name` finds
+nothing), and renderings are the bounded ones `{name}` uses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..core.constants import TOOL_TABLE_ROWS
+from ..core.errors import KimiError
+from ..prompt.context import NotebookContext
+from .registry import Tool, tool_from_function
+from .results import ToolOutput
+
+# Names IPython and the notebook put in the namespace that are not the user's variables.
+_NOT_VARIABLES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+SOURCE = "notebook"
+
+
+class NotebookTools:
+    """The notebook tools bound to one namespace and the notebook's memory of outputs."""
+
+    def __init__(self, namespace: Mapping[str, Any], context: NotebookContext | None) -> None:
+        # A live read-only view: the tools see new variables, and cannot assign any.
+        self._namespace: Mapping[str, Any] = types.MappingProxyType(namespace)  # type: ignore[arg-type]
+        self._context = context
+
+    def tools(self) -> list[Tool]:
+        """Each tool, ready for a request's `tools` list."""
+        functions: list[Callable[..., Any]] = [
+            self.list_variables,
+            self.describe_variable,
+            self.dataframe_rows,
+            self.cell,
+            self.last_error,
+            self.cell_images,
+        ]
+        return [tool_from_function(f, read_only=True, source=SOURCE) for f in functions]
+
+    # -- the tools (their docstrings are what the model reads) --------------------------------
+
+    def list_variables(self) -> str:
+        """List the user's variables in the notebook: name, type and shape or length."""
+        rows = ["| name | type | shape |", "|---|---|---|"]
+        for name, value in self._namespace.items():
+            if name.startswith("_") or name in _NOT_VARIABLES:
+                continue
+            if isinstance(value, types.ModuleType):
+                continue
+            rows.append(f"| {name} | {_type_name(value)} | {_shape(value)} |")
+        if len(rows) == 2:
+            return "The notebook defines no variables yet."
+        return "\n".join(rows)
+
+    def describe_variable(self, name: str) -> str:
+        """Describe one variable: for tables the shape, columns, types, nulls, first and last
+        rows and summary statistics; for other values a bounded rendering.
+
+        Args:
+            name: A variable name, optionally with attributes, keys or indexes (df.columns,
+                data["key"], items[0]); nothing is called.
+        """
+        from ..prompt.variables import render
+
+        return render(self._lookup(name), name).text
+
+    def dataframe_rows(
+        self,
+        name: str,
+        start: int = 0,
+        stop: int | None = None,
+        query: str | None = None,
+        columns: list[str] | None = None,
+    ) -> str:
+        """Rows of a pandas DataFrame: a slice by position, optionally filtered by a query
+        first, at most 50 rows.
+
+        Args:
+            name: The DataFrame's variable name.
+            start: First row position (after the query), from 0.
+            stop: Row position to stop before; default start + 50.
+            query: A pandas query on the columns, like "age > 30 and city == 'Paris'".
+            columns: Only these columns.
+        """
+        frame = self._lookup(name)
+        if type(frame).__module__.split(".")[0] != "pandas" or not hasattr(frame, "iloc"):
+            raise TypeError(f"{name} is a {_type_name(frame)}, not a pandas DataFrame.")
+        frame = frame.copy(deep=True)  # a query or a column pick never reaches the user's frame
+        if query:
+            # No namespace: `@name` and names other than columns are not found.
+            frame = frame.query(query, local_dict={}, global_dict={})
+        if columns:
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise KeyError(f"no columns {missing}; the columns are {list(frame.columns)}")
+            frame = frame[list(columns)]
+        stop = start + TOOL_TABLE_ROWS if stop is None else min(stop, start + TOOL_TABLE_ROWS)
+        shown = frame.iloc[start:stop]
+        head = f"{len(frame):,} rows match" if query else f"{len(frame):,} rows"
+        return f"{head}; rows {start} to {start + len(shown)} (positions):\n{shown.to_string()}"
+
+    def cell(self, number: int) -> ToolOutput:
+        """The source of notebook cell `number` (its execution count, In[number]), its result,
+        the error it raised and the images it displayed.
+
+        Args:
+            number: The execution count shown as [n] beside the cell.
+        """
+        sources = self._namespace.get("In") or []
+        if not 0 < number < len(sources):
+            raise IndexError(
+                f"there is no cell {number}; cells run so far: 1 to {len(sources) - 1}"
+            )
+        parts = [f"Cell {number} source:\n```python\n{sources[number]}\n```"]
+        outputs = self._namespace.get("Out") or {}
+        if number in outputs:
+            from ..prompt.variables import render
+
+            parts.append(f"Result (Out[{number}]):\n{render(outputs[number]).text}")
+        error = self._error_of(number)
+        if error:
+            parts.append(error)
+        images = self._images_of(number)
+        if images:
+            parts.append(f"It displayed {len(images)} image(s), attached.")
+        return ToolOutput("\n\n".join(parts), images=images)
+
+    def last_error(self) -> str:
+        """The last error a cell raised: the cell's source, the traceback and the values on the
+        failing line."""
+        if self._context is None:
+            return "This kernel does not record errors (kimi_magic is not loaded as an extension)."
+        try:
+            return str(self._context.errors.last()._repr_llm_())
+        except KimiError:
+            return "No cell has raised an error since kimi_magic was loaded."
+
+    def cell_images(self, number: int) -> ToolOutput:
+        """The images (plots, pictures) notebook cell `number` displayed.
+
+        Args:
+            number: The execution count shown as [n] beside the cell.
+        """
+        images = self._images_of(number)
+        if not images:
+            return ToolOutput(f"Cell {number} displayed no image that is remembered.")
+        return ToolOutput(f"Cell {number} displayed {len(images)} image(s):", images=images)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _lookup(self, expression: str) -> Any:
+        from ..prompt.interpolate import MissingReference, resolve
+
+        head = expression.split(".")[0].split("[")[0].strip()
+        if head not in self._namespace or head.startswith("_"):
+            names = [n for n in self._namespace if not n.startswith("_")]
+            close = difflib.get_close_matches(head, names, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise NameError(f"{head!r} is not defined in the notebook.{hint}")
+        try:
+            return resolve(expression.strip(), self._namespace)
+        except MissingReference as error:
+            raise LookupError(str(error)) from None
+
+    def _error_of(self, number: int) -> str:
+        if self._context is None or number not in self._context.errors.by_cell:
+            return ""
+        return f"It raised:\n{self._context.errors[number]._repr_llm_()}"
+
+    def _images_of(self, number: int) -> list[Any]:
+        if self._context is None:
+            return []
+        return [s.image().data for s in self._context.images.shown if s.execution_count == number]
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    module = kind.__module__.split(".")[0]
+    return kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
+
+
+def _shape(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple):
+        return " x ".join(f"{n:,}" if isinstance(n, int) else str(n) for n in shape)
+    if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)):
+        return f"len {len(value):,}"
+    return ""

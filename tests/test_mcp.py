@@ -1,0 +1,181 @@
+"""MCP servers: a real stdio server written with the SDK (tests/mcp_demo_server.py), its tools
+offered to the model, text and image results, and failures as one clear message."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kimi_magic.core.types import ToolCall
+from kimi_magic.tools.mcp_client import MCPError, MCPServers, ServerSpec
+from kimi_magic.tools.runner import run_one
+
+pytest.importorskip("mcp")
+DEMO = str(Path(__file__).with_name("mcp_demo_server.py"))
+
+
+@pytest.fixture
+def servers() -> Iterator[MCPServers]:
+    made = MCPServers({"demo": ServerSpec("demo", sys.executable, (DEMO,))})
+    yield made
+    made.close()
+
+
+def test_a_server_starts_on_first_use_and_lists_its_tools(servers: MCPServers) -> None:
+    assert not servers.running("demo")
+    tools = {t.name: t for t in servers.tools("demo")}
+    assert servers.running("demo")
+    assert sorted(tools) == ["add", "fail", "red_square"]
+    add = tools["add"].definition()["function"]
+    assert add["description"] == "Add two integers."
+    assert add["parameters"]["required"] == ["a", "b"]
+    assert tools["add"].source == "mcp:demo"
+
+
+def test_text_image_and_error_results(servers: MCPServers) -> None:
+    tools = {t.name: t for t in servers.tools("demo")}
+    added = run_one(ToolCall("1", "add", json.dumps({"a": 2, "b": 40})), tools)
+    assert added.text == "42" and not added.error
+    square = run_one(ToolCall("2", "red_square", "{}"), tools)
+    assert len(square.images) == 1 and square.images[0].startswith("data:image/png;base64,")
+    assert square.text == "[red_square image 1: 2x2 px, 76 bytes PNG]"
+    failed = run_one(ToolCall("3", "fail", json.dumps({"reason": "test"})), tools)
+    assert failed.error and "failed on purpose: test" in failed.text
+
+
+def test_a_server_that_cannot_start_is_one_clear_message() -> None:
+    servers = MCPServers({"broken": ServerSpec("broken", sys.executable, (DEMO, "--crash"))})
+    try:
+        with pytest.raises(MCPError) as caught:
+            servers.tools("broken")
+        message = str(caught.value)
+        assert message.startswith("The MCP server 'broken' could not start (")
+        assert "Traceback" not in message and "\n" not in message
+    finally:
+        servers.close()
+
+
+def test_a_missing_command_is_one_clear_message() -> None:
+    servers = MCPServers({"nope": ServerSpec("nope", "/no/such/command")})
+    try:
+        with pytest.raises(MCPError, match="The MCP server 'nope' could not start"):
+            servers.tools("nope")
+    finally:
+        servers.close()
+
+
+def test_an_unknown_server_names_the_known_ones(servers: MCPServers) -> None:
+    with pytest.raises(MCPError, match=r"no MCP server called 'dmo' \(known: demo\)"):
+        servers.tools("dmo")
+
+
+def test_a_server_that_died_is_said_and_restarted_on_next_use(servers: MCPServers) -> None:
+    tools = {t.name: t for t in servers.tools("demo")}
+    servers.stop("demo")  # as if it had exited
+    result = run_one(ToolCall("1", "add", '{"a": 1, "b": 1}'), tools)
+    assert result.text == "2"  # started again on use
+    assert servers.running("demo")
+
+
+def test_close_stops_every_server(servers: MCPServers) -> None:
+    servers.tools("demo")
+    process_count = _children()
+    servers.close()
+    assert not servers.running("demo")
+    assert _children() < process_count
+
+
+def _children() -> int:
+    import os
+
+    me = os.getpid()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            count += int(stat[1]) == me
+    return count
+
+
+def test_servers_from_the_config_files(tmp_path: Path) -> None:
+    from kimi_magic.tools.mcp_config import configured_servers
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.kimi_magic.mcp_servers.demo]\ncommand = "python"\nargs = ["server.py"]\n'
+        'env = { LEVEL = "warn" }\n'
+        '[tool.kimi_magic.mcp_servers.web]\nurl = "http://127.0.0.1:9/mcp"\n'
+        '[tool.kimi_magic.mcp_servers.bad]\nargs = ["x"]\n'
+    )
+    user = tmp_path / "user.toml"
+    user.write_text('[mcp_servers.demo]\ncommand = "other"\n[mcp_servers.mine]\ncommand = "m"\n')
+    found, notes = configured_servers(cwd=tmp_path, user_config=user)
+    assert found["demo"].describe() == "python server.py"  # the project file wins
+    assert found["demo"].env == {"LEVEL": "warn"}
+    assert found["web"].url == "http://127.0.0.1:9/mcp" and found["mine"].command == "m"
+    assert notes == [
+        f"{tmp_path / 'pyproject.toml'} [tool.kimi_magic]: mcp_servers.bad needs either command "
+        "(with args, env) for a local server or url for one over HTTP, not both or neither."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "command", "args", "url"),
+    [
+        ("files -- npx -y server-fs '/my docs'", "npx", ("-y", "server-fs", "/my docs"), None),
+        ("web http://127.0.0.1:8000/mcp", None, (), "http://127.0.0.1:8000/mcp"),
+    ],
+)
+def test_mcp_add_command_text(
+    text: str, command: str | None, args: tuple[str, ...], url: str | None
+) -> None:
+    from kimi_magic.tools.mcp_config import spec_from_command
+
+    spec = spec_from_command(text)
+    assert (spec.command, spec.args, spec.url) == (command, args, url)
+
+
+@pytest.mark.parametrize("text", ["", "files", "files --", "a b c", "web ftp://x"])
+def test_mcp_add_usage(text: str) -> None:
+    from kimi_magic.core.errors import ConfigurationError
+    from kimi_magic.tools.mcp_config import spec_from_command
+
+    with pytest.raises(ConfigurationError, match="Usage: %kimi mcp add NAME -- COMMAND"):
+        spec_from_command(text)
+
+
+def test_a_server_over_streamable_http(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, DEMO, "--http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    servers = MCPServers({"web": ServerSpec("web", url=f"http://127.0.0.1:{port}/mcp")})
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        tools = {t.name: t for t in servers.tools("web")}
+        assert run_one(ToolCall("1", "add", '{"a": 4, "b": 5}'), tools).text == "9"
+        assert len(run_one(ToolCall("2", "red_square", "{}"), tools).images) == 1
+    finally:
+        servers.close()
+        process.terminate()
+        process.wait(timeout=10)
