@@ -1,13 +1,17 @@
-"""Shared fixtures: one emulator per session (reset for each test) and the published schema."""
+"""Shared fixtures: one emulator per session (reset for each test), the published schema, and
+the canary sweep: the suite's API token is searched for in every log record and every file the
+tests wrote, after the whole session."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _canary import CANARY
 
 from kimi_magic.emulator import Emulator
 
@@ -17,8 +21,45 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "workers-ai" / "k
 @pytest.fixture(scope="session")
 def _emulator_server() -> Iterator[Emulator]:
     """One emulator on a free loopback port for the whole session."""
-    with Emulator() as emu:
+    with Emulator(token=CANARY) as emu:
         yield emu
+
+
+class _Records(logging.Handler):
+    """Every log record of the session, formatted as a user's handler would show it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record) + repr(record.args))
+        except Exception:  # a record that cannot format is no leak
+            self.lines.append(str(record.msg))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def canary_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the session: the canary token is in no log record and no file under the session's
+    temporary folder (saved notebooks, history and save files, cache files, configs)."""
+    records = _Records()
+    root, ours = logging.getLogger(), logging.getLogger("kimi_magic")
+    level = ours.level
+    root.addHandler(records)
+    ours.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(records)
+    ours.setLevel(level)
+    leaks = [line for line in records.lines if CANARY in line]
+    base = tmp_path_factory.getbasetemp()
+    for path in base.rglob("*"):
+        try:
+            if path.is_file() and CANARY.encode() in path.read_bytes():
+                leaks.append(f"file {path}")
+        except OSError:
+            continue
+    assert not leaks, "The API token leaked into:\n" + "\n".join(leaks[:20])
 
 
 @pytest.fixture(scope="module")

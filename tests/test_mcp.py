@@ -42,7 +42,7 @@ def test_text_image_and_error_results(servers: MCPServers) -> None:
     assert added.text == "42" and not added.error
     square = run_one(ToolCall("2", "red_square", "{}"), tools)
     assert len(square.images) == 1 and square.images[0].startswith("data:image/png;base64,")
-    assert square.text == "[red_square image 1: 2x2 px, 76 bytes PNG]"
+    assert square.text == "[red_square image 1: 2x2 px, 73 bytes PNG]"
     failed = run_one(ToolCall("3", "fail", json.dumps({"reason": "test"})), tools)
     assert failed.error and "failed on purpose: test" in failed.text
 

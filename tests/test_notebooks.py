@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _canary import CANARY
 
 from kimi_magic import quickstart
 from kimi_magic.emulator import Emulator
@@ -23,7 +24,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-TOKEN = "notebook-emulator-secret-0c5e"
+TOKEN = CANARY  # swept for in the saved notebooks after the session (tests/conftest.py)
 CELL_TIMEOUT_S = 120
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # `%kimi WORD` lines that ask the model; other words are commands that answer locally.

@@ -21,7 +21,7 @@ from kimi_magic.tools.results import ToolOutput
 
 PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d6e5cf0000000049454e44ae426082"
+    "1f15c4890000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
 )
 
 
@@ -188,7 +188,7 @@ def test_tool_images_follow_the_tool_messages_as_a_user_turn(
     emulator.script(calls(("picture", {})), {"content": "images={{images}}"})
     assert loop_for(session, "draw", picture).run().text == "images=1"
     tool_message, user = sent(emulator, 1)[-2:]
-    assert tool_message["content"] == "drawn\n[picture image 1: 1x1 px, 70 bytes PNG]"
+    assert tool_message["content"] == "drawn\n[picture image 1: 1x1 px, 68 bytes PNG]"
     assert user["role"] == "user"
     assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
 

@@ -14,7 +14,7 @@ from kimi_magic.tools.runner import run_calls, run_one
 
 PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d6e5cf0000000049454e44ae426082"
+    "1f15c4890000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
 )
 
 
@@ -139,7 +139,7 @@ def test_images_come_back_as_data_urls_with_a_label_in_the_text() -> None:
 
     result = run_one(ToolCall("1", "picture", "{}"), tools(picture))
     assert result.images and result.images[0].startswith("data:image/png;base64,")
-    assert result.text == "here it is\n[picture image 1: 1x1 px, 70 bytes PNG]"
+    assert result.text == "here it is\n[picture image 1: 1x1 px, 68 bytes PNG]"
 
 
 def test_observer_hears_start_and_end_of_each_call() -> None:

@@ -3,31 +3,56 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from ..core.call import Call
-from ..core.constants import CONNECT_TIMEOUT_S, MAX_RETRIES, READ_TIMEOUT_S
+from ..core.constants import (
+    CALL_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    MAX_RETRIES,
+    READ_TIMEOUT_S,
+    RETRY_TOTAL_WAIT_S,
+)
 from ..core.errors import (
-    APIConnectionError,
-    APITimeoutError,
     KimiError,
     StreamError,
     redact,
+    redact_error,
 )
 from ..core.messages import Message
 from ..core.parameters import normalized
-from ..core.types import Finish, ResponseStarted, StreamEvent
+from ..core.secrets import MARKER, MIN_SECRET_CHARS
+from ..core.types import (
+    Finish,
+    ReasoningDelta,
+    ResponseStarted,
+    Retrying,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 from .coalesce import coalesced
+from .deadline import CallTimeUp, limit_wait, until
 from .endpoint import ApiKind, Endpoint, resolve_endpoint
-from .retry import parse_retry_after, retry_delay, should_retry
+from .failures import (
+    after_retries,
+    bad_event_message,
+    completion_events,
+    connection_error,
+    events_of,
+    kept,
+    timeout_error,
+    wait_refused,
+    where,
+)
+from .retry import parse_retry_after, retry_delay, retry_reason, should_retry
 from .sse import iter_sse
 from .wire import (
     error_from_reply,
-    events_from_chunk,
-    events_from_completion,
     parse_json,
     request_body,
 )
@@ -36,7 +61,13 @@ log = logging.getLogger("kimi_magic")
 
 # Where to connect and how: keywords of `Client` (and of `kimi_magic.ask`) that are not settings.
 ENDPOINT_KEYS = frozenset({"account_id", "api_token", "base_url", "openai_base_url", "api_key"})
-CONNECTION_KEYS = ENDPOINT_KEYS | {"connect_timeout", "max_retries", "transport", "endpoint"}
+CONNECTION_KEYS = ENDPOINT_KEYS | {
+    "connect_timeout",
+    "max_retries",
+    "max_retry_wait",
+    "transport",
+    "endpoint",
+}
 
 
 class Client:
@@ -58,6 +89,8 @@ class Client:
         connect_timeout: float = CONNECT_TIMEOUT_S,
         read_timeout: float = READ_TIMEOUT_S,
         max_retries: int = MAX_RETRIES,
+        call_timeout: float | None = CALL_TIMEOUT_S,
+        max_retry_wait: float = RETRY_TOTAL_WAIT_S,
         transport: httpx.BaseTransport | None = None,
         endpoint: Endpoint | None = None,
         **defaults: Any,
@@ -72,6 +105,8 @@ class Client:
             model=model,
         )
         self.max_retries = max_retries
+        self.call_timeout = call_timeout
+        self.max_retry_wait = max_retry_wait
         self.defaults = defaults
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._http = httpx.Client(timeout=timeout, transport=transport)
@@ -104,6 +139,9 @@ class Client:
         stream = True if stream is None else bool(stream)
         model = self.endpoint.model if self.endpoint.kind == "openai" else None
         body = request_body(messages, merged, stream=stream, model=model)
+        # The last line of defence: whatever built the messages (the prompt layer redacts
+        # more), the configured token itself never goes out in a request body.
+        body = _without(body, self.endpoint.token)
         return Call(
             body,
             self._events,
@@ -118,8 +156,9 @@ class Client:
         return (self.endpoint.token,)
 
     def _events(self, call: Call) -> Iterator[StreamEvent]:
+        deadline = time.monotonic() + self.call_timeout if self.call_timeout else None
         try:
-            response = self._open(call)
+            response = yield from self._open(call, deadline)
             if response is None:  # stopped while waiting to retry
                 return
             call.on_close(response.close)
@@ -130,18 +169,21 @@ class Client:
             request_id = response.headers.get("cf-ray") or response.headers.get("x-request-id")
             yield ResponseStarted(request_id, self.endpoint.model)
             if "text/event-stream" in response.headers.get("content-type", "").lower():
-                yield from self._sse_events(response)
+                yield from self._sse_events(response, deadline)
             else:
-                yield from events_from_completion(self._whole_reply(response))
+                yield from completion_events(self._whole_reply(response))
         except KimiError as error:
-            error.args = (redact(str(error), self._secrets()),)
+            redact_error(error, self._secrets())
             raise
 
-    def _open(self, call: Call) -> httpx.Response | None:
-        """POST with retries; returns a response whose body is an answer (None once stopped),
-        or raises."""
+    def _open(
+        self, call: Call, deadline: float | None
+    ) -> Generator[Retrying, None, httpx.Response | None]:
+        """POST with retries, announcing each wait as a `Retrying` event; returns (as the
+        generator's value) a response whose body is an answer, None once stopped, or raises."""
         endpoint = self.endpoint
         attempt = 0
+        waited = 0.0
         if call.stopped:  # stopped before the reader thread got here: send nothing
             return None
         while True:
@@ -154,22 +196,31 @@ class Client:
                     json=call.body,
                     headers=endpoint.headers(call.session_id),
                 )
+                limit_wait(request, deadline)
                 response = self._http.send(request, stream=True)
                 failure = self._failure(response)  # may read an error body
             except httpx.TimeoutException as exc:
-                error = _timeout_error(endpoint, exc)
+                error = timeout_error(endpoint, exc)
             except httpx.RequestError as exc:  # a transport error, or a body that won't decode
-                error = _connection_error(endpoint, exc)
+                error = connection_error(endpoint, exc)
             else:
                 if failure is None:
                     return response
                 error = failure
             if attempt >= self.max_retries or not should_retry(error):
-                raise error
-            delay = retry_delay(attempt, getattr(error, "retry_after", None))
+                raise after_retries(error, attempt, waited, self.max_retry_wait)
+            asked = getattr(error, "retry_after", None)
+            delay = retry_delay(attempt, asked)
+            budget = self.max_retry_wait - waited
+            if deadline is not None:
+                budget = min(budget, deadline - time.monotonic())
+            if max(delay, asked or 0.0) > budget:  # Retry-After: 999999 is not waited for
+                raise wait_refused(error, max(delay, asked or 0.0), self.max_retry_wait)
             log.info("retrying in %.2f s after: %s", delay, redact(str(error), self._secrets()))
+            yield Retrying(attempt + 2, self.max_retries + 1, delay, retry_reason(error))
             if call.wait_unless_stopped(delay):  # Stop or an interrupt: send nothing more
                 return None
+            waited += delay
             attempt += 1
 
     def _failure(self, response: httpx.Response) -> KimiError | None:
@@ -177,13 +228,15 @@ class Client:
         content_type = response.headers.get("content-type", "")
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if response.status_code >= 400:
-            text = _read_text(response)
+            # Redacted before anything is cut to length: a cut through an echoed token would
+            # leave a piece of it that no later redaction recognises.
+            text = redact(_read_text(response), self._secrets())
             response.close()
             return error_from_reply(response.status_code, parse_json(text) or text, retry_after)
         if "application/json" in content_type.lower():
             # 200 + a JSON error (e.g. 3040) comes to streaming and whole requests alike;
             # caught here, it is retried like any other capacity error.
-            body = parse_json(_read_text(response))
+            body = parse_json(redact(_read_text(response), self._secrets()))
             if isinstance(body, Mapping) and (body.get("success") is False or body.get("error")):
                 response.close()
                 return error_from_reply(200, body, retry_after)
@@ -194,9 +247,9 @@ class Client:
         try:
             body = parse_json(_read_text(response))
         except httpx.TimeoutException as exc:
-            raise _timeout_error(self.endpoint, exc) from None
+            raise timeout_error(self.endpoint, exc) from None
         except httpx.RequestError as exc:
-            raise _connection_error(self.endpoint, exc) from None
+            raise connection_error(self.endpoint, exc) from None
         if not isinstance(body, Mapping):
             raise StreamError(
                 "The server's reply was not JSON. Check the base URL points "
@@ -204,51 +257,77 @@ class Client:
             )
         return body
 
-    def _sse_events(self, response: httpx.Response) -> Iterator[StreamEvent]:
+    def _sse_events(
+        self, response: httpx.Response, deadline: float | None
+    ) -> Iterator[StreamEvent]:
         done = False
         finished = False
+        started = False  # some of the answer (reasoning, text or a tool call) arrived
         identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
             # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
-            for sse in iter_sse(coalesced(response.iter_bytes())):
+            for sse in iter_sse(coalesced(until(response.iter_bytes(), deadline))):
                 if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
                     done = True
                     break
+                if not sse.data.strip() and sse.event != "error":
+                    continue  # `data:` alone (WHATWG dispatches it) carries nothing
                 chunk = parse_json(sse.data)
                 if sse.event == "error" or not isinstance(chunk, Mapping):
-                    if sse.event == "error":
-                        raise StreamError(
-                            f"The server reported an error mid-answer: {sse.data[:300]}"
-                        )
-                    raise StreamError(
-                        "The server sent an event that is not valid JSON "
-                        f"({sse.data[:80]!r}), so the answer stops here; what arrived before it "
-                        "is kept. Run the cell again to get a whole answer."
-                    )
+                    raise StreamError(bad_event_message(sse.event, sse.data, started))
                 if not identified and chunk.get("id"):
                     # No request id header: the completion id is the best handle there is.
                     identified = True
                     yield ResponseStarted(str(chunk["id"]))
-                for event in events_from_chunk(chunk):
+                for event in events_of(chunk, sse.data, started):
                     finished = finished or isinstance(event, Finish)
+                    started = started or isinstance(event, _ANSWER_EVENTS)
                     yield event
+        except CallTimeUp:
+            raise StreamError(
+                f"The call took longer than its time limit (call_timeout = "
+                f"{self.call_timeout:g} s) and was ended{where(started)}. What arrived is "
+                "kept; run the cell again, ask for a shorter answer, or raise call_timeout "
+                "(%config KimiMagics.call_timeout = seconds)."
+            ) from None
         except httpx.TimeoutException as exc:
             raise StreamError(
                 f"The server went quiet for longer than the read timeout "
-                f"({self._http.timeout.read} s) in the middle of the answer "
-                f"({type(exc).__name__}). What arrived is kept; run the cell again, or raise "
-                "read_timeout."
+                f"({self._http.timeout.read} s){where(started)} ({type(exc).__name__}). "
+                f"{kept(started)} run the cell again, or raise read_timeout."
             ) from None
         except httpx.TransportError as exc:
+            if finished:
+                # design.md section 4: truncation is no [DONE] *and* no finish reason. The
+                # answer was whole; only the goodbye went missing.
+                return
             raise StreamError(
-                f"The connection broke in the middle of the answer ({type(exc).__name__}). What "
-                "arrived is kept; run the cell again to get a whole answer."
+                f"The connection broke{where(started)} ({type(exc).__name__}). "
+                f"{kept(started)} run the cell again to get a whole answer."
             ) from None
         if not done and not finished:
             raise StreamError(
                 "The stream ended before the answer was finished (no [DONE] and no finish "
-                "reason): the answer is truncated. What arrived is kept; run the cell again."
+                f"reason){where(started)}: the answer is truncated. {kept(started)} run the "
+                "cell again."
             )
+
+
+_ANSWER_EVENTS = (TextDelta, ReasoningDelta, ToolCallDelta)
+TOKEN_MARKER = MARKER.format("the API token")
+
+
+def _without(value: Any, token: str) -> Any:
+    """`value` with the token replaced in every string in it (a copy only where it occurs)."""
+    if len(token) < MIN_SECRET_CHARS:
+        return value
+    if isinstance(value, str):
+        return value.replace(token, TOKEN_MARKER) if token in value else value
+    if isinstance(value, Mapping):
+        return {key: _without(item, token) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without(item, token) for item in value]
+    return value
 
 
 def _read_text(response: httpx.Response) -> str:
@@ -258,23 +337,3 @@ def _read_text(response: httpx.Response) -> str:
     except BaseException:
         response.close()
         raise
-
-
-def _connection_error(endpoint: Endpoint, exc: httpx.RequestError) -> APIConnectionError:
-    return APIConnectionError(
-        f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
-        "network connection and the base URL; if you use the emulator, check it is "
-        "still running."
-    )
-
-
-def _timeout_error(endpoint: Endpoint, exc: httpx.TimeoutException) -> APITimeoutError:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return APITimeoutError(
-            f"Connecting to {endpoint.host} timed out. Check the network and the base URL, "
-            "or raise connect_timeout."
-        )
-    return APITimeoutError(
-        f"{endpoint.host} accepted the request but sent nothing before the read timeout. "
-        "Try again, or raise read_timeout for long reasoning."
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from datetime import timezone
@@ -29,6 +30,15 @@ def should_retry(error: KimiError) -> bool:
     return isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError)
 
 
+def retry_reason(error: KimiError) -> str:
+    """A few words for the live view: why the call is being tried again."""
+    if isinstance(error, APIStatusError):
+        if error.status == 429 or error.code == 3040:
+            return "rate limited" if error.code != 3040 else "out of capacity"
+        return f"server error {error.status}"
+    return "connection failed"
+
+
 def retry_delay(attempt: int, retry_after: float | None) -> float:
     """Seconds to wait before attempt `attempt + 1`: the server's word, else backoff + jitter."""
     if retry_after is not None:
@@ -42,9 +52,11 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "nan" and "inf" parse as floats; no server means them
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

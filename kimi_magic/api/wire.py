@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -293,7 +295,7 @@ def error_from_reply(status: int, body: Any, retry_after: float | None = None) -
     """One paragraph for an error reply: what happened, the server's words, what to do."""
     code, server_message = _first_error(body)
     if code is None and isinstance(body, str):
-        server_message = body.strip()[:300]
+        server_message = _one_line(body)
     server_message = _clean(server_message)
     label = f"HTTP {status}" + (f", Cloudflare error {code}" if code is not None else "")
     said = f' The server said: "{server_message}".' if server_message else ""
@@ -301,6 +303,25 @@ def error_from_reply(status: int, body: Any, retry_after: float | None = None) -
     return APIStatusError(
         message, status=status, code=code, server_message=server_message, retry_after=retry_after
     )
+
+
+_HTML = re.compile(r"^\s*(?:<!doctype\s+html|<html|<head|<body|<\?xml)", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+_HIDDEN = re.compile(r"<(style|script|head)[^>]*>.*?</\1>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+
+
+def _one_line(body: str) -> str:
+    """A plain-text error body as it is (cut), an HTML error page as its title: a proxy's
+    502 page is a screenful of markup that says nothing a user can act on."""
+    if not _HTML.match(body):
+        return " ".join(body.split())[:300]
+    found = _TITLE.search(body) or _HEADING.search(body)
+    # No title or heading: the page's visible text, without its styles and scripts.
+    markup = found.group(1) if found else _HIDDEN.sub(" ", body)
+    title = " ".join(html.unescape(_TAG.sub(" ", markup)).split())
+    return f"an HTML error page ({title[:120]})" if title else "an HTML error page"
 
 
 def _in_stream_error_message(error: Any) -> str:

@@ -4,6 +4,7 @@ own repr of an answer all say the same thing."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .constants import CHARS_PER_TOKEN
@@ -107,10 +108,11 @@ def answer_markdown(answer: Answer, error: str | None = None, context: str = "")
     parts = []
     if answer.reasoning.strip():
         parts.append(
-            f"<details><summary>Reasoning</summary>\n\n{answer.reasoning.strip()}\n\n</details>\n"
+            "<details><summary>Reasoning</summary>\n\n"
+            f"{close_open_blocks(answer.reasoning.strip())}\n\n</details>\n"
         )
     if answer.text.strip():
-        parts.append(answer.text.rstrip() + "\n")
+        parts.append(close_open_blocks(answer.text.rstrip()) + "\n")
     for call in answer.tool_calls:
         parts.append(f"Tool call `{call.name}`: `{call.arguments}`\n")
     note = status_note(answer, error)
@@ -118,6 +120,37 @@ def answer_markdown(answer: Answer, error: str | None = None, context: str = "")
         parts.append(note + "\n")
     parts.append(f"<sub>{footer_line(answer)}{_gauge(context)}</sub>\n")
     return "\n".join(parts)
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_MATH = re.compile(r"^ {0,3}\$\$\s*$")
+
+
+def close_open_blocks(text: str) -> str:
+    """`text` with a code fence or `$$` math block it leaves open closed at the end.
+
+    An answer cut short (token limit, Stop, a broken stream) can end inside a code block;
+    without this the status mark and footer added after it would show as code.
+    """
+    fence: str | None = None  # the opening fence's marker, e.g. "````" or "~~~"
+    math = False
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if fence is not None:
+            marker = match.group(1) if match is not None and not match.group(2).strip() else ""
+            if marker[:1] == fence[0] and len(marker) >= len(fence):
+                fence = None
+        elif math:
+            math = not _MATH.match(line)
+        elif match is not None and not (match.group(1)[0] == "`" and "`" in match.group(2)):
+            fence = match.group(1)
+        elif _MATH.match(line):
+            math = True
+    if fence is not None:
+        return text.rstrip("\n") + "\n" + fence
+    if math:
+        return text.rstrip("\n") + "\n$$"
+    return text
 
 
 def _gauge(context: str) -> str:

@@ -20,6 +20,7 @@ from .types import (
     LogprobsDelta,
     ReasoningDelta,
     ResponseStarted,
+    Retrying,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -88,8 +89,9 @@ class Call:
         self._consumed = True
         try:
             for event in self._source(self):
-                self._record.add(event)
-                self.events.append(event)
+                if not isinstance(event, Retrying):  # about the transport, not the answer
+                    self._record.add(event)
+                    self.events.append(event)
                 yield event
             self._record.finish()
         except StreamError as error:

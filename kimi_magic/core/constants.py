@@ -27,9 +27,15 @@ MAX_RETRIES = 3
 RETRY_BASE_DELAY_S = 0.5
 RETRY_MAX_DELAY_S = 8.0
 RETRY_AFTER_CAP_S = 60.0
+# All waits of one call together: a server asking for more (Retry-After: 999999) is not waited
+# for at all; the error says so and names this cap.
+RETRY_TOTAL_WAIT_S = 60.0
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 120.0
+# One call from its first byte sent to its last byte read: a server trickling a byte a second
+# never trips the read timeout, this ends it. Checked as bytes arrive (silence is read_timeout's).
+CALL_TIMEOUT_S = 900.0
 
 # The live view: at most this many re-renders a second (design.md section 3).
 MAX_UPDATES_PER_SECOND = 15
@@ -37,6 +43,7 @@ MAX_UPDATES_PER_SECOND = 15
 # The notebook as context (issue 3): budgets, image caps, what is remembered.
 CHARS_PER_TOKEN = 4  # a rough, conservative estimate for English text and code
 VARIABLE_TOKENS = 2_000  # one variable's rendering
+RENDER_SECONDS = 2.0  # one variable's rendering: a slow __repr__ is cut off after this
 CONTEXT_TOKENS = 12_000  # all renderings of one prompt together
 INLINE_MAX_CHARS = 120  # a one-line rendering up to this length replaces {name} in place
 TABLE_ROWS = 10  # head + tail rows of a table rendering (5 + 5)

@@ -144,3 +144,15 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def redact_error(error: BaseException, secrets: tuple[str, ...]) -> None:
+    """Redact `secrets` from the message and every string attribute of `error`, in place.
+
+    A server that echoes the Authorization header puts the token in `server_message` too; a
+    log formatter or `vars(error)` in a notebook would show it, not only `str(error)`.
+    """
+    error.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in error.args)
+    for name, value in list(vars(error).items()):
+        if isinstance(value, str):
+            setattr(error, name, redact(value, secrets))

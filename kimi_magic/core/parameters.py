@@ -201,6 +201,7 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
     """
     checked = dict(params)
     for name, value in params.items():
+        _refuse_non_finite(name, value)  # tools, response_format, ... included
         parameter = PARAMETERS.get(name)
         if parameter is None or value is None:
             continue
@@ -213,6 +214,23 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
             )
         checked["logprobs"] = True
     return checked
+
+
+def _refuse_non_finite(name: str, value: Any, path: str = "") -> None:
+    """NaN and Infinity are not JSON: refuse them before sending (httpx would raise a bare
+    ValueError, and a server would reject the body)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        where = f"{name}{path}"
+        raise ConfigurationError(
+            f"{where} is {value!r}, which JSON cannot carry (no NaN or Infinity). Nothing was "
+            f"sent; use a finite number or null there and run again."
+        )
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _refuse_non_finite(name, item, f"{path}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            _refuse_non_finite(name, item, f"{path}[{position}]")
 
 
 def normalized(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -22,6 +22,7 @@ from typing import Any
 from .constants import (
     AGENT_MAX_COST_USD,
     AGENT_MAX_ROUNDS,
+    CALL_TIMEOUT_S,
     CONTEXT_WINDOW_TOKENS,
     MODEL_ID,
     READ_TIMEOUT_S,
@@ -36,11 +37,14 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "api": ("string", "native"),
     "system": ("string", ""),
     "read_timeout": ("number", READ_TIMEOUT_S),
+    "call_timeout": ("number", CALL_TIMEOUT_S),  # one call, first byte sent to last read
     "seed_mode": ("string", "fixed"),  # "random": a new seed for every call
     "cache": ("boolean", False),  # the opt-in local response cache
     "cache_dir": ("string", ""),  # empty: ~/.cache/kimi_magic/responses
     "max_cost": ("number", None),  # spending cap per session in USD; None: no cap
     "context_window": ("integer", CONTEXT_WINDOW_TOKENS),
+    # Redact values of variables / environment entries named *KEY*, *TOKEN*, ... from prompts.
+    "redact_secret_names": ("boolean", True),
     "background": ("boolean", False),  # %%kimi answers stream in the background (--bg)
     # Tools (issue 9) offered to every question, as --tools: names, all, notebook, python,
     # mcp:NAME. (`tools` itself is the request's list of raw definitions.)

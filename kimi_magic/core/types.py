@@ -97,6 +97,23 @@ class ResponseStarted:
     model: str | None = None
 
 
+@dataclass(frozen=True)
+class Retrying:
+    """The request failed in a way worth trying again; the client waits `delay` seconds first.
+
+    Not part of the answer: renderers show it ("rate limited: retrying in 20 s, attempt 2 of
+    4"), the answer and the response cache ignore it.
+    """
+
+    attempt: int  # the attempt about to be made, counting the first as 1
+    of: int  # attempts in all, the first included
+    delay: float
+    reason: str  # "rate limited", "server error 503", "connection failed", ...
+
+    def describe(self) -> str:
+        return f"{self.reason}: retrying in {self.delay:.0f} s, attempt {self.attempt} of {self.of}"
+
+
 StreamEvent = (
     ReasoningDelta
     | TextDelta
@@ -105,6 +122,7 @@ StreamEvent = (
     | Finish
     | ResponseStarted
     | LogprobsDelta
+    | Retrying
 )
 
 

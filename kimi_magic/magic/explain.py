@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.errors import KimiError
+from ..core.secrets import Redactor
 from ..prompt.error_capture import CellError
 from ..prompt.variables import render
 
@@ -38,7 +39,9 @@ def error_question(error: CellError, fix: bool, variable_tokens: int) -> str:
             for name, value in error.frame_names.items()
         ]
         parts.append("Values of the names on that line when it failed:\n\n" + "\n\n".join(shown))
-    return "\n\n".join(parts)
+    # The failing line may hold the token itself (`headers = {"Authorization": TOKEN}`): its
+    # value, and any secret-looking name's, never goes into the question.
+    return Redactor.collect(namespace=error.frame_names).redact("\n\n".join(parts)).text
 
 
 def explain_command(host: Any, rest: str, fix: bool = False) -> None:

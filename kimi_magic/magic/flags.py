@@ -19,9 +19,29 @@ _SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _no_constant(name: str) -> Any:
+    raise argparse.ArgumentTypeError(
+        f"{name} is not a JSON value (JSON has no NaN or Infinity); use a number or null"
+    )
+
+
+class _AsTyped(float):
+    """A number from a flag that shows as typed in messages: `-t 7` is "not 7", not "7.0"."""
+
+    typed: str
+
+    def __new__(cls, text: str) -> _AsTyped:
+        number = super().__new__(cls, text)
+        number.typed = text.strip()
+        return number
+
+    def __repr__(self) -> str:
+        return self.typed
+
+
 def _json_value(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not JSON, e.g. '{{\"50256\": -100}}'"
@@ -58,7 +78,7 @@ def _argument_for(p: Parameter) -> Callable[[Any], Any]:
             help=p.help + " Repeat the flag for several.",
         )
     converter = {
-        "number": float,
+        "number": _AsTyped,
         "integer": int,
         "object": _json_value,
         "modalities": _word_list,

@@ -74,6 +74,8 @@ class KimiMagics(Magics):
     stream = setting_trait("stream")
     user = setting_trait("user")
     read_timeout = setting_trait("read_timeout")
+    call_timeout = setting_trait("call_timeout")
+    redact_secret_names = setting_trait("redact_secret_names")
     cache = setting_trait("cache")
     cache_dir = setting_trait("cache_dir")
     max_cost = setting_trait("max_cost")

@@ -13,6 +13,10 @@ _HELP: dict[str, str] = {
     "api": "Workers AI endpoint: 'native' (/ai/run) or 'openai' (OpenAI-compatible /ai/v1).",
     "system": "System prompt sent first in every conversation.",
     "read_timeout": "Seconds to wait for the next byte.",
+    "call_timeout": "Seconds one call may take in all, first byte sent to last byte read.",
+    "redact_secret_names": "Redact values of variables and environment entries whose names "
+    "look secret (*KEY*, *TOKEN*, *SECRET*, *PASSWORD*) from prompts; the API token and "
+    "well-known key formats are redacted always.",
     "seed_mode": "'fixed': send `seed` as set; 'random': a new random seed for every call.",
     "cache": "Answer identical requests from the local response cache (--refresh bypasses it).",
     "cache_dir": "Folder of the response cache (default ~/.cache/kimi_magic/responses).",

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..core.constants import ERRORS_REMEMBERED
 from ..core.errors import KimiError
+from ..core.secrets import Redactor
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A magic's usage message or an interrupt is no bug of the notebook's code to explain. Known
@@ -68,10 +69,11 @@ class CellError:
                 source[:PART_CHARS] + f"\n[cut: showing the first {PART_CHARS:,} of "
                 f"{len(source):,} characters]"
             )
-        return (
+        text = (
             f"Cell {self.execution_count} raised {self.summary}\n\nCell source:\n```python\n"
             f"{source}\n```\n\nTraceback:\n```\n{trace}\n```"
         )
+        return Redactor.collect(namespace=self.frame_names).redact(text).text
 
 
 class ErrorMemory:

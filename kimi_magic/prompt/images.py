@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.constants import IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX, IMAGES_REMEMBERED
 from ..core.errors import ImageError
+from .image_checks import damage
 
 MIME_PNG = "image/png"
 MIME_JPEG = "image/jpeg"
@@ -237,6 +238,12 @@ def _from_bytes(data: bytes, label: str) -> Image:
     mime = sniff_mime(data)
     if mime is None:
         raise ImageError(f"{label}: the bytes are not a PNG, JPEG, GIF, WebP or BMP image.")
+    problem = damage(data, mime)
+    if problem:
+        raise ImageError(
+            f"{label}: the {mime[6:].upper()} data is {problem}, so it cannot be sent. Save or "
+            "export the image again (a download or copy may have been cut short)."
+        )
     if mime not in IMAGE_MIMES:
         data, mime = _convert_to_png(data, mime, label)
     width, height = image_size(data, mime)
@@ -258,7 +265,11 @@ def _convert_to_png(data: bytes, mime: str, label: str) -> tuple[bytes, str]:
             f"converting it needs Pillow. {PILLOW_HINT}"
         )
     buffer = io.BytesIO()
-    pil.open(io.BytesIO(data)).convert("RGBA").save(buffer, format="PNG")
+    try:
+        pil.open(io.BytesIO(data)).convert("RGBA").save(buffer, format="PNG")
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow's words for a broken file
+        kind = mime[6:].upper()
+        raise ImageError(f"{label}: the {kind} data cannot be read ({error}).") from None
     return buffer.getvalue(), MIME_PNG
 
 
@@ -337,8 +348,11 @@ def fit(image: Image, max_side: int = IMAGE_MAX_SIDE_PX, max_bytes: int = IMAGE_
             f"side, {max_bytes:,} bytes), and shrinking it needs Pillow. {PILLOW_HINT} Or raise "
             "the caps: %config KimiMagics.image_max_side / KimiMagics.image_max_bytes."
         )
-    picture = pil.open(io.BytesIO(image.data))
-    picture.load()
+    try:
+        picture = pil.open(io.BytesIO(image.data))
+        picture.load()
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow's words for a broken file
+        raise ImageError(f"{image.label}: the image cannot be read ({error}).") from None
     side = min(max_side, max(picture.size))
     mime, data = image.mime, image.data
     for attempt in range(12):

@@ -11,6 +11,7 @@ is left as it is.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import keyword
 import re
@@ -48,6 +49,9 @@ _CODE_LINE = re.compile(
     r"with |print\(|assert |@\w)|;\s*$|[{(\[,]\s*$|^\s*[\w.\[\]'\"]+\s*[-+*/]?=[^=]|"
     r"[\"'][^\"']*[\"']\s*:\s*\S"  # a JSON or dict key: "name": ...
 )
+
+
+_SHELL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open", "display"})
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,12 @@ def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
 
 
 def _missing_name(expression: str, head: str, namespace: Mapping[str, Any]) -> str:
-    names = [n for n in namespace if not n.startswith("_")]
+    # The user's own names only: IPython puts `open`, `exit`, `In`, ... in the namespace too.
+    names = [
+        n
+        for n in namespace
+        if not n.startswith("_") and not hasattr(builtins, n) and n not in _SHELL_NAMES
+    ]
     close = difflib.get_close_matches(head, names, n=3, cutoff=0.6)
     hint = (
         f" Did you mean {', '.join('{' + c + '}' for c in close)}?"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..core.constants import (
 )
 from ..core.errors import KimiError
 from ..core.messages import Message
+from ..core.secrets import Redactor
 from ..core.tokens import image_tokens as pixel_tokens
 from ..core.tokens import text_tokens
 from .context import NotebookContext
@@ -51,6 +53,7 @@ class Prompt:
     text: str
     images: list[Image] = field(default_factory=list)
     renderings: list[Rendering] = field(default_factory=list)
+    redacted: tuple[str, ...] = ()  # what was taken out as secret (see core/secrets.py)
 
     @property
     def message(self) -> Message:
@@ -131,8 +134,10 @@ def build_prompt(
     interpolate_text: bool = True,
     budgets: Budgets | None = None,
     instruction: str = "",
+    redactor: Redactor | None = None,
 ) -> Prompt:
-    """The prompt for `question`: references resolved, variables and images attached."""
+    """The prompt for `question`: references resolved, variables and images attached, secrets
+    redacted (by default: the token in the environment and secret-looking names)."""
     builder = _Builder(lookup_namespace(namespace, context), budgets or Budgets())
     if interpolate_text:
         pieces = []
@@ -163,7 +168,21 @@ def build_prompt(
         text = text.rstrip() + "\n\nAttached images:\n" + listed
     if instruction:
         text = text.rstrip() + "\n\n" + instruction
-    return Prompt(text, builder.images, builder.renderings)
+    if redactor is None:
+        redactor = Redactor.collect(namespace=namespace)
+    redaction = redactor.redact(replace_surrogates(text))
+    return Prompt(redaction.text, builder.images, builder.renderings, redaction.found)
+
+
+def replace_surrogates(text: str) -> str:
+    """Lone surrogates (a file name from os.fsdecode of bytes that are not UTF-8) as U+FFFD:
+    they cannot be encoded as UTF-8, so the request could not be sent at all."""
+    if not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _attach_spec(builder: _Builder, spec: str, context: NotebookContext | None) -> None:

@@ -114,6 +114,13 @@ def spec_from(
                 f"--schema {schema_name}: the dict does not look like a JSON Schema "
                 "(no 'type' or 'properties')."
             )
+        problem = invalid_schema(schema)
+        if problem:
+            raise KimiError(
+                f"--schema {schema_name} is not a valid JSON Schema: {problem}. Nothing was "
+                "sent; fix the schema (https://json-schema.org/understanding-json-schema) and "
+                "run again."
+            )
         return OutputSpec(schema, None, _wire_name(schema.get("title") or schema_name), label)
     raise KimiError(
         f"--schema {schema_name}: a {type(value).__name__} is not a schema. Use a "
@@ -128,6 +135,39 @@ def _wire_name(text: str) -> str:
 
 
 # -- a small JSON Schema check, for when jsonschema is not installed -------------------------
+
+
+def invalid_schema(schema: Mapping[str, Any]) -> str | None:
+    """Why `schema` is no valid JSON Schema (`{"type": "objekt"}`), or None; checked against
+    the metaschema when jsonschema is installed, else the `type` keywords only."""
+    problem = _bad_types(schema, "schema")  # the plainest words for the commonest slip
+    if problem:
+        return problem
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    validator_class = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
+    try:
+        validator_class.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as error:
+        where = "".join(f"[{p!r}]" for p in error.absolute_path)
+        return f"schema{where}: {error.message}"
+    return None
+
+
+def _bad_types(schema: Any, where: str) -> str | None:
+    if not isinstance(schema, Mapping):
+        return None
+    kinds = schema.get("type")
+    for kind in kinds if isinstance(kinds, list) else [kinds] if kinds is not None else []:
+        if kind not in _TYPES:
+            return f"{where}['type']: {kind!r} is not one of {sorted(_TYPES)}"
+    for name, sub in (schema.get("properties") or {}).items():
+        problem = _bad_types(sub, f"{where}['properties'][{name!r}]")
+        if problem:
+            return problem
+    return _bad_types(schema.get("items"), f"{where}['items']")
 
 
 def schema_problem(value: Any, schema: Mapping[str, Any]) -> str | None:

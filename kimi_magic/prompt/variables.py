@@ -13,8 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.constants import CHARS_PER_TOKEN, SEQUENCE_ITEMS, TABLE_ROWS, VARIABLE_TOKENS
+from ..core.constants import (
+    CHARS_PER_TOKEN,
+    RENDER_SECONDS,
+    SEQUENCE_ITEMS,
+    TABLE_ROWS,
+    VARIABLE_TOKENS,
+)
 from ..core.tokens import text_tokens
+from .time_budget import TooSlow, within
 
 ITEM_CHARS = 300  # one item of a list or dict, as compact JSON
 NOTE_RESERVE = 160  # room kept for the "[cut: ...]" line when shrinking a table
@@ -33,12 +40,21 @@ class Rendering:
         return text_tokens(self.text)
 
 
-def render(value: Any, name: str = "", max_tokens: int = VARIABLE_TOKENS) -> Rendering:
-    """`value` rendered by its type, at most `max_tokens` tokens, with a note of what was cut."""
+def render(
+    value: Any,
+    name: str = "",
+    max_tokens: int = VARIABLE_TOKENS,
+    seconds: float = RENDER_SECONDS,
+) -> Rendering:
+    """`value` rendered by its type, at most `max_tokens` tokens and `seconds` seconds, with a
+    note of what was cut."""
     max_chars = max(max_tokens * CHARS_PER_TOKEN, 80)
     renderer = _renderer_for(value)
     try:
-        text, cut = renderer(value, max_chars)
+        text, cut = within(seconds, renderer, value, max_chars)
+    except TooSlow:
+        cut = f"its rendering took longer than {seconds:g} s, so it was cut off"
+        text = f"<{type(value).__name__} object: {cut}>"
     except Exception as error:  # the value's own repr / _repr_llm_ failed: say so, don't crash
         cut = f"its rendering raised {type(error).__name__}: {error}"
         text = f"<{type(value).__name__} object: {cut}>"

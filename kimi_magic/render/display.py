@@ -15,7 +15,7 @@ from typing import Any
 from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.errors import KimiError
-from ..core.types import ReasoningDelta, StreamEvent, TextDelta
+from ..core.types import ReasoningDelta, Retrying, StreamEvent, TextDelta
 from .frontend import in_kernel, show_markdown
 
 _END = object()
@@ -102,6 +102,8 @@ def pump(call: Call, view: Any) -> None:
                 view.add_text(event.text)
             elif isinstance(event, ReasoningDelta) and event.choice == 0:
                 view.add_reasoning(event.text)
+            elif isinstance(event, Retrying):
+                view.show_retrying(event)
         # An empty batch is a tick: the clock still moves and a Stop click is looked for.
         view.render(call.usage)  # call.answer is the reader thread's to build
         now = time.monotonic()

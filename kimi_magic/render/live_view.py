@@ -18,7 +18,7 @@ from IPython.display import DisplayHandle, display
 from ..core.answer import Answer
 from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
-from ..core.types import Usage
+from ..core.types import Retrying, Usage
 from .final_output import MIME_MARKDOWN, output_bundle
 from .markdown_blocks import BlockSplitter
 from .ui_events import watch_kernel_status
@@ -160,6 +160,7 @@ class LiveView:
         self._footer_at = 0.0
         self._phase = ""
         self._started = time.perf_counter()
+        self._retrying: tuple[Retrying, float] | None = None  # the wait under way, since when
 
     def show(self) -> None:
         keep_widget_comms_open()
@@ -185,6 +186,21 @@ class LiveView:
             self.thinking.set_title(0, f"Thought for {time.perf_counter() - self._started:.1f} s")
         self.answer.append(text)
 
+    def show_retrying(self, event: Retrying) -> None:
+        """Say at once that the call waits to be retried, and why (the footer counts down)."""
+        self._retrying = (event, time.perf_counter())
+        self._footer_at = 0.0  # re-render the footer now
+        self.footer.value = f"<small>{html.escape(event.describe())}</small>"
+
+    def _retry_text(self, now: float) -> str | None:
+        if self._retrying is None:
+            return None
+        event, since = self._retrying
+        left = event.delay - (now - since)
+        if left <= 0:
+            return f"{event.reason}: attempt {event.attempt} of {event.of} sent, waiting…"
+        return f"{event.reason}: retrying in {left:.0f} s, attempt {event.attempt} of {event.of}"
+
     def until_due(self) -> float:
         """Seconds until the view may show new text again (0: now); a tick that showed none
         does not count, so the first text after a silence shows at once."""
@@ -209,7 +225,9 @@ class LiveView:
             elapsed = now - self._started
             tokens = usage.completion_tokens
             counted = f" · {tokens:,} tokens" if tokens else ""
-            self.footer.value = f"<small>{html.escape(phase)}… {elapsed:.0f} s{counted}</small>"
+            retry = self._retry_text(now) if phase == "waiting" else None
+            text = retry or f"{phase}… {elapsed:.0f} s{counted}"
+            self.footer.value = f"<small>{html.escape(text)}</small>"
 
     def end(self, call: Call, context: str = "", keep_error: bool = False) -> None:
         """The static answer replaces the view; a call that failed before any of the answer

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from ..core.answer import Answer, footer_line, status_note, tool_calls_plain
 from ..core.call import Call
-from ..core.types import ReasoningDelta, TextDelta
+from ..core.types import ReasoningDelta, Retrying, TextDelta
 
 _DIM, _RESET = "\033[2m", "\033[0m"
 
@@ -25,6 +25,8 @@ def stream_to_stdout(events: Call, out: TextIO | None = None, footer: bool = Tru
                     out.write((_DIM if colour else "") + "Thinking: ")
                     in_reasoning = True
                 out.write(event.text)
+            elif isinstance(event, Retrying):
+                out.write(f"[{event.describe()}]\n")
             elif isinstance(event, TextDelta) and event.choice == 0:
                 if in_reasoning:
                     out.write((_RESET if colour else "") + "\n\n")

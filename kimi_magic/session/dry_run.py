@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +32,28 @@ class DryRun:
         """The body with each image's data URL shortened to its type and size."""
         return _elide_images(self.body)
 
+    @property
+    def redacted(self) -> list[str]:
+        """What was redacted as secret, in the order it appears (from the markers)."""
+        text = json.dumps(self.body.get("messages") or [], ensure_ascii=False)
+        return _REDACTED.findall(text)
+
+    def redaction_note(self) -> str:
+        found = self.redacted
+        if not found:
+            return ""
+        return (
+            f"{len(found)} secret value{'s' if len(found) > 1 else ''} redacted, marked "
+            f"[redacted: …] below: {'; '.join(dict.fromkeys(found))}."
+        )
+
     def summary(self) -> str:
+        note = self.redaction_note()
         return (
             f"Dry run, nothing was sent. POST {self.url}\n"
             f"Estimated prompt: about {self.prompt_tokens:,} tokens, "
             f"${self.cost:.4f} at ${PRICE_INPUT_PER_M:.2f} per million input tokens "
-            "(less if the prefix is cached)."
+            "(less if the prefix is cached)." + (f"\n{note}" if note else "")
         )
 
     def _repr_mimebundle_(
@@ -56,10 +73,18 @@ class DryRun:
             f"{html.escape(self.url)}</code></p><p>Estimated prompt: about "
             f"<b>{self.prompt_tokens:,}</b> tokens, <b>${self.cost:.4f}</b> at "
             f"${PRICE_INPUT_PER_M:.2f} per million input tokens (less if the prefix is "
-            f"cached).</p>{thumbs}<pre style='white-space:pre-wrap'>{html.escape(body)}</pre>"
+            f"cached).</p>{self._redaction_html()}{thumbs}"
+            f"<pre style='white-space:pre-wrap'>{html.escape(body)}</pre>"
             "</div>"
         )
         return {"text/plain": plain, "text/html": page}, {OWN_OUTPUT_KEY: {"dry_run": True}}
+
+    def _redaction_html(self) -> str:
+        note = self.redaction_note()
+        return f"<p>&#128274; {html.escape(note)}</p>" if note else ""
+
+
+_REDACTED = re.compile(r"\[redacted: ([^\]]+)\]")
 
 
 def _elide_images(value: Any) -> Any:

@@ -28,10 +28,11 @@ from ..core.conversation import Conversation
 from ..core.errors import ConfigurationError
 from ..core.messages import Message
 from ..core.parameters import normalized
+from ..core.secrets import Redactor
 from ..core.settings import NAMES, Resolved, resolve
 from ..core.tokens import ContextGauge, messages_tokens
 from ..core.usage import Ledger
-from ..prompt.prompt import Prompt, build_prompt
+from ..prompt.prompt import Prompt, build_prompt, replace_surrogates
 from ..prompt.structured import spec_from
 from .context_window import fit_to_context, refuse_if_too_long
 from .dry_run import DryRun
@@ -116,7 +117,10 @@ class Session:
         if self._fixed_client is not None:
             return self._fixed_client
         resolved = resolved or self.settings()
-        key = tuple(resolved[n] for n in ("api", "model", "read_timeout", "record", "replay"))
+        key = tuple(
+            resolved[n]
+            for n in ("api", "model", "read_timeout", "call_timeout", "record", "replay")
+        )
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -144,9 +148,16 @@ class Session:
             **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
         )
         options = {
-            k: given[k] for k in ("connect_timeout", "max_retries", "transport") if k in given
+            k: given[k]
+            for k in ("connect_timeout", "max_retries", "max_retry_wait", "transport")
+            if k in given
         }
-        return Client(endpoint=endpoint, read_timeout=resolved["read_timeout"], **options)
+        return Client(
+            endpoint=endpoint,
+            read_timeout=resolved["read_timeout"],
+            call_timeout=resolved["call_timeout"],
+            **options,
+        )
 
     def endpoint_kind(self, resolved: Resolved) -> str:
         """ "native" or "openai" (what a dry run without credentials can still say)."""
@@ -177,6 +188,10 @@ class Session:
         resolved = self.settings(question.flags)
         namespace = self.notebook.namespace if self.notebook else {}
         output = spec_from(question.json, question.schema, namespace)
+        # Secrets out of every prompt: the token, secret-looking names, well-known key formats.
+        redactor = Redactor.collect(
+            namespace=namespace, by_name=bool(resolved["redact_secret_names"])
+        )
         if self.notebook is not None:
             prompt = build_prompt(
                 question.text,
@@ -187,9 +202,12 @@ class Session:
                 interpolate_text=question.interpolate,
                 budgets=self.notebook.budgets(),
                 instruction=output.instruction() if output else "",
+                redactor=redactor,
             )
         else:
-            prompt = Prompt(question.text + (f"\n\n{output.instruction()}" if output else ""))
+            text = question.text + (f"\n\n{output.instruction()}" if output else "")
+            redaction = redactor.redact(replace_surrogates(text))
+            prompt = Prompt(redaction.text, redacted=redaction.found)
         params, notes = self._parameters(resolved)
         params.update(question.params)
         if output is not None:

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import httpx
+from _canary import CANARY
 
 from kimi_magic.core.constants import MODEL_ID
 from kimi_magic.emulator import Emulator
 
-TOKEN = "test-token"
+TOKEN = CANARY  # the session emulator's token (tests/conftest.py)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HELLO = {"messages": [{"role": "user", "content": "Hello there, emulator"}]}
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from _canary import CANARY
 
 from kimi_magic.core.constants import MODEL_ID
 from kimi_magic.emulator import Emulator
 
-AUTH = {"Authorization": "Bearer test-token"}
+AUTH = {"Authorization": f"Bearer {CANARY}"}  # the session emulator's token
 CALL = {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
 
 
