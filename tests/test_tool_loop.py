@@ -232,7 +232,20 @@ def test_the_token_never_reaches_the_model_through_a_tool(
 
     emulator.script(calls(("leak", {})), {"content": "done"})
     loop_for(session, "leak", leak).run()
-    assert sent(emulator, 1)[-1]["content"] == "token=[redacted]"
+    assert sent(emulator, 1)[-1]["content"] == "token=[redacted: the API token]"
+
+
+def test_a_tool_result_is_redacted_like_a_prompt(emulator: Emulator, session: Session) -> None:
+    key = "sk-proj-" + "Q7v" * 12  # a well-known key format, whatever the variable's name
+
+    def read_config() -> str:
+        """Reads a config file."""
+        return f"openai = {key}\nregion = eu"
+
+    emulator.script(calls(("read_config", {})), {"content": "done"})
+    loop_for(session, "read_config", read_config).run()
+    content = sent(emulator, 1)[-1]["content"]
+    assert key not in content and "region = eu" in content and "[redacted" in content
 
 
 @pytest.mark.usefixtures("schema_checked")
@@ -276,7 +289,7 @@ def test_the_token_never_reaches_the_tool_blocks_either(
 
     emulator.script(calls(("leak", {})), {"content": "done"})
     loop_for(session, "leak", leak, observer=Observer()).run()
-    assert shown == ["{}", "token=[redacted]"]
+    assert shown == ["{}", "token=[redacted: the API token]"]
 
 
 @pytest.mark.usefixtures("schema_checked")

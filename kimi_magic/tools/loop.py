@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.answer import Answer
 from ..core.constants import TOOL_MAX_ROUNDS
-from ..core.errors import redact
+from ..core.errors import KimiError
 from ..core.messages import Message
+from ..core.secrets import redact_secrets
 from ..core.types import ToolCall, Usage
 from .registry import Tool, ToolError
 from .results import ToolResult
@@ -184,16 +185,15 @@ class ToolLoop:
         if result is None:
             self.observer.tool_started(call)
         else:  # the block shows what the model reads: the token never reaches an output
-            self.observer.tool_finished(replace(result, text=redact(result.text, self._secrets())))
+            self.observer.tool_finished(replace(result, text=self._redacted(result.text)))
 
     def _steps(
         self, answer: Answer, calls: tuple[ToolCall, ...], results: list[ToolResult]
     ) -> list[Message]:
         """The assistant turn that asked, each result, then the tools' images."""
-        secrets = self._secrets()
         steps = [Message.assistant(answer.text, calls, answer.reasoning)]
         for result in results:
-            text = redact(result.text, secrets)
+            text = self._redacted(result.text)
             steps.append(Message.tool(result.call.id, text, name=result.call.name))
         images = tuple(url for result in results for url in result.images)
         if images:
@@ -201,11 +201,20 @@ class ToolLoop:
             steps.append(Message.user(f"The images the tools returned:\n{labels}", images))
         return steps
 
-    def _secrets(self) -> tuple[str, ...]:
+    def _redacted(self, text: str) -> str:
+        """A tool's result as the model and the notebook see it: the token, values of
+        secret-looking variables and well-known key formats redacted, as in prompts."""
         try:
-            return (self.session.client(self.turn.resolved).endpoint.token,)
-        except Exception:  # no endpoint (a dry run): nothing to redact
-            return ()
+            token: tuple[str, ...] = (self.session.client(self.turn.resolved).endpoint.token,)
+        except KimiError:  # no endpoint (a dry run): no token to hide
+            token = ()
+        notebook = self.session.notebook
+        return redact_secrets(
+            text,
+            token=token,
+            namespace=notebook.namespace if notebook is not None else None,
+            by_name=bool(self.turn.resolved["redact_secret_names"]),
+        ).text
 
 
 def _with_ids(calls: list[ToolCall], round_number: int) -> tuple[ToolCall, ...]:
