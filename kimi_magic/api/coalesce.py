@@ -4,7 +4,7 @@ gather in the socket buffer and arrive in one read.
 A server that writes one small event per token (100 a second) would otherwise wake the reader
 thread, the HTTP parser and the notebook's event loop once per token, and that per-wakeup cost,
 not the parsing, is most of the kernel CPU a stream takes. The view re-renders at most 15
-times a second, so reading about 20 times a second loses nothing a user could see; the first
+times a second, so reading about 10 times a second loses little a user could see; the first
 event is delayed by at most one pause.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 # Pause after a read that had to wait for the network; what arrives meanwhile comes with the
 # next read.
-READ_PAUSE_S = 0.05
+READ_PAUSE_S = 0.1
 # A chunk that took longer than this to come was waited for: the buffer was empty.
 WAITED_S = 0.001
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from ..core.constants import ERRORS_REMEMBERED
 from ..core.errors import KimiError
-from ..core.secrets import Redactor
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A magic's usage message or an interrupt is no bug of the notebook's code to explain. Known
@@ -73,6 +72,8 @@ class CellError:
             f"Cell {self.execution_count} raised {self.summary}\n\nCell source:\n```python\n"
             f"{source}\n```\n\nTraceback:\n```\n{trace}\n```"
         )
+        from ..core.secrets import Redactor  # its patterns compile on first use, not at %load_ext
+
         return Redactor.collect(namespace=self.frame_names).redact(text).text
 
 
