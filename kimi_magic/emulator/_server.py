@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import socket
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -19,15 +17,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..core.constants import MODEL_ID
 from . import _wire
 from ._batch import batch_item
-from ._replies import (
-    Meter,
-    answer_for,
-    build_completion,
-    build_stream,
-    error_event,
-    malformed_event,
-    raw_chunks,
-)
+from ._replies import Meter, answer_for, build_completion
+from ._routes import INVALID, Route, parse_json, route
+from ._stream import build_stream, error_event, malformed_event, raw_chunks
 from ._usage import estimate_tokens, prompt_text
 from ._validate import input_problem
 
@@ -38,34 +30,6 @@ IDLE_TIMEOUT_S = 120
 CONTROL_PREFIX = "/_emulator/"
 SECRET_HEADERS = ("authorization", "cf-aig-authorization", "x-api-key")
 ERROR_FAULTS = ("http_error", "openai_error", "json_error_200")
-
-
-@dataclass(frozen=True)
-class Route:
-    """An API path: the reply shape, the account in it, and the model (None: in the body)."""
-
-    shape: str  # "native" (Cloudflare envelope) or "openai" (bare chat.completion)
-    account: str
-    model: str | None
-
-
-_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^/client/v4/accounts/([^/]+)/ai/run/(.+)$"), "native"),
-    (re.compile(r"^/client/v4/accounts/([^/]+)/ai/v1/chat/completions/?$"), "openai"),
-    (re.compile(r"^/v1/([^/]+)/[^/]+/workers-ai/v1/chat/completions/?$"), "openai"),
-    (re.compile(r"^/v1/([^/]+)/[^/]+/workers-ai/run/(.+)$"), "native"),
-    (re.compile(r"^/v1/([^/]+)/[^/]+/workers-ai/(.+)$"), "native"),
-)
-
-
-def route(path: str) -> Route | None:
-    """The API route of a percent-decoded path, or None."""
-    for pattern, shape in _ROUTES:
-        match = pattern.match(path)
-        if match:
-            model = match.group(2) if shape == "native" else None
-            return Route(shape, match.group(1), model)
-    return None
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -199,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, raw_path: str, path: str, query: dict[str, str], body: bytes) -> None:
         emu = self.server.emulator
-        parsed = _parse_json(body)
+        parsed = parse_json(body)
         authorized = self.headers.get("Authorization", "") == f"Bearer {emu.token}"
         recorded = self._recorded(raw_path, query, parsed, authorized)
         emu.record(recorded)
@@ -251,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
             "query": query,
             "headers": headers,
             "authorized": authorized,
-            "json": None if parsed is _INVALID else parsed,
+            "json": None if parsed is INVALID else parsed,
             "cf_ray": self.ray,
             "received_at": time.monotonic(),  # the machine-wide clock: latencies across processes
         }
@@ -450,19 +414,3 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Invalid:
-    """The parse result of a body that is not JSON."""
-
-
-_INVALID = _Invalid()
-
-
-def _parse_json(body: bytes) -> object:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _INVALID
