@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import magic_arguments
 from IPython.display import display
 from traitlets import CInt
 
@@ -21,9 +21,7 @@ from ..core.constants import CONTEXT_TOKENS, IMAGE_MAX_BYTES, IMAGE_MAX_SIDE_PX,
 from ..core.errors import ConfigurationError, KimiError
 from ..core.settings import NAMES
 from ..prompt.context import NotebookContext
-from .flags import parameter_arguments
-from .map_flags import map_arguments
-from .tool_flags import tool_arguments
+from .question_flags import question_arguments
 from .traits import setting_trait
 
 if TYPE_CHECKING:
@@ -171,73 +169,7 @@ class KimiMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
-    @argument("--new", action="store_true", help="Start a fresh conversation for this call.")
-    @argument("--chat", metavar="NAME", help="Use the named conversation (default: 'default').")
-    @argument("--system", metavar="TEXT", help="System prompt for this call.")
-    @argument("--model", metavar="ID", help="Model id for this call.")
-    @argument(
-        "--cache",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="Answer an identical earlier request from the local response cache.",
-    )
-    @argument(
-        "--refresh",
-        action="store_true",
-        help="With the cache on: ask the server anyway and store the new answer.",
-    )
-    @parameter_arguments
-    @tool_arguments
-    @map_arguments
-    @argument(
-        "-v",
-        "--var",
-        action="append",
-        metavar="NAME",
-        help="Attach a variable as context (repeatable).",
-    )
-    @argument(
-        "--image",
-        action="append",
-        metavar="WHICH",
-        help="Attach an image: 'last', a cell number, or a Figure / PIL image / array / "
-        "bytes / path / data URL by name (repeatable).",
-    )
-    @argument(
-        "--no-interpolate",
-        action="store_true",
-        help="Send {braces} as typed: no {name} references.",
-    )
-    @argument(
-        "-o",
-        "--output",
-        metavar="NAME",
-        help="Store the answer in NAME (the parsed object with --json / --schema).",
-    )
-    @argument(
-        "-f",
-        "--format",
-        choices=["code"],
-        help="'code': put the answer's code into a new cell below.",
-    )
-    @argument("--json", action="store_true", help="Ask for a JSON object and parse it.")
-    @argument(
-        "--schema",
-        metavar="NAME",
-        help="Ask for JSON matching NAME: a JSON Schema dict or a pydantic model class.",
-    )
-    @argument(
-        "--bg",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="Return at once; the answer streams into this cell while you run others "
-        "(%%kimi wait blocks until it is done).",
-    )
-    @argument(
-        "--dry-run",
-        action="store_true",
-        help="Show what would be sent, and the estimated tokens and cost; send nothing.",
-    )
+    @question_arguments
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> Any:
         """Ask Kimi K2.6; the answer streams in as rendered markdown.
