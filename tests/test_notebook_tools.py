@@ -146,3 +146,20 @@ def test_attempts_to_change_the_namespace_fail(
     assert set(shell.user_ns) == before
     assert shell.user_ns["df"].equals(shell.user_ns["kept"])
     assert list(shell.user_ns["df"].columns) == ["x"]
+
+
+def test_cell_gives_what_it_printed_and_stdout_is_put_back(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    before = sys.stdout
+    run(shell, "for i in range(3):\n    print('line', i)")
+    run(shell, "print('x' * 10_000)")
+    assert sys.stdout is before  # the cell's tee is gone once it ended
+    counts = {src: n for n, src in enumerate(shell.user_ns["In"])}
+    looped = call(shell, "cell", number=counts["for i in range(3):\n    print('line', i)"])
+    assert "It printed:" in looped.text and "line 0\nline 1\nline 2" in looped.text
+    assert "line 2" in capsys.readouterr().out  # the user still saw every line
+    long = call(shell, "cell", number=counts["print('x' * 10_000)"])
+    assert "more characters not kept" in long.text and len(long.text) < 6_000

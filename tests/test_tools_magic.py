@@ -3,7 +3,6 @@ what the user sees, what the model was sent, and what the namespace holds afterw
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,14 +109,14 @@ def test_the_agent_runs_code_sees_the_figure_and_offers_code_that_reproduces_it(
     assert {"run_python", "list_variables", "dataframe_rows", "cell"} <= names
     offered = controls_shell.rl_next_input
     assert step1 in offered and step2 in offered and broken not in offered
-    # The offered code, run alone in a fresh interpreter, reproduces the result.
-    script = tmp_path / "offered.py"
-    script.write_text(
-        "import matplotlib\nmatplotlib.use('Agg')\n" + offered + "\nprint('TOTAL', total)\n"
-    )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "TOTAL 285" in done.stdout
+    # The offered code, run alone in a fresh kernel, reproduces the result and the plot.
+    from kernel_session import KernelSession
+
+    with KernelSession() as kernel:
+        run = kernel.run(offered + "\nprint('TOTAL', total)")
+    assert not run.errors, run.errors
+    assert "TOTAL 285" in run.stream_text()
+    assert any("image/png" in m["content"]["data"] for m in run.of_type("display_data"))
 
 
 def test_the_round_cap_is_said(

@@ -15,6 +15,7 @@ from typing import Any
 
 from .error_capture import ErrorMemory
 from .images import ImageMemory
+from .printed import PrintedMemory
 
 log = logging.getLogger("kimi_magic")
 _WRAPPED = "__kimi_magic_original__"
@@ -26,6 +27,7 @@ class NotebookContext:
 
     images: ImageMemory = field(default_factory=ImageMemory)
     errors: ErrorMemory = field(default_factory=ErrorMemory)
+    printed: PrintedMemory = field(default_factory=PrintedMemory)
     cell: int | None = None
     _shell: Any = None
     # IPython 9 counts a cell before `pre_run_cell` fires, IPython 8 after it ran; the first
@@ -53,6 +55,7 @@ class NotebookContext:
                 shell.events.unregister(name, hook)
         _unwrap(shell.display_pub, "publish")
         _unwrap(shell.displayhook, "write_format_data")
+        self.printed.stop(None)
         self._shell = None
 
     def execution_count(self) -> int | None:
@@ -69,6 +72,7 @@ class NotebookContext:
         if count is not None and self._counts_ahead and getattr(info, "store_history", False):
             count -= 1
         self.cell = count
+        self.printed.start()
 
     def _post_run_cell(self, result: Any = None) -> None:
         cell, self.cell = self.cell, None
@@ -77,6 +81,7 @@ class NotebookContext:
             self._counts_ahead = actual < cell
             self.images.relabel(cell, actual)
             cell = actual
+        self.printed.stop(cell)
         if result is not None and self._shell is not None:
             self.errors.record(result, self._shell.user_ns, cell)
 

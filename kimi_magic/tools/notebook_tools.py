@@ -107,8 +107,8 @@ class NotebookTools:
         return f"{head}; rows {start} to {start + len(shown)} (positions):\n{shown.to_string()}"
 
     def cell(self, number: int) -> ToolOutput:
-        """The source of notebook cell `number` (its execution count, In[number]), its result,
-        the error it raised and the images it displayed.
+        """The source of notebook cell `number` (its execution count, In[number]), what it
+        printed, its result, the error it raised and the images it displayed.
 
         Args:
             number: The execution count shown as [n] beside the cell.
@@ -119,6 +119,9 @@ class NotebookTools:
                 f"there is no cell {number}; cells run so far: 1 to {len(sources) - 1}"
             )
         parts = [f"Cell {number} source:\n```python\n{sources[number]}\n```"]
+        printed = self._context.printed.of(number) if self._context is not None else ""
+        if printed:
+            parts.append(f"It printed:\n```\n{printed.rstrip()}\n```")
         outputs = self._namespace.get("Out") or {}
         if number in outputs:
             from ..prompt.variables import render
