@@ -62,6 +62,26 @@ def canary_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     assert not leaks, "The API token leaked into:\n" + "\n".join(leaks[:20])
 
 
+@pytest.fixture
+def emulator_connection(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Keywords that aim a Session, Kimi, ask() or map at the emulator, with configuration
+    isolated from this machine: no KIMI_MAGIC_* variables, no config files, a private cwd."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("KIMI_MAGIC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    return {
+        "base_url": emulator.base_url,
+        "account_id": emulator.account_id,
+        "api_token": emulator.token,
+    }
+
+
 @pytest.fixture(scope="module")
 def emulator_kernel(
     _emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory

@@ -17,21 +17,8 @@ from kimi_magic.scale.state import JobState
 
 
 @pytest.fixture
-def connect(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("KIMI_MAGIC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    return {
-        "base_url": emulator.base_url,
-        "account_id": emulator.account_id,
-        "api_token": emulator.token,
-        "progress": False,
-        "poll_interval": 0.01,
-    }
+def connect(emulator_connection: dict[str, Any]) -> dict[str, Any]:
+    return {**emulator_connection, "progress": False, "poll_interval": 0.01}
 
 
 def submissions(emulator: Emulator) -> list[dict[str, Any]]:

@@ -22,21 +22,8 @@ pd = pytest.importorskip("pandas")
 
 
 @pytest.fixture
-def connect(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Keywords that aim map at the emulator, with configuration isolated in tmp_path."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("KIMI_MAGIC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    return {
-        "base_url": emulator.base_url,
-        "account_id": emulator.account_id,
-        "api_token": emulator.token,
-        "progress": False,
-    }
+def connect(emulator_connection: dict[str, Any]) -> dict[str, Any]:
+    return {**emulator_connection, "progress": False}
 
 
 def answered(emulator: Emulator) -> list[dict[str, Any]]:

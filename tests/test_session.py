@@ -31,16 +31,9 @@ def connection(emulator: Emulator) -> dict[str, Any]:
 
 
 @pytest.fixture
-def session(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Session:
+def session(emulator_connection: dict[str, Any]) -> Session:
     """A session aimed at the emulator, with configuration isolated from this machine."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("KIMI_MAGIC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    return Session(connection=connection(emulator))
+    return Session(connection=emulator_connection)
 
 
 def test_a_whole_turn_runs_without_ipython_or_widgets(emulator: Emulator, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,19 +11,8 @@ from kimi_magic.emulator import Emulator
 
 
 @pytest.fixture
-def connection(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("KIMI_MAGIC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    return {
-        "base_url": emulator.base_url,
-        "account_id": emulator.account_id,
-        "api_token": emulator.token,
-    }
+def connection(emulator_connection: dict[str, Any]) -> dict[str, Any]:
+    return emulator_connection
 
 
 @pytest.mark.usefixtures("schema_checked")
