@@ -189,3 +189,38 @@ def test_kimi_cell_saves_the_final_markdown_not_the_live_view(
     sent = kernel_env.requests[-1]["json"]["messages"][-1]["content"]
     assert sent.strip() == "A tiny table, please."
     assert TOKEN not in json.dumps(saved)
+
+
+def test_the_runner_keeps_nbclient_output_widgets_from_echoing_to_the_kernel() -> None:
+    """nbclient's Output-widget stand-in sends each captured output back on the shell channel
+    while awaiting the cell's reply there; under load that send swallowed the reply and a
+    headless run waited for the cell timeout. The runner's client sends nothing back."""
+    notebook = nbformat.v4.new_notebook()
+    client = nbclient.NotebookClient(notebook, kernel_name="python3")
+    quickstart._no_output_widget_echo(client)  # what quickstart.execute does
+    opened = {
+        "content": {
+            "comm_id": "c1",
+            "target_name": "jupyter.widget",
+            "data": {
+                "state": {
+                    "_model_module": "@jupyter-widgets/output",
+                    "_model_name": "OutputModel",
+                    "_model_module_version": "1.0.0",
+                    "outputs": [],
+                    "msg_id": "",
+                }
+            },
+        }
+    }
+    client.widget_state["c1"] = dict(opened["content"]["data"]["state"])
+    widget = client.comm_open_handlers["jupyter.widget"](opened)
+    assert widget is not None
+    captured = {
+        "msg_type": "display_data",
+        "header": {"msg_type": "display_data"},
+        "parent_header": {"msg_id": "cell"},
+        "content": {"data": {"text/markdown": "a frozen block"}, "metadata": {}},
+    }
+    widget.output([], captured, None, 0)  # with no kernel client, an echo would raise here
+    assert client.widget_state["c1"]["outputs"][0]["data"]["text/markdown"] == "a frozen block"
