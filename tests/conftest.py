@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from _canary import CANARY
+from ipython_shell import loaded_shell
 
 from kimi_magic.emulator import Emulator
 
@@ -150,18 +151,13 @@ def validate_request(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]
 @pytest.fixture
 def kimi_shell(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh in-process IPython shell (no kernel) with kimi_magic, aimed at the emulator."""
-    from IPython.core.interactiveshell import InteractiveShell
 
     monkeypatch.setenv("KIMI_MAGIC_BASE_URL", emulator.base_url)
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", emulator.account_id)
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", emulator.token)
     monkeypatch.delenv("KIMI_MAGIC_OPENAI_BASE_URL", raising=False)
-    ip = InteractiveShell.instance()
-    ip.reset(new_session=True)
-    ip.run_line_magic("load_ext", "kimi_magic")
-    yield ip
-    ip.run_line_magic("unload_ext", "kimi_magic")
-    ip.reset(new_session=True)
+    with loaded_shell() as ip:
+        yield ip
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from foreign_server import (
     ForeignServer,
 )
 from IPython.core.interactiveshell import InteractiveShell
+from ipython_shell import loaded_shell
 
 from kimi_magic import Kimi
 
@@ -62,10 +63,5 @@ def kimi(env: ForeignServer) -> Iterator[Kimi]:
 
 @pytest.fixture
 def shell(env: ForeignServer) -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.reset(new_session=True)
-    ip.run_line_magic("load_ext", "kimi_magic")
-    yield ip
-    ip.run_line_magic("unload_ext", "kimi_magic")
-    ip.reset(new_session=True)
-    ip.config.pop("KimiMagics", None)  # no %config left for the next test
+    with loaded_shell() as ip:
+        yield ip

@@ -20,6 +20,7 @@ from _checks import assert_one_paragraph
 from _faults import FaultServer, answer_events, head
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from ipython_shell import loaded_shell
 from matrix import case
 
 import kimi_magic
@@ -30,13 +31,8 @@ from kimi_magic.render.final_output import answer_markdown
 
 @pytest.fixture
 def shell(fault_env: FaultServer) -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.reset(new_session=True)
-    ip.run_line_magic("load_ext", "kimi_magic")
-    yield ip
-    ip.run_line_magic("unload_ext", "kimi_magic")
-    ip.reset(new_session=True)
-    ip.config.pop("KimiMagics", None)
+    with loaded_shell() as ip:
+        yield ip
 
 
 def refused(shell: InteractiveShell, cell: str, *phrases: str) -> str:
