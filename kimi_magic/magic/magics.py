@@ -116,7 +116,7 @@ class KimiMagics(Magics):
             from ..session.session import Session
             from ..session.turn import Notebook
 
-            namespace = self.shell.user_ns if self.shell is not None else {}
+            namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
             session = Session(notebook=Notebook(namespace, self.context, self.budgets))
             session.configure(
                 **{n: getattr(self, n) for n in NAMES if getattr(self, n) is not None}
@@ -271,7 +271,7 @@ class KimiMagics(Magics):
                 raise UsageError(str(call.error))
             return
         if call.answer.complete:
-            namespace = self.shell.user_ns if self.shell is not None else {}
+            namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
             problem = deliver(namespace, call.answer, args, turn.output)
             if problem and not quiet:
                 raise UsageError(problem)
