@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .tools.registry import Tool, tool
     from .tools.results import ToolOutput
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Public name -> the module that defines it (loaded on first access).
 _LAZY = {
