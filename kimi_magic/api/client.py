@@ -298,7 +298,7 @@ class Client:
             ) from None
         except httpx.TransportError as exc:
             if finished:
-                # design.md section 4: truncation is no [DONE] *and* no finish reason. The
+                # docs/design.md section 4: truncation is no [DONE] *and* no finish reason. The
                 # answer was whole; only the goodbye went missing.
                 return
             raise StreamError(

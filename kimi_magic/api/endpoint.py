@@ -1,5 +1,5 @@
 """Where requests go and with which credentials: Workers AI native or OpenAI-compatible,
-directly, through an AI Gateway, or to any OpenAI-compatible server (design.md section 1)."""
+directly, through an AI Gateway, or to any OpenAI-compatible server (docs/design.md section 1)."""
 
 from __future__ import annotations
 

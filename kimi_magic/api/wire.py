@@ -74,7 +74,7 @@ def message_json(message: Message) -> dict[str, Any]:
         ]
     if message.reasoning:
         # Moonshot's API wants the reasoning of a tool-call turn back as reasoning_content;
-        # vLLM-style servers read `reasoning` (design.md section 4). Neither is in the schema.
+        # vLLM-style servers read `reasoning` (docs/design.md section 4). Neither is in the schema.
         raw["reasoning_content"] = raw["reasoning"] = message.reasoning
     if message.tool_call_id is not None:
         raw["tool_call_id"] = message.tool_call_id

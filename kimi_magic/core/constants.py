@@ -11,14 +11,14 @@ PRICE_INPUT_PER_M = 0.95
 PRICE_CACHED_INPUT_PER_M = 0.16
 PRICE_OUTPUT_PER_M = 4.00
 
-# Environment variable names, first match wins (design.md section 1).
+# Environment variable names, first match wins (docs/design.md section 1).
 ENV_ACCOUNT_ID = ("CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID")
 ENV_API_TOKEN = ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_AUTH_TOKEN", "CF_API_TOKEN")
 ENV_BASE_URL = "KIMI_MAGIC_BASE_URL"
 ENV_OPENAI_BASE_URL = "KIMI_MAGIC_OPENAI_BASE_URL"
 ENV_OPENAI_API_KEY = "KIMI_MAGIC_API_KEY"
 
-# Retries (design.md section 4): only before the first byte of an answer was shown.
+# Retries (docs/design.md section 4): only before the first byte of an answer was shown.
 RETRY_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})
 RETRY_CLOUDFLARE_CODES = frozenset({3040})
 # A 429 for a used-up daily allocation will not clear by retrying.
@@ -37,7 +37,7 @@ READ_TIMEOUT_S = 120.0
 # never trips the read timeout, this ends it. Checked as bytes arrive (silence is read_timeout's).
 CALL_TIMEOUT_S = 900.0
 
-# The live view: at most this many re-renders a second (design.md section 3).
+# The live view: at most this many re-renders a second (docs/design.md section 3).
 MAX_UPDATES_PER_SECOND = 15
 
 # The notebook as context (issue 3): budgets, image caps, what is remembered.

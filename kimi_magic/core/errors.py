@@ -88,7 +88,7 @@ _UNKNOWN_MODEL = (
     "'@cf/moonshotai/kimi-k2.6') and that your base URL points at Workers AI."
 )
 
-# What to do about each Cloudflare error code (design.md section 4).
+# What to do about each Cloudflare error code (docs/design.md section 4).
 _ADVICE_BY_CODE: dict[int, str] = {
     10000: "Cloudflare rejected the API token (authentication error). Check that "
     "CLOUDFLARE_API_TOKEN holds a current token with the 'Workers AI' read and edit "

@@ -1,6 +1,6 @@
 """Structured answers: `--json` and `--schema NAME` (a JSON Schema dict or a pydantic model).
 
-`response_format` follows design.md section 4: the native endpoint gets the bare JSON Schema
+`response_format` follows docs/design.md section 4: the native endpoint gets the bare JSON Schema
 with a `name` key added (it satisfies both Cloudflare's provider code and the published schema),
 the OpenAI-compatible endpoint gets OpenAI's `{name, schema, strict}` envelope. The answer is
 parsed and validated: into a model instance for pydantic, with jsonschema when installed (or a

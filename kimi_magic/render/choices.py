@@ -13,7 +13,7 @@ from ..core.types import TextDelta
 from .final_output import METADATA_KEY, provenance
 from .frontend import in_kernel
 
-_MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND  # design.md section 3
+_MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND  # docs/design.md section 3
 
 
 def choices_markdown(answer: Answer, error: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The widget view of an answer while it streams (design.md section 3).
+"""The widget view of an answer while it streams (docs/design.md section 3).
 
 One display slot per answer. Finished markdown blocks go out once and are never sent again;
 only the open tail block is re-rendered, at most MAX_UPDATES_PER_SECOND times a second. So the

@@ -1,6 +1,6 @@
 """A map job on Workers AI's async batch queue: submit what is missing, poll with backoff,
 put results back in input order, and resume after a kernel restart from the request ids the
-checkpoint keeps (design.md sections 4 and 6). The wire shapes are in api/batch.py."""
+checkpoint keeps (docs/design.md sections 4 and 6). The wire shapes are in api/batch.py."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ repeat until the model answers, a cap stops it, or the user does.
 Each round's assistant turn (with its reasoning, which K2.6 wants back) and tool results go
 into the exchange's `steps`, so they are sent with the rest of the turn and with every later
 question. Images from tools follow the tool messages in a user message: `tool` messages hold
-text only (design.md section 4).
+text only (docs/design.md section 4).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a tool call gave back, as the model will read it: bounded text and images.
 
-The schema allows only text in `tool` messages (design.md section 4), so images ride along as
+The schema allows only text in `tool` messages (docs/design.md section 4), so images ride along as
 data URLs and the loop sends them in a following user message.
 """
 

@@ -1,4 +1,4 @@
-"""A foreign Workers AI server, written from design.md section 4 alone, and the replies tests
+"""A foreign Workers AI server, written from docs/design.md section 4 alone, and the replies tests
 script on it.
 
 Not our emulator: a raw-socket HTTP server that takes every liberty the protocol allows
