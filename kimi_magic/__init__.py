@@ -51,6 +51,8 @@ _LAZY = {
     "ToolOutput": ".tools.results",
 }
 
+# `map` is left out on purpose: `from kimi_magic import *` must not shadow the builtin; it stays
+# `kimi_magic.map(...)`.
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -72,7 +74,6 @@ __all__ = [
     "batch_status",
     "batch_submit",
     "load_ipython_extension",
-    "map",
     "panel",
     "tool",
     "wait",

@@ -1,4 +1,4 @@
-"""Workers AI's async batch API on the wire (design.md section 4): the item bodies, payloads
+"""Workers AI's async batch API on the wire (docs/design.md section 4): the item bodies, payloads
 split under 10 MB, submit (`?queueRequest=true`), poll, and the per-item results read back.
 
 Only this module knows the batch JSON shapes; the job logic is kimi_magic/scale/batch.py.
@@ -125,11 +125,10 @@ def _item(entry: Mapping[str, Any]) -> ItemResult:
     # The documentation shows both a bare chat.completion and one wrapped a level deeper.
     if isinstance(result, Mapping) and isinstance(result.get("result"), Mapping):
         result = result["result"]
-    failed = entry.get("success") is False or not isinstance(result, Mapping)
-    if failed or (isinstance(result, Mapping) and (result.get("errors") or result.get("error"))):
-        body = result if isinstance(result, Mapping) else entry
-        return ItemResult(reference, position, None, _item_error(body))
-    assert isinstance(result, Mapping)
+    if not isinstance(result, Mapping):
+        return ItemResult(reference, position, None, _item_error(entry))
+    if entry.get("success") is False or result.get("errors") or result.get("error"):
+        return ItemResult(reference, position, None, _item_error(result))
     return ItemResult(reference, position, answer_from_completion(result), None)
 
 

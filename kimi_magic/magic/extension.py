@@ -64,7 +64,8 @@ def open_panel_from_python(where: str) -> Any:
     from .panel import open_panel
 
     magics = _current(load_if_needed=True)
-    assert magics is not None
+    if magics is None:
+        raise RuntimeError("kimi_magic.panel() needs IPython: run it in a notebook or IPython.")
     return open_panel(magics, where)
 
 

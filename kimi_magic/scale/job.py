@@ -59,7 +59,10 @@ def output_spec(schema: Any, endpoint_kind: str) -> tuple[OutputSpec | None, dic
         found = spec_from(schema is True, None if schema is True else "s", {"s": schema})
     except KimiError as error:  # its words name the magic's flag; here it is a keyword
         raise ConfigurationError(str(error).replace("--schema s", "schema=")) from None
-    assert found is not None
+    if found is None:  # spec_from returns None only when neither flag is given
+        raise ConfigurationError(
+            f"schema= cannot be {schema!r}: give a JSON Schema dict, a pydantic model or True."
+        )
     spec = found
     if spec.schema is not None:
         # Import the validator now: an interrupt landing inside its first import, mid-job,

@@ -78,8 +78,9 @@ def prepare(
     if system is not None:
         flags["system"] = system
     own = Session(connection={**connection, "max_retries": 0}) if session is None else None
-    base = session or own
-    assert base is not None
+    base = session if session is not None else own
+    if base is None:  # unreachable: one of the two is set; says so to the type checker
+        raise RuntimeError("map needs a session")
     resolved = base.settings(flags)
     if client is None and not options.dry_run:
         client = base.client(resolved)
