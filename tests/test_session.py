@@ -76,7 +76,7 @@ def test_the_call_is_the_record_of_how_it_ended(session: Session, emulator: Emul
     with pytest.raises(StreamError, match="connection broke"):
         session.ask("tell me")
     (exchange,) = session.conversation().exchanges
-    assert exchange.answer is not None and exchange.answer.ended == "truncated"
+    assert exchange.answer is not None and exchange.answer.ended == "stream_error"
     assert exchange.answer.text and exchange.answer.error
     # The next request tells the model the answer was cut short; a save file keeps how it ended.
     emulator.script({"content": "Whole."})
@@ -84,9 +84,9 @@ def test_the_call_is_the_record_of_how_it_ended(session: Session, emulator: Emul
     sent = emulator.requests[-1]["json"]["messages"]
     assert sent[1]["role"] == "assistant" and "cut short" in sent[1]["content"]
     (saved,) = json.loads(json.dumps(dump([session.conversation()])))["conversations"]
-    assert [e["answer"]["ended"] for e in saved["exchanges"]] == ["truncated", "complete"]
+    assert [e["answer"]["ended"] for e in saved["exchanges"]] == ["stream_error", "complete"]
     (loaded,) = undump({"format": "kimi_magic.conversations", "conversations": [saved]})
-    assert [a.ended for a in loaded.answers] == ["truncated", "complete"]
+    assert [a.ended for a in loaded.answers] == ["stream_error", "complete"]
 
 
 def test_questions_keep_their_order_when_answers_finish_out_of_order(

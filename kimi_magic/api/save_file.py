@@ -63,7 +63,7 @@ def _answer(raw: Mapping[str, Any]) -> Answer:
         seconds=_number(raw, "seconds", float),
         latency=None if latency is None else _number(raw, "latency", float),
         interrupted=ended == "interrupted" or bool(raw.get("interrupted")),
-        truncated=ended == "truncated" or bool(raw.get("truncated")),
+        truncated=ended in ("truncated", "stream_error") or bool(raw.get("truncated")),
         error=raw.get("error") or ("the call failed" if ended == "error" else None),
     )
 

@@ -6,9 +6,66 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 
 from .constants import CHARS_PER_TOKEN
 from .types import TokenLogprob, ToolCall, Usage
+
+
+class Outcome(str, Enum):
+    """How a call ended. The one place its wording lives: the status under the answer, the
+    history line, and the note the model reads next time all come from here.
+
+    A str enum, so `answer.ended == "complete"` and JSON (save files, output metadata) keep
+    working with the plain value.
+    """
+
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"  # the user stopped it (Stop, an interrupt)
+    TOKEN_LIMIT = "token_limit"  # finish reason `length`: max_completion_tokens ran out
+    STREAM_ERROR = "stream_error"  # the stream broke off after part of the answer arrived
+    ERROR = "error"  # an error ended the call before any answer arrived
+
+    @property
+    def status(self) -> str:
+        """The markdown line under a partial answer ("" when complete)."""
+        return _STATUS[self]
+
+    @property
+    def history(self) -> str:
+        """The words `%kimi history` adds after a partial answer's usage ("" when complete)."""
+        return _HISTORY[self]
+
+    @property
+    def note_to_model(self) -> str:
+        """What the next request says after this answer's text, so the model does not take a
+        partial answer for a whole one ("" when complete)."""
+        return _NOTE_TO_MODEL[self]
+
+
+_STATUS = {
+    Outcome.COMPLETE: "",
+    Outcome.INTERRUPTED: "⏹ **Interrupted**: the answer so far is kept, here and in the "
+    "conversation.",
+    Outcome.TOKEN_LIMIT: "⚠ **Cut at the token limit** (finish reason `length`): the answer is "
+    "partial; raise max_completion_tokens.",
+    Outcome.STREAM_ERROR: "⚠ **Truncated**: the stream ended before the answer was finished.",
+    Outcome.ERROR: "⚠ **Stopped by an error** (the message is below); the answer so far is kept.",
+}
+_HISTORY = {
+    Outcome.COMPLETE: "",
+    Outcome.INTERRUPTED: "interrupted: the answer is partial",
+    Outcome.TOKEN_LIMIT: "cut at the token limit: the answer is partial",
+    Outcome.STREAM_ERROR: "truncated: the stream broke off, the answer is partial",
+    Outcome.ERROR: "stopped by an error: the answer is partial",
+}
+_NOTE_TO_MODEL = {
+    Outcome.COMPLETE: "",
+    Outcome.INTERRUPTED: "[This answer was cut short: the user stopped it.]",
+    Outcome.TOKEN_LIMIT: "[This answer was cut short: it reached the token limit.]",
+    Outcome.STREAM_ERROR: "[This answer was cut short: the connection broke.]",
+    Outcome.ERROR: "[This answer was cut short by an error.]",
+}
 
 
 @dataclass
@@ -45,16 +102,29 @@ class Answer:
 
     @property
     def complete(self) -> bool:
-        return not (self.interrupted or self.truncated or self.error)
+        """The whole answer arrived: not stopped, not broken off, not cut at the token limit."""
+        return self.ended is Outcome.COMPLETE
 
     @property
-    def ended(self) -> str:
-        """How the call ended: complete, interrupted, truncated (cut off mid-answer), error."""
+    def ended(self) -> Outcome:
+        """How the call ended (see `Outcome`)."""
         if self.interrupted:
-            return "interrupted"
+            return Outcome.INTERRUPTED
         if self.truncated:
-            return "truncated"
-        return "error" if self.error else "complete"
+            return Outcome.STREAM_ERROR
+        if self.error:
+            return Outcome.ERROR
+        if self.finish_reason == "length":
+            return Outcome.TOKEN_LIMIT
+        return Outcome.COMPLETE
+
+    @property
+    def arrived(self) -> bool:
+        """Anything of the answer came: text, reasoning, a tool call or a usage report."""
+        return (
+            bool(self.text or self.reasoning or self.tool_calls or self.usage.total_tokens)
+            or self.from_cache
+        )
 
     def __str__(self) -> str:
         return self.text
@@ -66,6 +136,8 @@ class Answer:
 def footer_line(answer: Answer) -> str:
     """`in 1,234 (cached 1,000) · out 567 · $0.0012 · 3.2 s · 180 tok/s`"""
     usage = answer.usage
+    if not answer.arrived:  # nothing to speak of (an error before the answer): time only
+        return f"no answer arrived · {answer.seconds:.1f} s"
     if usage.total_tokens == 0 and not answer.from_cache:
         # Usage comes with the last chunk: a stream cut short (or a server that sends none)
         # reports nothing, so estimate the output from its length.
@@ -90,17 +162,8 @@ def footer_line(answer: Answer) -> str:
 
 
 def status_note(answer: Answer, error: str | None = None) -> str:
-    """Why the answer is partial, if it is."""
-    if error:
-        # The error itself is printed once, under the output, by the magic.
-        return "⚠ **Stopped by an error** (the message is below); the answer so far is kept."
-    if answer.interrupted:
-        return "⏹ **Interrupted**: the answer so far is kept, here and in the conversation."
-    if answer.truncated:
-        return "⚠ **Truncated**: the stream ended before the answer was finished."
-    if answer.finish_reason == "length":
-        return "⚠ **Cut at the token limit** (finish reason `length`): raise max_completion_tokens."
-    return ""
+    """Why the answer is partial, if it is (the error itself is printed once, by the magic)."""
+    return Outcome.ERROR.status if error else answer.ended.status
 
 
 def answer_markdown(answer: Answer, error: str | None = None, context: str = "") -> str:

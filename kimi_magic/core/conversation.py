@@ -9,14 +9,6 @@ from dataclasses import dataclass, field
 from .answer import Answer
 from .messages import Message
 
-# What the model is told about an answer of its own that was cut short, so it does not take
-# the partial text for a whole answer.
-CUT_SHORT_NOTE = {
-    "interrupted": "[This answer was cut short: the user stopped it.]",
-    "truncated": "[This answer was cut short: the connection broke.]",
-    "error": "[This answer was cut short by an error.]",
-}
-
 
 @dataclass
 class Exchange:
@@ -34,7 +26,7 @@ class Exchange:
         sent = [self.user, *self.steps]
         text = self.answer.text.strip()
         if not self.answer.complete:  # the model is told; an empty turn becomes the note
-            text = f"{text}\n\n{CUT_SHORT_NOTE[self.answer.ended]}".strip()
+            text = f"{text}\n\n{self.answer.ended.note_to_model}".strip()
         if text:
             sent.append(Message.assistant(text))
         return sent

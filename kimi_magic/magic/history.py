@@ -17,19 +17,13 @@ from ..core.errors import ConfigurationError
 from ..core.messages import Message
 from ..render.frontend import show_markdown
 
-ENDED = {
-    "interrupted": "interrupted: the answer is partial",
-    "truncated": "truncated: the stream broke off, the answer is partial",
-    "error": "stopped by an error: the answer is partial",
-}
-
 
 def usage_line(answer: Answer) -> str:
     """`in 1,234 (cached 1,000) · out 56 · $0.0012` for one answer, and how it ended."""
     u = answer.usage
     cached = f" (cached {u.cached_tokens:,})" if u.cached_tokens else ""
     line = f"in {u.prompt_tokens:,}{cached} · out {u.completion_tokens:,} · ${answer.cost:.4f}"
-    return f"{line} · {ENDED[answer.ended]}" if answer.ended in ENDED else line
+    return f"{line} · {answer.ended.history}" if answer.ended.history else line
 
 
 def _text_of(message: Message) -> str:

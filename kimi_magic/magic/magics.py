@@ -276,6 +276,12 @@ class KimiMagics(Magics):
             problem = deliver(namespace, call.answer, args, turn.output)
             if problem and not quiet:
                 raise UsageError(problem)
+        elif args.output and not quiet:  # a partial answer is never stored as if it were whole
+            note = (
+                f"`{args.output}` was not set: the answer is partial "
+                f"({call.answer.ended.history.split(':')[0]}). Ask again to store it."
+            )
+            show_markdown(f"<small>{note}</small>", plain=note)
 
     def parse(self, line: str, cell: str | None = None) -> tuple[argparse.Namespace, str]:
         """Flags from the magic line; the question is the cell, or the line after its flags.
