@@ -53,7 +53,7 @@ def test_every_tool_is_read_only_with_a_schema() -> None:
     assert all(t.read_only and t.description for t in tools)
     rows = next(t for t in tools if t.name == "dataframe_rows").parameters
     assert rows["required"] == ["name"]
-    assert rows["properties"]["query"]["description"].startswith("A pandas query")
+    assert rows["properties"]["query"]["description"].startswith("A filter on the columns")
 
 
 def test_list_variables_names_types_and_shapes(shell: Any) -> None:
@@ -79,7 +79,8 @@ def test_describe_uses_the_bounded_rendering_and_paths(shell: Any) -> None:
     assert call(shell, "describe_variable", name='cfg["lr"]').text == "0.1"
     missing = call(shell, "describe_variable", name="dff")
     assert (
-        missing.error and "'dff' is not defined in the notebook. Did you mean df?" in missing.text
+        missing.error and "'dff' is not one of the notebook's variables" in missing.text
+        and "Did you mean df?" in missing.text
     )
 
 
