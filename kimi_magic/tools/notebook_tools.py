@@ -178,7 +178,7 @@ class NotebookTools:
             return resolve(expression.strip(), self._namespace, heads=is_user_variable)
         except MissingReference as error:
             reason = str(error).split(" Fix the reference")[0].split(", but ", 1)[-1]
-            raise LookupError(reason[:1].upper() + reason[1:]) from None
+            raise LookupError(reason) from None
 
     def _error_of(self, number: int) -> str:
         if self._context is None or number not in self._context.errors.by_cell:
