@@ -144,8 +144,9 @@ class _Filter:
         return _TOKENS.sub(name, text)
 
     def refuse(self, why: str) -> FilterRefused:
+        shown = self.text if len(self.text) <= 200 else self.text[:200] + "…"
         return FilterRefused(
-            f"The filter {self.text!r} was refused: {why}. {GRAMMAR}. "
+            f"The filter {shown!r} was refused: {why}. {GRAMMAR}. "
             f"The columns are {_shown(list(self.frame.columns))}."
         )
 

@@ -304,31 +304,3 @@ def test_flood_a_50_row_read_of_a_big_frame_allocates_far_less_than_the_frame(
         tracemalloc.stop()
     assert "rows match; rows 0 to 50" in result
     assert peak < size / 4, f"peak {peak:,} bytes for a {size:,}-byte frame"
-
-
-# -- what still works ------------------------------------------------------------------------
-
-
-FILTERS = {
-    "chained_comparison": ("1 < x <= 3", [2, 3]),
-    "and_or_not": ("not (x > 3) and (name == 'ann' or name == 'cy')", [1, 3]),
-    "in_a_list": ("name in ['bob', 'dee']", [2, 4]),
-    "not_in_a_tuple": ("x not in (1, 2)", [3, 4]),
-    "arithmetic": ("x * 2 - 1 >= 5 and -x < -3", [4]),
-    "string_tests": ("name.str.startswith('d') or name.str.contains('o')", [2, 4]),
-    "null_tests_and_len": ("name.notna() and name.str.len() == 2", [3]),
-}
-
-
-@pytest.mark.parametrize(("query", "xs"), FILTERS.values(), ids=FILTERS.keys())
-def test_allowed_filters_give_the_right_rows(
-    notebook: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str], query: str, xs: list[int]
-) -> None:
-    (result,) = attack(
-        notebook,
-        emulator,
-        capsys,
-        calls(("dataframe_rows", {"name": "df", "query": query, "columns": ["x"]})),
-    )
-    assert result.startswith(f"{len(xs)} rows match")
-    assert [int(line.split()[-1]) for line in result.splitlines()[2:]] == xs
