@@ -79,7 +79,8 @@ def test_describe_uses_the_bounded_rendering_and_paths(shell: Any) -> None:
     assert call(shell, "describe_variable", name='cfg["lr"]').text == "0.1"
     missing = call(shell, "describe_variable", name="dff")
     assert (
-        missing.error and "'dff' is not one of the notebook's variables" in missing.text
+        missing.error
+        and "'dff' is not one of the notebook's variables" in missing.text
         and "Did you mean df?" in missing.text
     )
 

@@ -197,7 +197,9 @@ def resolve(
             try:
                 value = step_attribute(value, attribute, path)
             except PathRefused as refused:
-                raise MissingReference(_missing_part(expression, str(refused).rstrip("."), "", [])) from None
+                raise MissingReference(
+                    _missing_part(expression, str(refused).rstrip("."), "", [])
+                ) from None
             except AttributeError:
                 raise MissingReference(
                     _missing_part(
@@ -222,7 +224,9 @@ def resolve(
         try:
             value = step_key(value, key, path)
         except PathRefused as refused:
-            raise MissingReference(_missing_part(expression, str(refused).rstrip("."), "", [])) from None
+            raise MissingReference(
+                _missing_part(expression, str(refused).rstrip("."), "", [])
+            ) from None
         except Exception as error:  # KeyError, IndexError, TypeError, or the library's own
             keys = [str(k) for k in dict.keys(value)] if isinstance(value, dict) else []
             raise MissingReference(
@@ -237,7 +241,9 @@ def resolve(
     try:
         check_result(value, path)
     except PathRefused as refused:
-        raise MissingReference(_missing_part(expression, str(refused).rstrip("."), "", [])) from None
+        raise MissingReference(
+            _missing_part(expression, str(refused).rstrip("."), "", [])
+        ) from None
     return value
 
 

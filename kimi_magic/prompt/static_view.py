@@ -68,7 +68,7 @@ def plain(value: Any, depth: int = DEPTH) -> Any:
         text = repr(value)
         return text if len(text) <= TEXT else text[:TEXT] + "…"
     if library_of(value) == "numpy" and not isinstance(value, types.ModuleType):
-        text = repr(value) if getattr(value, "dtype", None) != object else "<numpy object>"
+        text = repr(value) if getattr(value, "dtype", None) != "object" else "<numpy object>"
         return text if len(text) <= TEXT else text[:TEXT] + "…"
     return f"<{_qualified(kind)} object>"
 
@@ -119,7 +119,7 @@ def render_object(value: Any, max_chars: int) -> tuple[str, str]:
             cut = f"showing {FIELDS} of {len(public):,} fields"
             break
         text = json.dumps(plain(field), ensure_ascii=False, default=str)
-        lines.append(f"  {name}: {text[:TEXT * 2]}")
+        lines.append(f"  {name}: {text[: TEXT * 2]}")
     if not public:
         lines.append("  (no public fields)")
     if private:

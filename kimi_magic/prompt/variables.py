@@ -371,7 +371,7 @@ def _pandas_describe(frame: Any) -> str:
     plain_columns = [
         i
         for i, dtype in enumerate(frame.dtypes.tolist())
-        if dtype != object or infer_dtype(frame.iloc[:, i], skipna=True) in _PLAIN_INFERRED
+        if str(dtype) != "object" or infer_dtype(frame.iloc[:, i], skipna=True) in _PLAIN_INFERRED
     ]
     if not plain_columns:
         return ""

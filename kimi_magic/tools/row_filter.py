@@ -128,7 +128,9 @@ class _Filter:
         try:
             self.tree = ast.parse(self._named_labels(text).strip(), mode="eval")
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            raise self.refuse("it is not a single expression (an assignment or a statement?)")
+            raise self.refuse(
+                "it is not a single expression (an assignment or a statement?)"
+            ) from None
         if sum(1 for _ in ast.walk(self.tree)) > MAX_NODES:
             raise self.refuse(f"it has more than {MAX_NODES} parts")
 
@@ -156,7 +158,9 @@ class _Filter:
         except FilterRefused:
             raise
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as error:
-            raise self.refuse(f"pandas could not compute it ({type(error).__name__}: {error})")
+            raise self.refuse(
+                f"pandas could not compute it ({type(error).__name__}: {error})"
+            ) from None
 
     # -- the grammar --------------------------------------------------------------------------
 
@@ -210,11 +214,11 @@ class _Filter:
     def _number(self, value: Any, node: ast.AST) -> Any:
         from pandas.api.types import is_numeric_dtype
 
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if not (hasattr(value, "dtype") and is_numeric_dtype(value.dtype)):
-                raise self.refuse(
-                    f"arithmetic is for numeric columns and numbers, not {ast.unparse(node)!r}"
-                )
+        plain_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not plain_number and not (hasattr(value, "dtype") and is_numeric_dtype(value.dtype)):
+            raise self.refuse(
+                f"arithmetic is for numeric columns and numbers, not {ast.unparse(node)!r}"
+            )
         return value
 
     def _compare(self, node: ast.Compare) -> Any:

@@ -68,7 +68,9 @@ def calls(*pairs: tuple[str, dict[str, Any]]) -> dict[str, Any]:
 @pytest.fixture
 def notebook(controls_shell: Any, tmp_path: Path) -> Any:
     marker = tmp_path / "MARKER"
-    assert not controls_shell.run_cell(SETUP.replace("MARKER_PATH", repr(str(marker)))).error_in_exec
+    assert not controls_shell.run_cell(
+        SETUP.replace("MARKER_PATH", repr(str(marker)))
+    ).error_in_exec
     controls_shell.kimi_marker = marker
     return controls_shell
 
@@ -170,9 +172,7 @@ PATH_ATTACKS = {
 def test_path_is_refused(
     notebook: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str], path: str, why: str
 ) -> None:
-    (result,) = attack(
-        notebook, emulator, capsys, calls(("describe_variable", {"name": path}))
-    )
+    (result,) = attack(notebook, emulator, capsys, calls(("describe_variable", {"name": path})))
     assert "raised" in result and why in result
     assert notebook.user_ns["token_str"] not in sent_bodies(emulator)
 
