@@ -53,7 +53,7 @@ def test_every_tool_is_read_only_with_a_schema() -> None:
     assert all(t.read_only and t.description for t in tools)
     rows = next(t for t in tools if t.name == "dataframe_rows").parameters
     assert rows["required"] == ["name"]
-    assert rows["properties"]["query"]["description"].startswith("A pandas query")
+    assert rows["properties"]["query"]["description"].startswith("A filter on the columns")
 
 
 def test_list_variables_names_types_and_shapes(shell: Any) -> None:
@@ -79,7 +79,9 @@ def test_describe_uses_the_bounded_rendering_and_paths(shell: Any) -> None:
     assert call(shell, "describe_variable", name='cfg["lr"]').text == "0.1"
     missing = call(shell, "describe_variable", name="dff")
     assert (
-        missing.error and "'dff' is not defined in the notebook. Did you mean df?" in missing.text
+        missing.error
+        and "'dff' is not one of the notebook's variables" in missing.text
+        and "Did you mean df?" in missing.text
     )
 
 
@@ -163,3 +165,38 @@ def test_cell_gives_what_it_printed_and_stdout_is_put_back(
     assert "line 2" in capsys.readouterr().out  # the user still saw every line
     long = call(shell, "cell", number=counts["print('x' * 10_000)"])
     assert "more characters not kept" in long.text and len(long.text) < 6_000
+
+
+FILTERS = {
+    "chained_comparison": ("1 < x <= 3", [2, 3]),
+    "and_or_not": ("not (x > 3) and (name == 'ann' or name == 'cy')", [1, 3]),
+    "in_a_list": ("name in ['bob', 'dee']", [2, 4]),
+    "not_in_a_tuple": ("x not in (1, 2)", [3, 4]),
+    "arithmetic": ("x * 2 - 1 >= 5 and -x < -3", [4]),
+    "string_tests": ("name.str.startswith('d') or name.str.contains('o')", [2, 4]),
+    "null_tests_and_len": ("name.notna() and name.str.len() == 2", [3]),
+    "backticks": ("`unit price` > 2.5", [3, 4]),
+    "bool_column": ("flag and x > 1", [3]),
+}
+
+
+@pytest.mark.parametrize(("query", "xs"), FILTERS.values(), ids=FILTERS.keys())
+def test_the_filter_grammar_gives_the_right_rows(shell: Any, query: str, xs: list[int]) -> None:
+    run(
+        shell,
+        "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2, 3, 4], 'name': ['ann', 'bob', 'cy', "
+        "'dee'], 'unit price': [1.0, 2.0, 3.0, 4.0], 'flag': [True, False, True, False]})",
+    )
+    result = call(shell, "dataframe_rows", name="df", query=query, columns=["x"]).text
+    assert result.startswith(f"{len(xs)} rows match")
+    assert [int(line.split()[-1]) for line in result.splitlines()[2:]] == xs
+
+
+def test_a_user_object_in_a_cell_is_shown_by_its_type(shell: Any) -> None:
+    run(
+        shell,
+        "import pandas as pd\nclass P:\n    def __repr__(self):\n        raise SystemExit('ran')\n"
+        "df = pd.DataFrame({'p': [P()], 'x': [1]})",
+    )
+    assert "<__main__.P object>" in call(shell, "dataframe_rows", name="df").text
+    assert "<__main__.P object>" in call(shell, "describe_variable", name="df").text

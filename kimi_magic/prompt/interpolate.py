@@ -15,11 +15,12 @@ import builtins
 import difflib
 import keyword
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import MissingReference
+from .paths import PathRefused, check_result, step_attribute, step_key
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _STEP = rf"""(?:\.{_NAME}|\[(?:-?\d+|"[^"\\\n]*"|'[^'\\\n]*')\])"""
@@ -175,31 +176,40 @@ def references(segments: list[Segment]) -> Iterator[Reference]:
     return (s for s in segments if isinstance(s, Reference))
 
 
-def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
-    """The value of `name.attr["key"][3]` in `namespace`, or MissingReference saying why."""
+def resolve(
+    expression: str, namespace: Mapping[str, Any], heads: Callable[[str, Any], bool] | None = None
+) -> Any:
+    """The value of `name.attr["key"][3]` in `namespace`, read without running code (see
+    prompt/paths.py), or MissingReference saying why; `heads` limits the names it starts from."""
     name = re.match(_NAME, expression)
     if name is None:
         raise MissingReference(f"'{expression}' is not a name, so it cannot be looked up.")
     head = name.group(0)
-    if head not in namespace:
+    if head not in namespace or (heads is not None and not heads(head, namespace[head])):
         raise MissingReference(_missing_name(expression, head, namespace))
+    if head.startswith("__"):
+        raise MissingReference(_missing_part(expression, f"'{head}' is not read", "", []))
     value = namespace[head]
     path = head
     for step in _STEPS.finditer(expression, name.end()):
         if step.group("attr") is not None:
             attribute = step.group("attr")
             try:
-                value = getattr(value, attribute)
+                value = step_attribute(value, attribute, path)
+            except PathRefused as refused:
+                raise MissingReference(
+                    _missing_part(expression, str(refused).rstrip("."), "", [])
+                ) from None
             except AttributeError:
                 raise MissingReference(
                     _missing_part(
                         expression,
                         f"{path} has no attribute '{attribute}'",
                         attribute,
-                        [a for a in dir(value) if not a.startswith("_")],
+                        [a for a in _static_names(value) if not a.startswith("_")],
                     )
                 ) from None
-            except Exception as error:  # a property of the user's object failed
+            except Exception as error:  # a data property of a library value failed
                 raise MissingReference(
                     _missing_part(
                         expression,
@@ -212,9 +222,13 @@ def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
             continue
         key: Any = int(step.group("index")) if step.group("index") else step.group("key")[1:-1]
         try:
-            value = value[key]
-        except Exception as error:  # KeyError, IndexError, TypeError, or the object's own
-            keys = [str(k) for k in value] if isinstance(value, Mapping) else []
+            value = step_key(value, key, path)
+        except PathRefused as refused:
+            raise MissingReference(
+                _missing_part(expression, str(refused).rstrip("."), "", [])
+            ) from None
+        except Exception as error:  # KeyError, IndexError, TypeError, or the library's own
+            keys = [str(k) for k in dict.keys(value)] if isinstance(value, dict) else []
             raise MissingReference(
                 _missing_part(
                     expression,
@@ -224,7 +238,25 @@ def resolve(expression: str, namespace: Mapping[str, Any]) -> Any:
                 )
             ) from None
         path += f"[{key!r}]"
+    try:
+        check_result(value, path)
+    except PathRefused as refused:
+        raise MissingReference(
+            _missing_part(expression, str(refused).rstrip("."), "", [])
+        ) from None
     return value
+
+
+def _static_names(value: Any) -> list[str]:
+    """Attribute names for a hint, without calling the value's `__dir__`."""
+    try:
+        own = object.__getattribute__(value, "__dict__")
+    except AttributeError:
+        own = {}
+    names = set(own) if isinstance(own, dict) else set()
+    for kind in type(value).__mro__:
+        names.update(k for k in kind.__dict__ if isinstance(k, str))
+    return sorted(names)
 
 
 def _missing_name(expression: str, head: str, namespace: Mapping[str, Any]) -> str:

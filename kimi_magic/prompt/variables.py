@@ -7,8 +7,10 @@ pandas, numpy and polars are imported only when a value of theirs is met.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import traceback
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +23,15 @@ from ..core.constants import (
     VARIABLE_TOKENS,
 )
 from ..core.tokens import text_tokens
+from .paths import library_of
+from .static_view import cell_text, is_known, plain, render_object
 from .time_budget import TooSlow, within
 
 ITEM_CHARS = 300  # one item of a list or dict, as compact JSON
-NOTE_RESERVE = 160  # room kept for the "[cut: ...]" line when shrinking a table
+NOTE_RESERVE = 160
+_PLAIN_INFERRED = frozenset(
+    {"string", "empty", "bytes", "integer", "floating", "mixed-integer-float", "boolean"}
+)  # room kept for the "[cut: ...]" line when shrinking a table
 
 
 @dataclass(frozen=True)
@@ -45,11 +52,13 @@ def render(
     name: str = "",
     max_tokens: int = VARIABLE_TOKENS,
     seconds: float = RENDER_SECONDS,
+    *,
+    static: bool = False,
 ) -> Rendering:
     """`value` rendered by its type, at most `max_tokens` tokens and `seconds` seconds, with a
-    note of what was cut."""
+    note of what was cut; `static` runs none of the value's own code (the model's tools)."""
     max_chars = max(max_tokens * CHARS_PER_TOKEN, 80)
-    renderer = _renderer_for(value)
+    renderer = _static_renderer_for(value) if static else _renderer_for(value)
     try:
         text, cut = within(seconds, renderer, value, max_chars)
     except TooSlow:
@@ -86,6 +95,36 @@ def _renderer_for(value: Any) -> Callable[[Any, int], tuple[str, str]]:
     if inspect.isfunction(value) or inspect.isclass(value) or inspect.ismethod(value):
         return _render_source
     return _render_repr
+
+
+def _static_renderer_for(value: Any) -> Callable[[Any, int], tuple[str, str]]:
+    """Library code only: a value of an unknown type is shown by its fields (static_view)."""
+    kind = type(value)
+    library = library_of(value)
+    if library == "kimi_magic" and callable(getattr(kind, "_repr_llm_", None)):
+        return _render_llm
+    if library == "pandas" and kind.__name__ in ("DataFrame", "Series"):
+        return _render_pandas
+    if library == "numpy" and kind.__name__ == "ndarray" and value.dtype != object:
+        return _render_numpy
+    if library == "polars" and kind.__name__ in ("DataFrame", "Series", "LazyFrame"):
+        return _render_polars
+    if library == "builtins":
+        if isinstance(value, BaseException):
+            return _render_exception
+        if kind is str:
+            return _render_str
+        if kind in (bytes, bytearray):
+            return _render_bytes
+        if kind in (dict, list, tuple, set, frozenset):
+            return _render_static_container
+        if kind in (int, float, bool, complex, type(None)):
+            return _render_repr
+    if kind is types.FunctionType or kind is type:
+        return _render_source
+    if is_known(value) and library != "builtins":
+        return _render_repr
+    return render_object
 
 
 # -- cutting -----------------------------------------------------------------------------------
@@ -171,17 +210,33 @@ def _render_source(value: Any, max_chars: int) -> tuple[str, str]:
     return _with_note("```python\n" + "\n".join(kept) + "\n```", cut)
 
 
-def _render_container(value: Any, max_chars: int) -> tuple[str, str]:
+def _render_static_container(value: Any, max_chars: int) -> tuple[str, str]:
+    """A builtin container whose first items are copied by `plain` (no item's code runs)."""
+    kind = type(value)
+    total = len(value)  # an exact builtin type: its own C length
+    if kind is dict:
+        head = itertools.islice(dict.items(value), SEQUENCE_ITEMS)
+        shown: Any = {k if type(k) is str else str(plain(k, 0)): plain(v) for k, v in head}
+    else:
+        shown = [plain(v) for v in itertools.islice(iter(value), SEQUENCE_ITEMS)]
+        if kind in (set, frozenset):
+            shown.sort(key=repr)
+    return _render_container(shown, max_chars, total=total, label=kind.__name__)
+
+
+def _render_container(
+    value: Any, max_chars: int, total: int | None = None, label: str = ""
+) -> tuple[str, str]:
     """Pretty JSON-like text; the longest prefix of items that fits, and how many that is."""
-    label = type(value).__name__
+    label = label or type(value).__name__
     items = list(value.items()) if isinstance(value, Mapping) else list(value)
     if isinstance(value, (set, frozenset)):
         items = sorted(items, key=repr)
     noun = "keys" if isinstance(value, Mapping) else "items"
-    if len(items) == 1:
+    total = len(items) if total is None else total
+    if total == 1:
         noun = noun[:-1]
-    total = len(items)
-    count = min(total, SEQUENCE_ITEMS)
+    count = min(len(items), SEQUENCE_ITEMS)
     while True:
         shown = dict(items[:count]) if isinstance(value, Mapping) else items[:count]
         body, shortened = _pretty(shown)
@@ -232,7 +287,7 @@ def _short_repr(value: Any) -> str:
 
 def _markdown_table(columns: list[str], rows: list[list[Any]], index: list[Any] | None) -> str:
     def cell(value: Any) -> str:
-        text = f"{value:.6g}" if isinstance(value, float) else str(value)
+        text = f"{value:.6g}" if isinstance(value, float) else cell_text(value)
         text = text.replace("|", "\\|").replace("\n", " ")
         return text if len(text) <= 40 else text[:39] + "…"
 
@@ -259,7 +314,7 @@ def _render_pandas(value: Any, max_chars: int) -> tuple[str, str]:
     parts.append(
         "Columns (dtype, nulls): "
         + ", ".join(
-            f"{c} ({t}, {int(n):,})"
+            f"{cell_text(c)} ({t}, {int(n):,})"
             for c, t, n in zip(frame.columns, frame.dtypes.tolist(), nulls, strict=True)
         )
     )
@@ -302,14 +357,27 @@ def _pandas_head_tail(frame: Any, limit: int) -> tuple[str, int]:
         half = max(1, limit // 2)
         part = pd.concat([frame.head(half), frame.tail(half)])
     values = part.astype(object).values.tolist()
-    return _markdown_table([str(c) for c in part.columns], values, list(part.index)), len(part)
+    return _markdown_table([cell_text(c) for c in part.columns], values, list(part.index)), len(
+        part
+    )
 
 
 def _pandas_describe(frame: Any) -> str:
     if frame.shape[1] == 0 or len(frame) == 0:
         return ""
+    from pandas.api.types import infer_dtype
+
+    # Objects of other types are hashed and compared by describe(): their code would run.
+    plain_columns = [
+        i
+        for i, dtype in enumerate(frame.dtypes.tolist())
+        if str(dtype) != "object" or infer_dtype(frame.iloc[:, i], skipna=True) in _PLAIN_INFERRED
+    ]
+    if not plain_columns:
+        return ""
     try:
-        described = frame.describe()
+        part = frame if len(plain_columns) == frame.shape[1] else frame.iloc[:, plain_columns]
+        described = part.describe()
     except (TypeError, ValueError):
         return ""
     rounded = described.map(_round) if hasattr(described, "map") else described

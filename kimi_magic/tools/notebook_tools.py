@@ -1,9 +1,10 @@
 """The built-in read-only notebook tools (`--tools notebook`): the model looks, never touches.
 
-Each tool reads the namespace through a read-only view and never calls a method that changes
-a value: names are looked up with the same no-call path syntax as `{name}` (attributes, keys,
-indexes), a DataFrame query runs on a copy with no access to the namespace (`@name` finds
-nothing), and renderings are the bounded ones `{name}` uses.
+Each tool reads the namespace through a read-only view and runs none of the values' code:
+names are the ones list_variables shows, looked up with the `{name}` path syntax read
+statically (prompt/paths.py), a row filter is parsed into a small grammar and computed on the
+named columns (row_filter.py), never evaluated, and renderings are the bounded `{name}` ones
+in their static form (a user-defined object shows its fields, its repr is not called).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 from ..core.constants import TOOL_TABLE_ROWS
 from ..core.errors import KimiError
 from ..prompt.context import NotebookContext
+from ..prompt.paths import is_user_variable, library_of
 from .registry import Tool, tool_from_function
 from .results import ToolOutput
+from .row_filter import column_positions, row_mask
 
-# Names IPython and the notebook put in the namespace that are not the user's variables.
-_NOT_VARIABLES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 SOURCE = "notebook"
 
 
@@ -50,9 +51,7 @@ class NotebookTools:
         """List the user's variables in the notebook: name, type and shape or length."""
         rows = ["| name | type | shape |", "|---|---|---|"]
         for name, value in self._namespace.items():
-            if name.startswith("_") or name in _NOT_VARIABLES:
-                continue
-            if isinstance(value, types.ModuleType):
+            if not is_user_variable(name, value):
                 continue
             rows.append(f"| {name} | {_type_name(value)} | {_shape(value)} |")
         if len(rows) == 2:
@@ -69,7 +68,7 @@ class NotebookTools:
         """
         from ..prompt.variables import render
 
-        return render(self._lookup(name), name).text
+        return render(self._lookup(name), name, static=True).text
 
     def dataframe_rows(
         self,
@@ -79,32 +78,37 @@ class NotebookTools:
         query: str | None = None,
         columns: list[str] | None = None,
     ) -> str:
-        """Rows of a pandas DataFrame: a slice by position, optionally filtered by a query
-        first, at most 50 rows.
+        """Rows of a pandas DataFrame: a slice by position, optionally filtered first, at most
+        50 rows.
 
         Args:
             name: The DataFrame's variable name.
-            start: First row position (after the query), from 0.
+            start: First row position (after the filter), from 0.
             stop: Row position to stop before; default start + 50.
-            query: A pandas query on the columns, like "age > 30 and city == 'Paris'".
-            columns: Only these columns.
+            query: A filter on the columns, like "age > 30 and city == 'Paris'": column names
+                (`unit price` in backticks), literals, comparisons, and/or/not, `in [..]`,
+                arithmetic, col.isna(), col.notna(), col.str.contains('x'),
+                col.str.startswith('x'), col.str.endswith('x'). Nothing else is evaluated.
+            columns: Only these columns, by their exact names.
         """
         frame = self._lookup(name)
-        if type(frame).__module__.split(".")[0] != "pandas" or not hasattr(frame, "iloc"):
+        if library_of(frame) != "pandas" or type(frame).__name__ != "DataFrame":
             raise TypeError(f"{name} is a {_type_name(frame)}, not a pandas DataFrame.")
-        frame = frame.copy(deep=True)  # a query or a column pick never reaches the user's frame
-        if query:
-            # No namespace: `@name` and names other than columns are not found.
-            frame = frame.query(query, local_dict={}, global_dict={})
-        if columns:
-            missing = [c for c in columns if c not in frame.columns]
-            if missing:
-                raise KeyError(f"no columns {missing}; the columns are {list(frame.columns)}")
-            frame = frame[list(columns)]
+        # The frame is read, never copied: a mask, then only the rows and columns shown.
+        picked = column_positions(frame, columns) if columns else slice(None)
         stop = start + TOOL_TABLE_ROWS if stop is None else min(stop, start + TOOL_TABLE_ROWS)
-        shown = frame.iloc[start:stop]
-        head = f"{len(frame):,} rows match" if query else f"{len(frame):,} rows"
-        return f"{head}; rows {start} to {start + len(shown)} (positions):\n{shown.to_string()}"
+        if query:
+            matching = row_mask(frame, query).nonzero()[0]
+            total = len(matching)
+            shown = frame.iloc[matching[start:stop], picked]
+        else:
+            total = len(frame)
+            shown = frame.iloc[start:stop, picked]
+        head = f"{total:,} rows match" if query else f"{total:,} rows"
+        from ..prompt.static_view import cell_text
+
+        table = shown.map(cell_text) if shown.dtypes.eq(object).any() else shown
+        return f"{head}; rows {start} to {start + len(shown)} (positions):\n{table.to_string()}"
 
     def cell(self, number: int) -> ToolOutput:
         """The source of notebook cell `number` (its execution count, In[number]), what it
@@ -126,7 +130,7 @@ class NotebookTools:
         if number in outputs:
             from ..prompt.variables import render
 
-            parts.append(f"Result (Out[{number}]):\n{render(outputs[number]).text}")
+            parts.append(f"Result (Out[{number}]):\n{render(outputs[number], static=True).text}")
         error = self._error_of(number)
         if error:
             parts.append(error)
@@ -162,15 +166,19 @@ class NotebookTools:
         from ..prompt.interpolate import MissingReference, resolve
 
         head = expression.split(".")[0].split("[")[0].strip()
-        if head not in self._namespace or head.startswith("_"):
-            names = [n for n in self._namespace if not n.startswith("_")]
+        if head not in self._namespace or not is_user_variable(head, self._namespace[head]):
+            names = [n for n, v in self._namespace.items() if is_user_variable(n, v)]
             close = difflib.get_close_matches(head, names, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise NameError(f"{head!r} is not defined in the notebook.{hint}")
+            raise NameError(
+                f"{head!r} is not one of the notebook's variables (list_variables names "
+                f"them).{hint}"
+            )
         try:
-            return resolve(expression.strip(), self._namespace)
+            return resolve(expression.strip(), self._namespace, heads=is_user_variable)
         except MissingReference as error:
-            raise LookupError(str(error)) from None
+            reason = str(error).split(" Fix the reference")[0].split(", but ", 1)[-1]
+            raise LookupError(reason) from None
 
     def _error_of(self, number: int) -> str:
         if self._context is None or number not in self._context.errors.by_cell:
@@ -190,9 +198,12 @@ def _type_name(value: Any) -> str:
 
 
 def _shape(value: Any) -> str:
-    shape = getattr(value, "shape", None)
-    if isinstance(shape, tuple):
-        return " x ".join(f"{n:,}" if isinstance(n, int) else str(n) for n in shape)
-    if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)):
+    """The shape of a pandas, numpy or polars value, the length of a builtin container; read
+    with no code of a user-defined class run."""
+    if library_of(value) in ("pandas", "numpy", "polars"):
+        shape = getattr(value, "shape", None)
+        if isinstance(shape, tuple):
+            return " x ".join(f"{n:,}" if isinstance(n, int) else str(n) for n in shape)
+    if type(value) in (str, bytes, list, tuple, dict, set, frozenset):
         return f"len {len(value):,}"
     return ""
