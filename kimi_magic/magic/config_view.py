@@ -44,8 +44,22 @@ def config_markdown(resolved: Resolved, endpoint_line: str) -> str:
     notes = "".join(f"\n\n⚠ {html.escape(note)}" for note in resolved.notes)
     return (
         "**kimi_magic settings**\n\n" + "\n".join(rows) + f"\n\n{endpoint_line}\n\n"
-        f"<small>{ORDER_NOTE}</small>{notes}\n"
+        f"<small>{ORDER_NOTE}</small>{ignored_markdown(resolved)}{notes}\n"
     )
+
+
+def ignored_markdown(resolved: Resolved) -> str:
+    """The project-file settings that did not apply, and why (empty when none were ignored)."""
+    if not resolved.ignored:
+        return ""
+    rows = ["| setting | value | from | why ignored |", "|---|---|---|---|"]
+    for name, item in resolved.ignored.items():
+        why = f"untrusted project file; run %kimi trust: it {item.reason}"
+        rows.append(
+            f"| {name} | {_shown(name, item.value)} | {html.escape(item.where)} | "
+            f"{html.escape(why)} |"
+        )
+    return "\n\n**Ignored settings**\n\n" + "\n".join(rows)
 
 
 def config_command(host: Any, rest: str) -> None:

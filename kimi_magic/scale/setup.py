@@ -81,6 +81,7 @@ def prepare(
     base = session or own
     assert base is not None
     resolved = base.settings(flags)
+    base.untrusted_notice(resolved, warn=True)  # map shows no notes: a warning says it
     if client is None and not options.dry_run:
         client = base.client(resolved)
     params = _parameters(resolved, keywords)
