@@ -118,7 +118,7 @@ def test_servers_from_the_config_files(tmp_path: Path) -> None:
     found, notes, ignored = configured_servers(cwd=tmp_path, user_config=user)
     # Untrusted, the project file starts nothing: the user's own servers apply.
     assert found["demo"].describe() == "other" and sorted(ignored) == ["demo", "web"]
-    from kimi_magic.core.trust import trust
+    from kimi_magic import trust
 
     trust(tmp_path / "pyproject.toml", user_config=user)
     found, notes, ignored = configured_servers(cwd=tmp_path, user_config=user)

@@ -259,9 +259,7 @@ def _screen(
     return found, ignored, notes
 
 
-def project_restrictions(
-    path: Path, content: bytes, cwd: Path | None = None
-) -> dict[str, Ignored]:
+def project_restrictions(path: Path, content: bytes, cwd: Path | None = None) -> dict[str, Ignored]:
     """What a project file sets that needs trust (what trusting it would switch on)."""
     loads = _toml_loader()
     if loads is None:

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,13 +156,13 @@ class TrustStore:
             return cls(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            trusted = data["trusted"] if isinstance(data, dict) else None
+            trusted = data.get("trusted") if isinstance(data, dict) else None
             if not isinstance(trusted, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in trusted.items()
             ):
                 raise ValueError("it is not a table of file paths and sha256 hashes")
-        except (OSError, ValueError, KeyError, UnicodeDecodeError) as error:
-            reason = error.args[0] if isinstance(error, ValueError) else error
+        except (OSError, ValueError) as error:  # a UnicodeDecodeError is a ValueError
+            reason = error.strerror if isinstance(error, OSError) else str(error)
             return cls(
                 path,
                 problem=(
@@ -230,100 +230,3 @@ class UntrustedFile:
 def store_path(user_config: Path) -> Path:
     """The trust store lives beside the user's own config file."""
     return user_config.parent / STORE_NAME
-
-
-# -- trusting and untrusting -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrustChange:
-    """What `trust()` / `untrust()` did; its text says it (`%kimi trust` shows that)."""
-
-    path: Path
-    trusted: bool
-    enables: tuple[Ignored, ...] = ()
-    sha256: str = ""
-    note: str = ""
-
-    def __str__(self) -> str:
-        if not self.trusted:
-            return f"{self.path} is no longer trusted{self.note}."
-        if self.enables:
-            shown = "; ".join(f"{i.name} = {_short(i.value)} ({i.reason})" for i in self.enables)
-            what = f"It may now set: {shown}."
-        else:
-            what = "It sets nothing that needed trust."
-        return (
-            f"Trusted {self.path} (sha256 {self.sha256[:12]}…). {what} If the file changes, it "
-            f"is untrusted again; %kimi untrust takes the trust back.{self.note}"
-        )
-
-    __repr__ = __str__
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "…"
-
-
-def _project_file(path: str | os.PathLike[str] | None, cwd: Path | None) -> Path:
-    from .errors import ConfigurationError
-    from .settings import PYPROJECT, nearest_pyproject
-
-    here = (cwd or Path.cwd()).resolve()
-    if path is not None:
-        file = (here / Path(path).expanduser()).resolve()
-        file = file / PYPROJECT if file.is_dir() else file
-        if not file.is_file():
-            raise ConfigurationError(f"There is no file {file} to trust; give a pyproject.toml.")
-        return file
-    found = nearest_pyproject(here)
-    if found is None:
-        raise ConfigurationError(
-            f"There is no pyproject.toml in {here} or any folder above it, so there is nothing "
-            "to trust."
-        )
-    return found
-
-
-def trust(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    cwd: Path | None = None,
-    user_config: Path | None = None,
-) -> TrustChange:
-    """Trust the nearest pyproject.toml (or `path`) as it is now: its settings then apply in
-    full, until its content changes.
-
-    >>> kimi_magic.trust()   # shows the file and what it may now switch on
-    """
-    from .settings import project_restrictions, user_config_path
-
-    file = _project_file(path, cwd)
-    content = file.read_bytes()
-    store = TrustStore.load(store_path(user_config or user_config_path()))
-    enables = tuple(project_restrictions(file, content, cwd).values())
-    note = " The unreadable trust store was replaced." if store.problem else ""
-    store.trusted[str(file)] = digest(content)
-    store.save()
-    return TrustChange(file, True, enables, digest(content), note)
-
-
-def untrust(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    cwd: Path | None = None,
-    user_config: Path | None = None,
-) -> TrustChange:
-    """Take back the trust in the nearest pyproject.toml (or `path`).
-
-    >>> kimi_magic.untrust()
-    """
-    from .settings import user_config_path
-
-    file = _project_file(path, cwd)
-    store = TrustStore.load(store_path(user_config or user_config_path()))
-    if store.trusted.pop(str(file), None) is None:
-        return TrustChange(file, False, note=" (it was not trusted)")
-    store.save()
-    return TrustChange(file, False)

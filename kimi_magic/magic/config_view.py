@@ -57,7 +57,7 @@ def ignored_markdown(resolved: Resolved) -> str:
         why = f"untrusted project file; run %kimi trust: it {item.reason}"
         rows.append(
             f"| {name} | {_shown(name, item.value)} | {html.escape(item.where)} | "
-            f"{html.escape(why)} |"
+            f"{html.escape(why, quote=False)} |"
         )
     return "\n\n**Ignored settings**\n\n" + "\n".join(rows)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ..core.trust import trust, untrust
 from ..render.frontend import show_markdown
+from ..session.workspace import trust, untrust
 
 
 def trust_command(host: Any, rest: str) -> None:
