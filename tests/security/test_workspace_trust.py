@@ -5,6 +5,8 @@ the magic, kimi_magic.ask, Session and map; and an MCP listing starts no server.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -343,3 +345,25 @@ def test_trust_from_python_then_ask_runs_the_files_tools(
     emulator.script(cloned.run_code_call, {"content": "done"})
     kimi_magic.ask("Run it", **connection)
     assert cloned.code_ran.exists()
+
+
+def test_command_line_in_a_cloned_folder(cloned: Cloned, emulator: Emulator) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIMI_MAGIC_")}
+    env.update(
+        KIMI_MAGIC_BASE_URL=emulator.base_url,
+        CLOUDFLARE_ACCOUNT_ID=emulator.account_id,
+        CLOUDFLARE_API_TOKEN=emulator.token,
+        XDG_CONFIG_HOME=str(cloned.root / "config"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "kimi_magic", "What is this?"],
+        cwd=cloned.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    notice = [line for line in done.stderr.splitlines() if "untrusted project file" in line]
+    assert len(notice) == 1 and notice[0].startswith("kimi_magic: Ignored approve")
+    assert len(emulator.requests) == 1 and not cloned.recorded.exists()
