@@ -14,7 +14,9 @@ from ..render.frontend import show_markdown
 
 ORDER_NOTE = (
     "Order: flag > panel / %config > [tool.kimi_magic] in pyproject.toml or "
-    "~/.config/kimi_magic/config.toml > environment (KIMI_MAGIC_*) > default."
+    "~/.config/kimi_magic/config.toml > environment (KIMI_MAGIC_*) > default. A project "
+    "file's settings that run code, start servers, send more data, write outside its folder "
+    "or move requests apply only once it is trusted (%kimi trust)."
 )
 
 

@@ -1,6 +1,7 @@
 """Where MCP servers are declared: `[tool.kimi_magic.mcp_servers.NAME]` in the nearest
 pyproject.toml (or `[kimi_magic.mcp_servers.NAME]` / `[mcp_servers.NAME]` in the user config
-file), and `%kimi mcp add NAME -- COMMAND ARGS` (or `%kimi mcp add NAME URL`).
+file), and `%kimi mcp add NAME -- COMMAND ARGS` (or `%kimi mcp add NAME URL`). A project
+file's servers are used only once the user trusts that file (`%kimi trust`, core/trust.py).
 
     [tool.kimi_magic.mcp_servers.files]
     command = "npx"
