@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .core.types import Usage
     from .session.kimi import Kimi
     from .session.session import Session
+    from .session.workspace import trust, untrust
     from .tools.registry import Tool, tool
     from .tools.results import ToolOutput
 
@@ -49,6 +50,8 @@ _LAZY = {
     "tool": ".tools.registry",
     "Tool": ".tools.registry",
     "ToolOutput": ".tools.results",
+    "trust": ".session.workspace",
+    "untrust": ".session.workspace",
 }
 
 # `map` is left out on purpose: `from kimi_magic import *` must not shadow the builtin; it stays
@@ -76,6 +79,8 @@ __all__ = [
     "load_ipython_extension",
     "panel",
     "tool",
+    "trust",
+    "untrust",
     "wait",
 ]
 

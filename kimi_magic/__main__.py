@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from typing import Any
 
 from . import ask
 from .core.errors import KimiError
+
+
+def _notice(message: Any, category: Any, *rest: Any, **options: Any) -> None:
+    """Our notices (an untrusted project file's ignored settings) as one plain line."""
+    print(f"kimi_magic: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,13 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--system", help="system prompt")
     args = parser.parse_args(argv)
     try:
-        ask(
-            " ".join(args.question),
-            system=args.system,
-            echo=True,
-            temperature=args.temperature,
-            reasoning_effort=args.effort,
-        )
+        with warnings.catch_warnings():
+            warnings.showwarning = _notice  # restored on leaving the block
+            ask(
+                " ".join(args.question),
+                system=args.system,
+                echo=True,
+                temperature=args.temperature,
+                reasoning_effort=args.effort,
+            )
     except KimiError as error:
         print(f"kimi_magic: {error}", file=sys.stderr)
         return 1

@@ -115,7 +115,14 @@ def test_servers_from_the_config_files(tmp_path: Path) -> None:
     )
     user = tmp_path / "user.toml"
     user.write_text('[mcp_servers.demo]\ncommand = "other"\n[mcp_servers.mine]\ncommand = "m"\n')
-    found, notes = configured_servers(cwd=tmp_path, user_config=user)
+    found, notes, ignored = configured_servers(cwd=tmp_path, user_config=user)
+    # Untrusted, the project file starts nothing: the user's own servers apply.
+    assert found["demo"].describe() == "other" and sorted(ignored) == ["demo", "web"]
+    from kimi_magic import trust
+
+    trust(tmp_path / "pyproject.toml", user_config=user)
+    found, notes, ignored = configured_servers(cwd=tmp_path, user_config=user)
+    assert ignored == {}
     assert found["demo"].describe() == "python server.py"  # the project file wins
     assert found["demo"].env == {"LEVEL": "warn"}
     assert found["web"].url == "http://127.0.0.1:9/mcp" and found["mine"].command == "m"

@@ -185,3 +185,44 @@ def test_settings_from_a_user_config_file(
     body = emulator.requests[-1]["json"]
     assert body["messages"][0] == {"role": "system", "content": "Answer in French."}
     assert body["reasoning_effort"] == "low"
+
+
+def test_every_setting_is_classified_for_untrusted_project_files() -> None:
+    """A new setting must be put in core/trust.py's tables on purpose (it defaults to needing
+    trust, which is safe, but the table should say why)."""
+    from kimi_magic.core.settings import NAMES, TABLES
+    from kimi_magic.core.trust import RESTRICTED, SAFE, VALUE_CHECKED
+
+    classified = SAFE | set(VALUE_CHECKED) | set(RESTRICTED)
+    assert set(NAMES) | TABLES <= classified
+    assert not SAFE & (set(VALUE_CHECKED) | set(RESTRICTED))
+
+
+@pytest.mark.parametrize(
+    ("line", "applies"),
+    [
+        ("temperature = 0.2", True),
+        ('approve = "deny"', True),
+        ('approve = "auto"', False),
+        ('default_tools = "notebook"', True),
+        ('default_tools = "notebook,python"', False),
+        ('default_tools = "all"', False),
+        ("redact_secret_names = true", True),
+        ("redact_secret_names = false", False),
+        ('record = "answers.jsonl"', True),
+        ('record = "../answers.jsonl"', False),
+        ('record = "~/answers.jsonl"', False),
+        ('model = "@cf/meta/llama-3.1-8b-instruct"', True),
+        ('model = "@cf/a/b/../../../x"', False),
+        ('api = "openai"', False),
+        ("max_cost = 100.0", False),
+        ("store = true", False),
+        ("cache = true", False),
+    ],
+)
+def test_what_an_untrusted_project_file_may_set(tmp_path: Path, line: str, applies: bool) -> None:
+    project = _write(tmp_path / "p" / "pyproject.toml", f"[tool.kimi_magic]\n{line}\n")
+    resolved = resolve(cwd=project.parent, environ={}, user_config=tmp_path / "u.toml")
+    name = line.split(" = ")[0]
+    assert (resolved.source(name) != DEFAULT) is applies
+    assert (name in resolved.ignored) is not applies

@@ -141,9 +141,12 @@ def test_mcp_tools_from_a_real_server_with_an_image_result(
 ) -> None:
     pytest.importorskip("mcp")
     controls_shell.run_line_magic("kimi", f"mcp add demo -- {sys.executable} {DEMO}")
-    controls_shell.run_line_magic("kimi", "mcp")
+    controls_shell.run_line_magic("kimi", "mcp")  # a listing starts nothing
+    assert "not running: %kimi mcp tools demo starts it" in capsys.readouterr().out
+    controls_shell.run_line_magic("kimi", "mcp tools demo")
     listed = capsys.readouterr().out
-    assert "demo" in listed and "add: Add two integers." in listed and "red_square" in listed
+    assert "Starting MCP server demo to list its tools." in listed
+    assert "add: Add two integers." in listed and "red_square" in listed
     emulator.script(
         calls(("add", {"a": 2, "b": 3}), ("red_square", {})),
         {"content": "sum {{tool_result:0}}, images {{images}}"},

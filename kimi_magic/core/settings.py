@@ -3,7 +3,9 @@
 1. a flag on the magic line (this call only)
 2. the panel / `%config KimiMagics.<name>` (two views of the same traits)
 3. `[tool.kimi_magic]` in the nearest pyproject.toml, then the user file
-   `~/.config/kimi_magic/config.toml` (its top level, or its `[kimi_magic]` table)
+   `~/.config/kimi_magic/config.toml` (its top level, or its `[kimi_magic]` table); the
+   project file's settings that run code, start processes, send more data, write outside
+   its folder or change where requests go only once the user trusts it (core/trust.py)
 4. the environment: `KIMI_MAGIC_<NAME>` (e.g. KIMI_MAGIC_TEMPERATURE=0.2)
 5. the defaults below
 
@@ -30,6 +32,7 @@ from .constants import (
 )
 from .errors import ConfigurationError
 from .parameters import PARAMETERS, coerce, parse_boolean
+from .trust import Ignored, TrustStore, UntrustedFile, digest, needs_trust, store_path
 
 # Settings that are ours rather than request parameters, with their kinds and defaults.
 OWN_SETTINGS: dict[str, tuple[str, Any]] = {
@@ -84,6 +87,9 @@ class Resolved:
 
     settings: dict[str, Setting]
     notes: list[str] = field(default_factory=list)
+    # project-file settings left out until the file is trusted (core/trust.py)
+    ignored: dict[str, Ignored] = field(default_factory=dict)
+    untrusted: UntrustedFile | None = None
 
     def __getitem__(self, name: str) -> Any:
         return self.settings[name].value
@@ -105,12 +111,12 @@ def resolve(
     user_config: Path | None = None,
 ) -> Resolved:
     """Every setting's effective value and source; None in a layer means "not set there"."""
-    files, notes = read_config_files(cwd, user_config)
+    files = read_config_files(cwd, user_config)
     env = from_environment(os.environ if environ is None else environ)
     layers: list[tuple[Mapping[str, Any], Any]] = [
         (flags or {}, FLAG),
         (session or {}, SESSION),
-        (files, None),
+        (files.found, None),
         (env, None),
     ]
     settings: dict[str, Setting] = {}
@@ -124,7 +130,7 @@ def resolve(
             break
         else:
             settings[name] = Setting(name, DEFAULTS[name], DEFAULT)
-    return Resolved(settings, notes)
+    return Resolved(settings, files.notes, files.ignored, files.untrusted)
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
@@ -176,28 +182,39 @@ def nearest_pyproject(start: Path) -> Path | None:
     return None
 
 
-def read_config_files(
-    cwd: Path | None = None, user_config: Path | None = None
-) -> tuple[dict[str, tuple[Any, str]], list[str]]:
-    """Settings from the nearest pyproject.toml (which wins) and the user config file."""
-    notes: list[str] = []
+@dataclass
+class ConfigFiles:
+    """What the config files set, notes on what could not be used, and the project-file
+    settings that were ignored because the file is not trusted."""
+
+    found: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    ignored: dict[str, Ignored] = field(default_factory=dict)
+    untrusted: UntrustedFile | None = None
+
+
+def read_config_files(cwd: Path | None = None, user_config: Path | None = None) -> ConfigFiles:
+    """Settings from the nearest pyproject.toml (which wins) and the user config file; the
+    project file's restricted settings only once the user trusts it (core/trust.py)."""
+    files = ConfigFiles()
     loads = _toml_loader()
-    found: dict[str, tuple[Any, str]] = {}
     user = user_config if user_config is not None else user_config_path()
-    project = nearest_pyproject((cwd or Path.cwd()).resolve())
+    here = (cwd or Path.cwd()).resolve()
+    project = nearest_pyproject(here)
     candidates = [(user, False), (project, True)]  # the project file is applied last: it wins
     for path, is_pyproject in candidates:
         if path is None or not path.is_file():
             continue
         if loads is None:
-            notes.append(
+            files.notes.append(
                 f"{path} was not read: reading TOML needs Python 3.11 or the 'tomli' package."
             )
             continue
         try:
-            data = loads(path.read_text(encoding="utf-8"))
+            content = path.read_bytes()
+            data = loads(content.decode("utf-8"))
         except (OSError, ValueError) as error:
-            notes.append(f"{path} could not be read ({error}); its settings are ignored.")
+            files.notes.append(f"{path} could not be read ({error}); its settings are ignored.")
             continue
         table = (
             data.get("tool", {}).get("kimi_magic") if is_pyproject else data.get("kimi_magic", data)
@@ -205,17 +222,57 @@ def read_config_files(
         if not isinstance(table, Mapping):
             continue
         where = f"{path} [tool.kimi_magic]" if is_pyproject else str(path)
-        for name, raw in table.items():
-            if name in TABLES:
-                continue  # not a setting: read by its own reader
-            if name not in DEFAULTS:
-                notes.append(
-                    f"{where} sets unknown setting {name!r}; it is ignored. "
-                    f"Known settings: {', '.join(NAMES)}."
-                )
-                continue
-            found[name] = (_value(name, raw, where), where)
-    return found, notes
+        store = TrustStore.load(store_path(user)) if is_pyproject else None
+        guarded = store is not None and not store.trusts(path, content)
+        found, ignored, notes = _screen(table, where, path.parent, here, guarded)
+        files.found.update(found)
+        files.ignored.update(ignored)
+        files.notes += notes
+        if guarded and store is not None and store.problem:
+            files.notes.append(store.problem)
+        if ignored and store is not None:
+            files.untrusted = UntrustedFile(path, digest(content), tuple(ignored), store.problem)
+    return files
+
+
+def _screen(
+    table: Mapping[str, Any], where: str, folder: Path, here: Path, guarded: bool
+) -> tuple[dict[str, tuple[Any, str]], dict[str, Ignored], list[str]]:
+    """One file's settings: those that apply, those an untrusted project file may not set
+    (when `guarded`), and notes on unknown names."""
+    found: dict[str, tuple[Any, str]] = {}
+    ignored: dict[str, Ignored] = {}
+    notes: list[str] = []
+    for name, raw in table.items():
+        if name not in DEFAULTS and name not in TABLES:
+            notes.append(
+                f"{where} sets unknown setting {name!r}; it is ignored. "
+                f"Known settings: {', '.join(NAMES)}."
+            )
+            continue
+        value = raw if name in TABLES else _value(name, raw, where)
+        reason = needs_trust(name, value, folder, here) if guarded else ""
+        if reason:
+            ignored[name] = Ignored(name, value, where, reason)
+        elif name not in TABLES:  # a table is read by its own reader (mcp_config.py)
+            found[name] = (value, where)
+    return found, ignored, notes
+
+
+def project_restrictions(path: Path, content: bytes, cwd: Path | None = None) -> dict[str, Ignored]:
+    """What a project file sets that needs trust (what trusting it would switch on)."""
+    loads = _toml_loader()
+    if loads is None:
+        return {}
+    try:
+        data = loads(content.decode("utf-8"))
+    except ValueError as error:
+        raise ConfigurationError(f"{path} could not be read ({error}); fix it first.") from None
+    table = data.get("tool", {}).get("kimi_magic")
+    if not isinstance(table, Mapping):
+        return {}
+    here = (cwd or Path.cwd()).resolve()
+    return _screen(table, f"{path} [tool.kimi_magic]", path.parent, here, True)[1]
 
 
 def _toml_loader() -> Any:

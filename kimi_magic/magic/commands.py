@@ -16,6 +16,7 @@ from .history import history_command, load_command, reset_command, save_command
 from .map_command import record_command, replay_command
 from .mcp_command import mcp_command
 from .panel import panel_command
+from .trust_command import trust_command, untrust_command
 from .usage import usage_markdown
 
 
@@ -77,6 +78,12 @@ COMMANDS: dict[str, Command] = {
     "save": Command(
         save_command, "save conversations to JSON, images included (`%kimi save FILE [NAME]`)"
     ),
+    "trust": Command(
+        trust_command,
+        "let the nearest pyproject.toml switch on code, tools and servers, as it is now "
+        "(`%kimi trust --revoke` takes it back)",
+    ),
+    "untrust": Command(untrust_command, "take back the trust in the nearest pyproject.toml"),
     "usage": Command(
         _usage, "calls, tokens in / cached / out and cost, per conversation and in total"
     ),

@@ -14,7 +14,9 @@ from ..render.frontend import show_markdown
 
 ORDER_NOTE = (
     "Order: flag > panel / %config > [tool.kimi_magic] in pyproject.toml or "
-    "~/.config/kimi_magic/config.toml > environment (KIMI_MAGIC_*) > default."
+    "~/.config/kimi_magic/config.toml > environment (KIMI_MAGIC_*) > default. A project "
+    "file's settings that run code, start servers, send more data, write outside its folder "
+    "or move requests apply only once it is trusted (%kimi trust)."
 )
 
 
@@ -44,8 +46,22 @@ def config_markdown(resolved: Resolved, endpoint_line: str) -> str:
     notes = "".join(f"\n\n⚠ {html.escape(note)}" for note in resolved.notes)
     return (
         "**kimi_magic settings**\n\n" + "\n".join(rows) + f"\n\n{endpoint_line}\n\n"
-        f"<small>{ORDER_NOTE}</small>{notes}\n"
+        f"<small>{ORDER_NOTE}</small>{ignored_markdown(resolved)}{notes}\n"
     )
+
+
+def ignored_markdown(resolved: Resolved) -> str:
+    """The project-file settings that did not apply, and why (empty when none were ignored)."""
+    if not resolved.ignored:
+        return ""
+    rows = ["| setting | value | from | why ignored |", "|---|---|---|---|"]
+    for name, item in resolved.ignored.items():
+        why = f"untrusted project file; run %kimi trust: it {item.reason}"
+        rows.append(
+            f"| {name} | {_shown(name, item.value)} | {html.escape(item.where)} | "
+            f"{html.escape(why, quote=False)} |"
+        )
+    return "\n\n**Ignored settings**\n\n" + "\n".join(rows)
 
 
 def config_command(host: Any, rest: str) -> None:

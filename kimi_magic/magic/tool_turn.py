@@ -56,18 +56,40 @@ def agent_question(question: Question, system: str) -> Question:
 
 
 def mcp_servers(host: Any) -> MCPServers:
-    """The MCP servers of this magic (config files read on first use)."""
+    """The MCP servers of this magic: those `%kimi mcp add` added, and those the config files
+    declare now (read on every use, so trusting, untrusting or editing the project file takes
+    effect at once). Nothing is started here."""
+    from ..tools.mcp_client import MCPServers, ServerSpec
+    from ..tools.mcp_config import configured_servers
+
+    found, notes, ignored = configured_servers()
+    host._mcp_ignored = ignored
     servers = getattr(host, "_mcp_servers", None)
     if servers is None:
-        from ..tools.mcp_client import MCPServers
-        from ..tools.mcp_config import configured_servers
-
-        found, notes = configured_servers()
         for note in notes:
             show_markdown(f"<small>{note}</small>", plain=note)
-        servers = MCPServers(found)
+        servers = MCPServers()
         host._mcp_servers = servers
+    added = ServerSpec("").origin
+    for name, spec in list(servers.specs.items()):
+        if spec.origin != added and found.get(name) != spec:
+            servers.stop(name)
+            del servers.specs[name]
+    for name, spec in found.items():
+        servers.specs.setdefault(name, spec)
     return servers
+
+
+def mcp_tools(host: Any, name: str) -> list[Tool]:
+    """A server's tools (the server is started if it is not running); one from an untrusted
+    project file is refused, saying how to trust it."""
+    from ..tools.mcp_config import untrusted_server
+
+    servers = mcp_servers(host)
+    spec = host._mcp_ignored.get(name)
+    if spec is not None and name not in servers.specs:
+        raise untrusted_server(spec)
+    return servers.tools(name)
 
 
 def close_tools(host: Any) -> None:
@@ -95,7 +117,7 @@ def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, T
         elif word == "python":
             chosen.append(python_tool(namespace, approver_for(str(resolved["approve"]))))
         elif word.startswith("mcp:"):
-            chosen += mcp_servers(host).tools(word[4:])
+            chosen += mcp_tools(host, word[4:])
         else:
             chosen.append(REGISTRY.get(word))
     return {tool.name: tool for tool in chosen}

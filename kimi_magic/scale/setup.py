@@ -82,6 +82,7 @@ def prepare(
     if base is None:  # unreachable: one of the two is set; says so to the type checker
         raise RuntimeError("map needs a session")
     resolved = base.settings(flags)
+    base.untrusted_notice(resolved, warn=True)  # map shows no notes: a warning says it
     if client is None and not options.dry_run:
         client = base.client(resolved)
     params = _parameters(resolved, keywords)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from ..core.parameters import normalized
 from ..core.secrets import Redactor
 from ..core.settings import NAMES, Resolved, resolve
 from ..core.tokens import ContextGauge, messages_tokens
+from ..core.trust import UntrustedProjectWarning
 from ..core.usage import Ledger
 from ..prompt.prompt import Prompt, build_prompt, replace_surrogates
 from ..prompt.structured import spec_from
@@ -69,6 +71,7 @@ class Session:
         self._lock = threading.RLock()
         self._pending: set[Turn] = set()
         self._idle = threading.Condition(self._lock)
+        self._noticed: set[tuple[Path, str]] = set()  # untrusted project files already said
 
     # -- settings and listeners ------------------------------------------------------------
 
@@ -76,6 +79,24 @@ class Session:
         """Every effective setting and its source: flag > panel / %config > file > env >
         default."""
         return resolve(flags or {}, self.overrides)
+
+    def untrusted_notice(self, resolved: Resolved, *, warn: bool | None = None) -> str | None:
+        """The line naming the settings an untrusted project file may not set, once per file
+        state (path and content) in this session; None when there is nothing new to say. It
+        is also a warning where no notebook shows notes (`warn`, by default without one)."""
+        untrusted = resolved.untrusted
+        if untrusted is None:
+            return None
+        with self._lock:
+            key = (untrusted.path, untrusted.sha256)
+            if key in self._noticed:
+                return None
+            self._noticed.add(key)
+        if warn is None:
+            warn = self.notebook is None
+        if warn:
+            warnings.warn(untrusted.notice, UntrustedProjectWarning, stacklevel=4)
+        return untrusted.notice
 
     def configure(self, **values: Any) -> None:
         """Set (or with None unset) settings of the panel / %config layer; listeners hear of
@@ -209,6 +230,9 @@ class Session:
             redaction = redactor.redact(replace_surrogates(text))
             prompt = Prompt(redaction.text, redacted=redaction.found)
         params, notes = self._parameters(resolved)
+        notice = self.untrusted_notice(resolved)
+        if notice and self.notebook is not None:
+            notes.insert(0, notice)
         params.update(question.params)
         if output is not None:
             params["response_format"] = output.response_format(self.endpoint_kind(resolved))

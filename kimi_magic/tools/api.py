@@ -60,9 +60,12 @@ def resolve_tools(
         elif item.startswith("mcp:"):
             if mcp is None:
                 from .mcp_client import MCPServers
-                from .mcp_config import configured_servers
+                from .mcp_config import configured_servers, untrusted_server
 
-                mcp = MCPServers(configured_servers()[0])
+                found, _, ignored = configured_servers()
+                if item[4:] in ignored and item[4:] not in found:
+                    raise untrusted_server(ignored[item[4:]])
+                mcp = MCPServers(found)
             chosen += mcp.tools(item[4:])
         else:
             chosen.append(REGISTRY.get(item))

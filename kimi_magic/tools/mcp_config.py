@@ -1,6 +1,7 @@
 """Where MCP servers are declared: `[tool.kimi_magic.mcp_servers.NAME]` in the nearest
 pyproject.toml (or `[kimi_magic.mcp_servers.NAME]` / `[mcp_servers.NAME]` in the user config
-file), and `%kimi mcp add NAME -- COMMAND ARGS` (or `%kimi mcp add NAME URL`).
+file), and `%kimi mcp add NAME -- COMMAND ARGS` (or `%kimi mcp add NAME URL`). A project
+file's servers are used only once the user trusts that file (`%kimi trust`, core/trust.py).
 
     [tool.kimi_magic.mcp_servers.files]
     command = "npx"
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..core.errors import ConfigurationError
 from ..core.settings import _toml_loader, nearest_pyproject, user_config_path
+from ..core.trust import TRUST_HINT, TrustStore, store_path
 from .mcp_client import ServerSpec
 
 TABLE = "mcp_servers"
@@ -54,19 +56,21 @@ def spec_from_table(name: str, table: Any, where: str) -> ServerSpec:
 
 def configured_servers(
     cwd: Path | None = None, user_config: Path | None = None
-) -> tuple[dict[str, ServerSpec], list[str]]:
-    """The servers the config files declare (the project's win), and notes on files that
-    could not be used."""
+) -> tuple[dict[str, ServerSpec], list[str], dict[str, ServerSpec]]:
+    """The servers the config files declare (the project's win), notes on files that could
+    not be used, and the servers of an untrusted project file (listed, never started)."""
     loads = _toml_loader()
     found: dict[str, ServerSpec] = {}
     notes: list[str] = []
+    ignored: dict[str, ServerSpec] = {}
     user = user_config if user_config is not None else user_config_path()
     project = nearest_pyproject((cwd or Path.cwd()).resolve())
     for path, is_pyproject in ((user, False), (project, True)):
         if path is None or not path.is_file() or loads is None:
             continue
         try:
-            data = loads(path.read_text(encoding="utf-8"))
+            content = path.read_bytes()
+            data = loads(content.decode("utf-8"))
         except (OSError, ValueError):
             continue  # read_config_files already says so for the settings
         own = data.get("tool", {}).get("kimi_magic", {}) if is_pyproject else data
@@ -74,12 +78,27 @@ def configured_servers(
             own = data["kimi_magic"]
         servers = own.get(TABLE, {}) if isinstance(own, Mapping) else {}
         where = f"{path} [tool.kimi_magic]" if is_pyproject else str(path)
-        for name, table in (servers or {}).items():
+        # A server is a process (or a connection): only from a project file the user trusts.
+        guarded = is_pyproject and not TrustStore.load(store_path(user)).trusts(path, content)
+        for name, table in (servers or {}).items() if isinstance(servers, Mapping) else ():
             try:
-                found[name] = spec_from_table(name, table, where)
+                spec = spec_from_table(name, table, where)
             except ConfigurationError as error:
                 notes.append(str(error))
-    return found, notes
+                continue
+            if guarded:
+                ignored[name] = spec  # a user's server of that name still applies
+            else:
+                found[name] = spec
+    return found, notes, ignored
+
+
+def untrusted_server(spec: ServerSpec) -> ConfigurationError:
+    """The refusal of a server that an untrusted project file declares."""
+    return ConfigurationError(
+        f"The MCP server {spec.name!r} comes from {spec.origin}, an untrusted project file, so "
+        f"it was not started; {TRUST_HINT}."
+    )
 
 
 def spec_from_command(text: str) -> ServerSpec:
