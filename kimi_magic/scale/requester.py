@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..api.client import Client
@@ -16,15 +17,23 @@ class ClientRequester:
 
     The map does its own retries (it must see each 429 to slow down), so a `Client` is
     used through a shallow copy with `max_retries = 0`: same connections, same endpoint.
+    `count` gets every answer that used tokens, whole or not (the session's ledger).
     """
 
-    def __init__(self, client: Any, session_id: str, params: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        session_id: str,
+        params: dict[str, Any],
+        count: Callable[[Answer], None] | None = None,
+    ) -> None:
         if isinstance(client, Client) and client.max_retries:
             client = copy.copy(client)
             client.max_retries = 0
         self.client = client
         self.session_id = session_id
         self.params = params
+        self.count = count
         self._open: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._stopping = False
@@ -37,10 +46,19 @@ class ClientRequester:
             self._open[item.index] = stream
         try:
             answer: Answer = stream.until_done()
+        except BaseException:
+            self._count(getattr(stream, "answer", None))  # a broken stream's tokens count too
+            raise
+        else:
+            self._count(answer)
             return answer
         finally:
             with self._lock:
                 self._open.pop(item.index, None)
+
+    def _count(self, answer: Answer | None) -> None:
+        if self.count is not None and answer is not None:
+            self.count(answer)
 
     def stop_all(self) -> None:
         """Close every open request (a second interrupt): their partial answers are dropped."""
