@@ -31,6 +31,10 @@ class ClientRequester:
             client = copy.copy(client)
             client.max_retries = 0
         self.client = client
+        # A Client gets one copy per worker thread, each with its own connection (see
+        # Client.for_one_thread); anything else (a replay file, a test double) is shared.
+        self._local = threading.local()
+        self._workers: list[Client] = []
         self.session_id = session_id
         self.params = params
         self.count = count
@@ -39,7 +43,8 @@ class ClientRequester:
         self._stopping = False
 
     def __call__(self, item: WorkItem) -> Answer:
-        stream = self.client.stream(item.messages, session_id=self.session_id, **self.params)
+        client = self._client()
+        stream = client.stream(item.messages, session_id=self.session_id, **self.params)
         with self._lock:
             if self._stopping:
                 stream.stop()
@@ -55,6 +60,24 @@ class ClientRequester:
         finally:
             with self._lock:
                 self._open.pop(item.index, None)
+
+    def _client(self) -> Any:
+        if not isinstance(self.client, Client):
+            return self.client
+        worker: Client | None = getattr(self._local, "client", None)
+        if worker is None:
+            worker = self._local.client = self.client.for_one_thread()
+            with self._lock:
+                self._workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        """Close the worker threads' connections (after the job)."""
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            if worker._http is not self.client._http:
+                worker.close()
 
     def _count(self, answer: Answer | None) -> None:
         if self.count is not None and answer is not None:

@@ -94,7 +94,10 @@ def _map(job: Prepared) -> MapOutput | Estimate:
     item_cost = told.cost / max(told.items or 1, 1)
     concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
     limits = Limits(concurrency, retries, options.job_max_cost, item_cost, job.room, job.cap)
-    return _threaded(source, spec, requester, store, saved, view, limits, options.expand, told)
+    try:
+        return _threaded(source, spec, requester, store, saved, view, limits, options.expand, told)
+    finally:
+        requester.close()
 
 
 def _threaded(
