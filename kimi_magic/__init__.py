@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
-    import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
 
     from .core.answer import Answer
@@ -139,20 +139,22 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
         session.close()
 
 
+# A list, tuple, range, set or iterator gives a MapResult; a dry run its Estimate; anything
+# else (a pandas Series or DataFrame: a MapFrame) one of the two shapes.
 @overload
-def map(  # type: ignore[overload-overlap]  # a DataFrame is iterable too; it comes first
-    items: pd.DataFrame | pd.Series,
+def map(
+    items: Sequence[Any] | AbstractSet[Any] | Iterator[Any],
     template: str,
     *,
     dry_run: Literal[False] = False,
     **params: Any,
-) -> MapFrame: ...
-@overload
-def map(
-    items: Iterable[Any], template: str, *, dry_run: Literal[False] = False, **params: Any
 ) -> MapResult: ...
 @overload
 def map(items: Any, template: str, *, dry_run: Literal[True], **params: Any) -> Estimate: ...
+@overload
+def map(
+    items: Any, template: str, *, dry_run: Literal[False] = False, **params: Any
+) -> MapResult | MapFrame: ...
 def map(
     items: Any, template: str, *, dry_run: bool = False, **params: Any
 ) -> MapResult | MapFrame | Estimate:

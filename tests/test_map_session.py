@@ -74,7 +74,11 @@ def test_map_and_batch_jobs_are_counted_in_the_sessions_ledger(
         [f"m{i}" for i in range(6)], "{item}", instruction=instruction, session=session, **QUIET
     )
     batched = kimi_magic.map(
-        [f"b{i}" for i in range(5)], "{item}", batch=True, session=session, poll_interval=0.01,
+        [f"b{i}" for i in range(5)],
+        "{item}",
+        batch=True,
+        session=session,
+        poll_interval=0.01,
         **QUIET,
     )
     tallies = session.ledger.by_conversation

@@ -120,9 +120,7 @@ class Client:
         self._transport = transport
         # Made here (as httpx would), and shared by the copies `for_one_thread` makes: loading
         # the CA bundle costs 0.1 s of CPU each time.
-        self._ssl: ssl.SSLContext | None = (
-            httpx.create_ssl_context() if transport is None else None
-        )
+        self._ssl: ssl.SSLContext | None = httpx.create_ssl_context() if transport is None else None
         self._http = httpx.Client(
             timeout=timeout, transport=transport, limits=limits, verify=self._ssl or True
         )

@@ -3,7 +3,7 @@ when pandas input (or `MapResult.to_frame()`) needs it, so pandas loads only the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -21,7 +21,7 @@ class MapFrame(pd.DataFrame):
     estimated to cost, `.errors` maps a row's position to its error. Those attributes stay
     on this frame; a frame made from it (a join, a slice) is a plain DataFrame."""
 
-    _metadata = ["summary", "estimate"]
+    _metadata: ClassVar[list[str]] = ["summary", "estimate"]
 
     summary: MapSummary | None
     estimate: Estimate | None

@@ -85,9 +85,7 @@ def _map(job: Prepared) -> MapOutput | Estimate:
         refuse_over_budget(told, options.job_max_cost, job.room())
         if store.path is None:  # the job's request ids must outlive the submit
             store = Checkpoint(None, in_memory=True)
-        batch = BatchJob(
-            source, spec, job.client, store, options.expand, options.poll_interval
-        )
+        batch = BatchJob(source, spec, job.client, store, options.expand, options.poll_interval)
         batch.count = job.counter("batch")
         return run_batch(batch, saved, view, told)
     requester = ClientRequester(job.client, spec.session_id, spec.params, job.counter("map"))
