@@ -7,7 +7,10 @@ their modules on first use, so `%load_ext kimi_magic` stays fast.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import sys
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
         StreamError,
     )
     from .core.types import Usage
+    from .scale.batch import BatchJob, BatchStatus
+    from .scale.estimate import Estimate
+    from .scale.frame import MapFrame
+    from .scale.output import MapResult
     from .session.kimi import Kimi
     from .session.session import Session
     from .session.workspace import trust, untrust
@@ -137,46 +144,97 @@ def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params:
         session.close()
 
 
-def map(items: Any, template: str, **params: Any) -> Any:
+# A list, tuple, range, set or iterator gives a MapResult; a dry run its Estimate; anything
+# else (a pandas Series or DataFrame: a MapFrame) one of the two shapes.
+@overload
+def map(
+    items: Sequence[Any] | AbstractSet[Any] | Iterator[Any],
+    template: str,
+    *,
+    dry_run: Literal[False] = False,
+    **params: Any,
+) -> MapResult: ...
+@overload
+def map(items: Any, template: str, *, dry_run: Literal[True], **params: Any) -> Estimate: ...
+@overload
+def map(
+    items: Any, template: str, *, dry_run: Literal[False] = False, **params: Any
+) -> MapResult | MapFrame: ...
+def map(
+    items: Any, template: str, *, dry_run: bool = False, **params: Any
+) -> MapResult | MapFrame | Estimate:
     """One prompt over every item of a list, Series or DataFrame; results in the input's order.
 
+    Returns, for a list or any iterable, a `MapResult`: a list of the answers (None where an
+    item failed or was not sent) with `.errors`, `.summary` (counts, tokens, cached tokens,
+    cost, why it stopped), `.estimate` and `.to_frame()`; for a pandas Series or DataFrame,
+    a `MapFrame`: a DataFrame with the input's index (an `answer` column or the schema's
+    columns, and `error`) with the same `.summary` and `.estimate`, so `df.join(...)` works.
+    With `dry_run=True`, nothing is sent and the `Estimate` of tokens and cost is returned.
+
+    The job runs in the notebook's session when the extension is loaded (or `session=`):
+    its settings apply, its spending cap (`max_cost`) bounds the job (a session at its cap
+    refuses the map before anything is sent; a job that would cross it stops launching
+    there), and every item is counted in its ledger, so `%kimi usage` lists the job as
+    `map <id>` or `batch <id>`. In plain Python a session is made for the call.
+
     `{item}` is a list element, `{column}` a row's value. Keywords: instruction (shared, sent
-    first), schema (dict or pydantic model; expand=True makes columns), concurrency, max_cost,
-    dry_run, checkpoint (path or False), batch (Cloudflare's async batch), progress, client,
-    session (the notebook's: its settings apply), record / replay (a replay file), and any
+    first), schema (dict or pydantic model; expand=True makes columns), concurrency,
+    job_max_cost (USD this job may spend; `max_cost=` is its deprecated old name), dry_run,
+    checkpoint (path or False), batch (Cloudflare's async batch; an iterator is read once
+    into a list), progress, client, session, record / replay (a replay file), and any
     request parameter or setting.
 
     >>> df = df.join(kimi_magic.map(df, "Sentiment of: {review}", schema=Sentiment))
-    >>> labels = kimi_magic.map(["cat", "dog"], "One word for {item}", max_cost=0.05)
+    >>> labels = kimi_magic.map(["cat", "dog"], "One word for {item}", job_max_cost=0.05)
+    >>> labels.summary.cost, labels.errors
     """
     from .scale.run import map_items
 
-    return map_items(items, template, **params)
+    _in_the_notebook(params)
+    return map_items(items, template, dry_run=dry_run, **params)
 
 
-def batch_submit(items: Any, template: str, **params: Any) -> Any:
+def batch_submit(items: Any, template: str, **params: Any) -> BatchJob:
     """Submit a map to Cloudflare's async batch queue and return at once with a `BatchJob`.
+    The session's cap and `job_max_cost` are checked against the estimate first (a batch is
+    paid whole); each result is counted in the session's ledger when it is collected.
 
     >>> job = kimi_magic.batch_submit(df, "Summarise: {text}")   # later, even after a restart:
     >>> kimi_magic.batch_status(job); df.join(kimi_magic.batch_results(job))
     """
     from .scale.batch import submit
 
+    _in_the_notebook(params)
     return submit(items, template, **params)
 
 
-def batch_status(job: Any) -> Any:
+def batch_status(job: BatchJob) -> BatchStatus:
     """How a submitted batch job stands: queued, running or done, with counts."""
     from .scale.batch import status
 
     return status(job)
 
 
-def batch_results(job: Any, *, wait: bool = True) -> Any:
-    """A submitted batch job's results in input order (waits for them unless wait=False)."""
+def batch_results(job: BatchJob, *, wait: bool = True) -> MapResult | MapFrame:
+    """A submitted batch job's results in input order (waits for them unless wait=False):
+    a `MapResult` or `MapFrame`, as `map` returns."""
     from .scale.batch import results
 
     return results(job, wait=wait)
+
+
+def _in_the_notebook(params: dict[str, Any]) -> None:
+    """Without `session=`, a job in a notebook with the extension loaded runs in its session."""
+    if params.get("session") is not None or "kimi_magic.magic.extension" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    from .magic.extension import loaded
+
+    magics = loaded(get_ipython())
+    if magics is not None:
+        params["session"] = magics.session
 
 
 def _raw_definitions(tools: Any) -> bool:

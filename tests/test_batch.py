@@ -165,11 +165,13 @@ def test_a_batch_over_the_cost_cap_is_refused_before_anything_is_sent(
 ) -> None:
     from kimi_magic.core.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError) as caught:
+    # `max_cost=`, the old name of `job_max_cost=`, still works, with a DeprecationWarning.
+    with pytest.raises(ConfigurationError) as caught, pytest.warns(DeprecationWarning):
         kimi_magic.map(
             [f"r{i}" for i in range(500)], "{item}", batch=True, max_cost=0.01, **connect
         )
-    assert "over max_cost $0.01" in str(caught.value) and "nothing was sent" in str(caught.value)
+    assert "over job_max_cost $0.01" in str(caught.value)
+    assert "nothing was sent" in str(caught.value)
     assert emulator.requests == []
 
 

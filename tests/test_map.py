@@ -146,7 +146,7 @@ def test_the_cost_cap_stops_launching_and_keeps_what_finished(
     emulator: Emulator, connect: dict[str, Any]
 ) -> None:
     items = [f"thing {i}" for i in range(200)]
-    out = kimi_magic.map(items, "Describe {item}", max_cost=0.01, concurrency=4, **connect)
+    out = kimi_magic.map(items, "Describe {item}", job_max_cost=0.01, concurrency=4, **connect)
 
     kept = [text for text in out if text is not None]
     assert 0 < len(kept) < 200

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 class KimiError(Exception):
     """Base class: the message is one paragraph a user can act on."""
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: the paragraph, not a traceback of our internals."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class ConfigurationError(KimiError):
     pass

@@ -33,7 +33,9 @@ LOAD_KEYS = tuple(Load.__dataclass_fields__)
 
 
 class LoadShaper:
-    """Draws, per request, whether it is refused; thread safe."""
+    """Draws, per request, whether it is refused, and counts the model requests in flight
+    (from when one is read to when its response starts): `most_in_flight` is the most there
+    were at once since the last reset. Thread safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -41,6 +43,19 @@ class LoadShaper:
         self.baseline = Load()  # what reset() returns to (the command line's settings)
         self._random = random.Random()
         self.refused = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def enter(self) -> None:
+        """A model request was read: one more in flight."""
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        """Its response starts (before any byte of it is sent): one fewer in flight."""
+        with self._lock:
+            self.in_flight -= 1
 
     def configure(self, **changes: Any) -> Load:
         """Change some settings (the rest stay); returns the new load."""
@@ -59,6 +74,7 @@ class LoadShaper:
             self.load = self.baseline
             self._random = random.Random()
             self.refused = 0
+            self.most_in_flight = self.in_flight
 
     def fault(self) -> dict[str, Any] | None:
         """A fault for this request (429, or 200 + a JSON 3040 error), or None to answer it."""

@@ -118,10 +118,23 @@ class Handler(BaseHTTPRequestHandler):
                 self._control(path[len(CONTROL_PREFIX) :].strip("/"), body)
             else:
                 query = dict(parse_qsl(split.query, keep_blank_values=True))
+                self.server.emulator.load.enter()
+                self._in_flight = True
                 self._api(split.path, path, query, body)
         except OSError:
             # The client hung up (or the emulator is stopping): nothing left to say.
             self.close_connection = True
+        finally:
+            self._answered()
+
+    def end_headers(self) -> None:
+        self._answered()  # before the first byte leaves: the client cannot be done before
+        super().end_headers()
+
+    def _answered(self) -> None:
+        if getattr(self, "_in_flight", False):
+            self._in_flight = False
+            self.server.emulator.load.leave()
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -314,6 +327,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, {"queued": emu.queued})
             if name == "requests" and self.command == "GET":
                 return self._send_json(200, emu.requests)
+            if name == "stats" and self.command == "GET":
+                stats = {"most_in_flight": emu.load.most_in_flight, "refused": emu.load.refused}
+                return self._send_json(200, stats)
             if name == "reset" and self.command == "POST":
                 emu.reset()
                 return self._send_json(200, {"ok": True})
@@ -411,6 +427,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _abort(self) -> None:
         """Drop the connection without finishing the response."""
+        self._answered()
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -20,7 +20,8 @@ _HELP: dict[str, str] = {
     "seed_mode": "'fixed': send `seed` as set; 'random': a new random seed for every call.",
     "cache": "Answer identical requests from the local response cache (--refresh bypasses it).",
     "cache_dir": "Folder of the response cache (default ~/.cache/kimi_magic/responses).",
-    "max_cost": "Spending cap per session in USD: further calls are refused once it is reached.",
+    "max_cost": "Spending cap per session in USD, map and batch jobs included: further calls are "
+    "refused once it is reached.",
     "context_window": "Tokens of context; older turns are left out to fit (about 4 chars/token).",
     "background": "%%kimi answers stream in the background by default (like --bg).",
     "default_tools": "Tools offered to every question (as --tools): names, all, notebook, "

@@ -5,20 +5,25 @@ checkpoint keeps (docs/design.md sections 4 and 6). The wire shapes are in api/b
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api import batch as wire
-from ..core.errors import APIStatusError
+from ..core.answer import Answer
+from ..core.errors import APIStatusError, ConfigurationError
 from .checkpoint import Checkpoint, Saved
-from .job import Collector, JobSpec, checkpoint_for
+from .estimate import Estimate
+from .job import Collector, JobSpec, checkpoint_for, estimate_job
 from .output import MapSummary, aligned, summary_of
 from .progress import NoProgress, progress_view
 from .setup import new_client, prepare
 from .source import Source
 from .state import JobState
+
+if TYPE_CHECKING:
+    from .output import MapOutput
 
 POLL_GROWTH = 1.5  # each batch's wait between polls grows by this, from poll_interval
 POLL_MAX_S = 30.0
@@ -42,6 +47,9 @@ class BatchJob:
     flags: dict[str, Any] = field(default_factory=dict)
     progress: Any = True
     started: float = field(default_factory=time.monotonic)
+    # Counts each harvested result in the session's ledger (`%kimi usage`: `batch <id>`).
+    count: Callable[[Answer], None] | None = field(default=None, repr=False)
+    estimate: Estimate | None = None  # told before it was submitted
 
     def __repr__(self) -> str:
         where = self.checkpoint.path or "no checkpoint"
@@ -73,14 +81,17 @@ class BatchStatus:
 
 
 def submit(items: Any, template: str, **keywords: Any) -> BatchJob:
-    """Queue every item not yet answered (nothing twice) and return the job at once."""
+    """Queue every item not yet answered (nothing twice) and return the job at once. The
+    session's cap and `job_max_cost` are checked against the estimate before anything is
+    sent (a batch is paid whole); an iterator is read once, into a list the job keeps."""
     keys = ("instruction", "system", "schema", "client", "session")
     named = {k: keywords.pop(k, None) for k in keys}
     prepared = prepare(items, template, **named, keywords=keywords)  # type: ignore[arg-type]
     options = prepared.options
+    source = prepared.source.materialised()
     store = _checkpoint(prepared.spec, options.checkpoint)
     job = BatchJob(
-        prepared.source,
+        source,
         prepared.spec,
         prepared.client,
         store,
@@ -90,13 +101,35 @@ def submit(items: Any, template: str, **keywords: Any) -> BatchJob:
         dict(prepared.connection),
         dict(prepared.flags),
         options.progress,
+        count=prepared.counter("batch"),
     )
     try:
-        _submit_missing(job, store.load(), JobState(job.source.length))
+        saved = store.load()
+        job.estimate = estimate_job(source, prepared.spec, saved, batch=True)
+        prepared.check_cap()
+        refuse_over_budget(job.estimate, options.job_max_cost, prepared.room())
+        _submit_missing(job, saved, JobState(job.source.length))
     finally:
         prepared.close()
         store.close()
     return job
+
+
+def refuse_over_budget(told: Estimate, job_cap: float | None, room: float | None) -> None:
+    """A batch is submitted whole: refuse it when its estimate is over a cap."""
+    if job_cap is not None and told.cost > job_cap:
+        raise ConfigurationError(
+            f"The batch job's estimated cost ${told.cost:.4f} is over job_max_cost "
+            f"${job_cap:g}, and a batch is submitted whole, so nothing was sent. Raise "
+            "job_max_cost, map fewer rows, or use batch=False (which stops launching at the cap)."
+        )
+    if room is not None and told.cost > room:
+        raise ConfigurationError(
+            f"The batch job's estimated cost ${told.cost:.4f} is more than the ${room:.4f} "
+            "left under the session's spending cap (max_cost), and a batch is submitted whole, "
+            "so nothing was sent. Raise the cap (%config KimiMagics.max_cost), map fewer rows, "
+            "or use batch=False (which stops launching at the cap)."
+        )
 
 
 @contextmanager
@@ -133,7 +166,7 @@ def _poll_once(job: BatchJob) -> BatchStatus:
     return _status(job, job.checkpoint.load(), states)
 
 
-def results(job: BatchJob, *, wait: bool = True) -> Any:
+def results(job: BatchJob, *, wait: bool = True) -> MapOutput:
     """The results in input order (None / an error where missing); waits for all if `wait`."""
     if not wait:
         return _output(job, job.checkpoint.load(), JobState(job.source.length))[0]
@@ -150,8 +183,11 @@ def results(job: BatchJob, *, wait: bool = True) -> Any:
     return output
 
 
-def run_batch(job: BatchJob, saved: Saved, view: NoProgress) -> Any:
+def run_batch(
+    job: BatchJob, saved: Saved, view: NoProgress, told: Estimate | None = None
+) -> MapOutput:
     """`map(..., batch=True)`: submit what is missing, wait with progress, return results."""
+    job.estimate = told
     state = JobState(job.source.length)
     view.show(state)
     summary = ""
@@ -272,6 +308,8 @@ def _harvest(
             continue  # not one of ours: ignore rather than misplace
         if item.answer is not None:
             job.checkpoint.add_result(index, keys[index], item.answer.text, item.answer.usage)
+            if job.count is not None:  # paid for: counted in the session's ledger
+                job.count(item.answer)
             state.usage = state.usage + item.answer.usage
             state.done += 1
         else:
@@ -306,7 +344,7 @@ def _status(job: BatchJob, saved: Saved, states: dict[str, str]) -> BatchStatus:
     return BatchStatus(total, done, failed, total - done - failed, states)
 
 
-def _output(job: BatchJob, saved: Saved, state: JobState) -> tuple[Any, MapSummary]:
+def _output(job: BatchJob, saved: Saved, state: JobState) -> tuple[MapOutput, MapSummary]:
     collector = Collector(job.spec, Checkpoint(None), NoProgress())
     for index, row in enumerate(job.source.rows()):
         key = job.spec.key(job.spec.messages(row))
@@ -323,7 +361,10 @@ def _output(job: BatchJob, saved: Saved, state: JobState) -> tuple[Any, MapSumma
     state.failed = sum(1 for i in collector.errors if i in saved.errors)
     state.resumed = 0
     summary = summary_of(state, total, time.monotonic() - job.started, _where(job))
-    return aligned(job.source, collector.values, collector.errors, summary, job.expand), summary
+    shaped = aligned(
+        job.source, collector.values, collector.errors, summary, job.expand, job.estimate
+    )
+    return shaped, summary
 
 
 def _where(job: BatchJob) -> str | None:

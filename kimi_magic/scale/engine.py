@@ -14,7 +14,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,12 +69,15 @@ class Listener(Protocol):
 
 @dataclass
 class Limits:
-    """How much may run at once, how often an item is retried, and the spending cap."""
+    """How much may run at once, how often an item is retried, and the spending caps: the
+    job's own (`max_cost`) and the session's (`room` says what it may still spend)."""
 
     concurrency: int
     max_retries: int
     max_cost: float | None = None
-    item_cost_estimate: float = 0.0  # for the cap, before any item has finished
+    item_cost_estimate: float = 0.0  # for the caps, before any item has finished
+    room: Callable[[], float | None] | None = None  # USD the session may still spend
+    session_cap: float | None = None  # the session's cap, for the stop message
 
 
 def run(
@@ -174,8 +177,9 @@ class _Dispatcher:
 
     def _launch(self, pool: ThreadPoolExecutor, now: float) -> None:
         while self.limit.can_launch(now):
-            if self._over_budget():
-                self.state.stopped = f"cost cap ${self.limits.max_cost:g}"
+            over = self._over_budget()
+            if over:
+                self.state.stopped = over
                 return
             item = self._next_item(now)
             if item is None:
@@ -197,14 +201,21 @@ class _Dispatcher:
             self.exhausted = True
             return None
 
-    def _over_budget(self) -> bool:
-        cap = self.limits.max_cost
-        if cap is None:
-            return False
+    def _over_budget(self) -> str:
+        """Why launching one more item would cross a cap ("" when it would not)."""
+        cap, room = self.limits.max_cost, self.limits.room
+        if cap is None and room is None:
+            return ""
         finished = self.state.done + self.state.failed
         per_item = self.state.cost / finished if finished else self.limits.item_cost_estimate
         # What is in flight will be paid too: count it before launching more.
-        return self.state.cost + per_item * (len(self.futures) + 1) > cap
+        ahead = per_item * (len(self.futures) + 1)
+        if cap is not None and self.state.cost + ahead > cap:
+            return f"cost cap ${cap:g}"
+        left = room() if room is not None else None  # the ledger counts what finished
+        if left is not None and ahead > left:
+            return f"the session's spending cap ${self.limits.session_cap or 0:g}"
+        return ""
 
     def _collect(self, timeout: float) -> None:
         if not self.futures:

@@ -14,6 +14,7 @@ from ..core.errors import ConfigurationError, KimiError
 from ..prompt.structured import OutputSpec, StructuredOutputError, spec_from
 from .checkpoint import JOBS_DIRECTORY, Checkpoint, Done, Saved, digest
 from .engine import WorkItem
+from .estimate import Estimate, estimate
 from .progress import NoProgress
 from .source import Source
 from .state import JobState
@@ -158,3 +159,21 @@ def work_items(
             continue
         collector.place(index, None)
         yield WorkItem(index, key, messages)
+
+
+def estimate_job(source: Source, spec: JobSpec, saved: Saved, batch: bool) -> Estimate:
+    """What the items still to send would cost (one lazy pass: renders and digests, nothing
+    kept); an input of unknown length cannot be told in advance."""
+    if source.length is None:
+        return Estimate(None, estimate([], 0, None).usage, 0, True)
+    lengths = []
+    resumed = 0
+    for index, row in enumerate(source.rows()):
+        messages = spec.messages(row)
+        done = saved.done.get(index)
+        if done is not None and done.key == spec.key(messages):
+            resumed += 1
+            continue
+        lengths.append(sum(len(str(m["content"])) for m in messages))
+    limit = spec.params.get("max_completion_tokens")
+    return estimate(lengths, len(spec.system), limit, resumed, batch)

@@ -1,23 +1,27 @@
-"""`kimi_magic.map`: one template over every item, on threads or Cloudflare's async batch."""
+"""`kimi_magic.map`: one template over every item, on threads or Cloudflare's async batch,
+inside a session: its spending cap bounds the job and its ledger counts every item."""
 
 from __future__ import annotations
 
 import difflib
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigurationError
 from .checkpoint import Checkpoint
 from .engine import Limits, run
-from .estimate import Estimate, estimate
-from .job import Collector, JobSpec, checkpoint_for, work_items
+from .estimate import Estimate
+from .job import Collector, JobSpec, checkpoint_for, estimate_job, work_items
 from .output import MapSummary, aligned, summary_of
 from .progress import NoProgress, progress_view
 from .requester import ClientRequester
-from .setup import Options, prepare
+from .setup import Prepared, prepare
 from .source import Source
 from .state import JobState
+
+if TYPE_CHECKING:
+    from .output import MapOutput
 
 
 def map_items(
@@ -30,21 +34,23 @@ def map_items(
     client: Any = None,
     session: Any = None,
     **keywords: Any,
-) -> Any:
+) -> MapOutput | Estimate:
     """Ask the same question of every item; results come back aligned with the input.
-    `session`: the notebook's Session, whose panel / %config settings and client apply.
+    `session`: the notebook's Session, whose settings, client, spending cap and ledger apply.
 
     >>> reviews.join(kimi_magic.map(reviews, "Sentiment of: {text}"))
-    >>> kimi_magic.map(["a cat", "a dog"], "One word for {item}", max_cost=0.05)
+    >>> kimi_magic.map(["a cat", "a dog"], "One word for {item}", job_max_cost=0.05)
     """
     job = prepare(items, template, instruction, system, schema, client, keywords, session)
     try:
-        return _map(job.source, job.spec, job.client, job.options)
+        return _map(job)
     finally:
         job.close()
 
 
-def map_cell(namespace: Mapping[str, Any], name: str, template: str, **keywords: Any) -> Any:
+def map_cell(
+    namespace: Mapping[str, Any], name: str, template: str, **keywords: Any
+) -> MapOutput | Estimate:
     """`%%kimi --map NAME`: the cell is the template, NAME the notebook variable to map over."""
     if name not in namespace:
         close = difflib.get_close_matches(name, [n for n in namespace if not n.startswith("_")])
@@ -56,37 +62,40 @@ def map_cell(namespace: Mapping[str, Any], name: str, template: str, **keywords:
     return map_items(namespace[name], template, **keywords)
 
 
-def _map(source: Source, spec: JobSpec, client: Any, options: Options) -> Any:
-    store = checkpoint_for(spec, options.checkpoint)
-    saved = store.load()
+def _map(job: Prepared) -> MapOutput | Estimate:
+    source, spec, options = job.source, job.spec, job.options
     use_batch = options.batch
     if use_batch is None:
         use_batch = (source.length or 0) > options.batch_threshold
+    if use_batch:
+        # A batch reads the rows again for its results: an iterator is read once, here.
+        source = job.source = source.materialised()
+    store = checkpoint_for(spec, options.checkpoint)
+    saved = store.load()
     # Told before anything is sent (one lazy pass: renders and digests, nothing kept).
-    told = _estimate(source, spec, saved, use_batch)
+    told = estimate_job(source, spec, saved, use_batch)
     if options.dry_run:
         return told
+    job.check_cap()  # the session's cap is reached: refused before anything is sent
     view = progress_view(options.progress)
     view.note = str(told) if told.items is not None else ""
     if use_batch:
-        from .batch import BatchJob, run_batch
+        from .batch import BatchJob, refuse_over_budget, run_batch
 
-        cap = options.max_cost
-        if cap is not None and told.cost > cap:
-            raise ConfigurationError(
-                f"The batch job's estimated cost ${told.cost:.4f} is over max_cost ${cap:g}, "
-                "and a batch is submitted whole, so nothing was sent. Raise max_cost, map "
-                "fewer rows, or use batch=False (which stops launching at the cap)."
-            )
+        refuse_over_budget(told, options.job_max_cost, job.room())
         if store.path is None:  # the job's request ids must outlive the submit
             store = Checkpoint(None, in_memory=True)
-        job = BatchJob(source, spec, client, store, options.expand, options.poll_interval)
-        return run_batch(job, saved, view)
-    requester = ClientRequester(client, spec.session_id, spec.params)
+        batch = BatchJob(source, spec, job.client, store, options.expand, options.poll_interval)
+        batch.count = job.counter("batch")
+        return run_batch(batch, saved, view, told)
+    requester = ClientRequester(job.client, spec.session_id, spec.params, job.counter("map"))
     item_cost = told.cost / max(told.items or 1, 1)
     concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
-    limits = Limits(concurrency, retries, options.max_cost, item_cost)
-    return _threaded(source, spec, requester, store, saved, view, limits, options.expand)
+    limits = Limits(concurrency, retries, options.job_max_cost, item_cost, job.room, job.cap)
+    try:
+        return _threaded(source, spec, requester, store, saved, view, limits, options.expand, told)
+    finally:
+        requester.close()
 
 
 def _threaded(
@@ -98,7 +107,8 @@ def _threaded(
     view: NoProgress,
     limits: Limits,
     expand: bool,
-) -> Any:
+    told: Estimate | None = None,
+) -> MapOutput:
     started = time.monotonic()
     state = JobState(source.length)
     collector = Collector(spec, store, view)
@@ -114,7 +124,7 @@ def _threaded(
         store.close()
         view.close(state, "" if summary is None else str(summary))
     _mark_not_sent(collector, summary)
-    return aligned(source, collector.values, collector.errors, summary, expand)
+    return aligned(source, collector.values, collector.errors, summary, expand, told)
 
 
 def _mark_not_sent(collector: Collector, summary: MapSummary) -> None:
@@ -128,19 +138,3 @@ def _mark_not_sent(collector: Collector, summary: MapSummary) -> None:
 
 def _shown(store: Checkpoint) -> str | None:
     return None if store.path is None else str(store.path)
-
-
-def _estimate(source: Source, spec: JobSpec, saved: Any, batch: bool) -> Estimate:
-    if source.length is None:
-        return Estimate(None, estimate([], 0, None).usage, 0, True)
-    lengths = []
-    resumed = 0
-    for index, row in enumerate(source.rows()):
-        messages = spec.messages(row)
-        done = saved.done.get(index)
-        if done is not None and done.key == spec.key(messages):
-            resumed += 1
-            continue
-        lengths.append(sum(len(str(m["content"])) for m in messages))
-    limit = spec.params.get("max_completion_tokens")
-    return estimate(lengths, len(spec.system), limit, resumed, batch)

@@ -1,13 +1,20 @@
 """Everything a map job checks before anything is sent: the input, the template, the options,
 the request parameters (keywords over config files, environment and defaults, as the magic
-resolves them) and the client, which comes from a `Session` so record / replay apply."""
+resolves them) and the client, which comes from a `Session` so record / replay apply.
+
+Every job runs inside a session: the notebook's (or `session=`), whose spending cap and
+ledger it shares, so `%kimi usage` lists it and its `max_cost` bounds it; in plain Python a
+session made for the call. `job_max_cost` bounds one job on top of that."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..api.client import CONNECTION_KEYS
+from ..core.answer import Answer
 from ..core.constants import MAX_RETRIES
 from ..core.parameters import normalized
 from ..core.settings import NAMES, Resolved
@@ -30,7 +37,8 @@ class Options:
     expand: bool = True
     concurrency: int = DEFAULT_CONCURRENCY
     max_retries: int = MAP_MAX_RETRIES
-    max_cost: float | None = None
+    job_max_cost: float | None = None  # USD this job may spend (the session's cap applies too)
+    max_cost: float | None = None  # the old name of job_max_cost (deprecated)
     dry_run: bool = False
     checkpoint: Any = None
     batch: bool | None = None
@@ -50,10 +58,32 @@ class Prepared:
     session: Session | None  # made here, so closed here (with the client it made)
     connection: dict[str, Any]  # how to make another client like it
     flags: dict[str, Any]
+    spending: Session  # whose spending cap and ledger the job shares
+    cap: float | None  # that session's max_cost, read when the job was called
 
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+
+    def check_cap(self) -> None:
+        """Refuse the job, before anything is sent, when the session's cap is reached."""
+        self.spending.ledger.check(self.cap)
+
+    def room(self) -> float | None:
+        """USD the session may still spend (None: no cap); this job's finished items count."""
+        if self.cap is None:
+            return None
+        return self.cap - self.spending.ledger.total.cost
+
+    def counter(self, kind: str) -> Callable[[Answer], None]:
+        """Counts one answer of this job in the session's ledger, as `map <id>` / `batch <id>`."""
+        ledger, label = self.spending.ledger, f"{kind} {self.spec.job_id[:8]}"
+
+        def count(answer: Answer) -> None:
+            if answer.usage.total_tokens:
+                ledger.add(label, answer)
+
+        return count
 
 
 def prepare(
@@ -68,17 +98,23 @@ def prepare(
 ) -> Prepared:
     """Everything checked before anything is sent: input, template, parameters, client.
 
-    With `session` (the notebook's), its panel / %config settings and its client are used;
-    otherwise a session of our own is made for this job and closed after it."""
+    With `session` (the notebook's), its panel / %config settings, client, spending cap and
+    ledger are used; otherwise a session of our own is made for this job and closed after it.
+    Connection keywords (base_url, api_token, ...) make a session of our own for the job that
+    shares `session`'s cap, ledger and settings."""
     source = source_of(items)
     names = set(Options.__dataclass_fields__)
-    options = Options(**{k: keywords.pop(k) for k in list(keywords) if k in names})
+    options = _deprecations(Options(**{k: keywords.pop(k) for k in list(keywords) if k in names}))
     connection = {k: keywords.pop(k) for k in list(keywords) if k in CONNECTION_KEYS}
     flags = {k: keywords.pop(k) for k in list(keywords) if k in NAMES}
     if system is not None:
         flags["system"] = system
-    own = Session(connection={**connection, "max_retries": 0}) if session is None else None
-    base = session if session is not None else own
+    own = None
+    if session is None or connection:
+        own = Session(connection={**connection, "max_retries": 0})
+        if session is not None:  # other credentials, the same cap, ledger and settings
+            own.ledger, own.overrides = session.ledger, session.overrides
+    base = own if own is not None else session
     if base is None:  # unreachable: one of the two is set; says so to the type checker
         raise RuntimeError("map needs a session")
     resolved = base.settings(flags)
@@ -90,7 +126,24 @@ def prepare(
     model = str(resolved["model"])
     spec = job_spec(template, instruction, resolved["system"] or None, schema, params, kind, model)
     spec.template.check(source.first_fields())
-    return Prepared(source, spec, client, options, own, connection, flags)
+    cap = resolved["max_cost"]
+    return Prepared(source, spec, client, options, own, connection, flags, base, cap)
+
+
+def _deprecations(options: Options) -> Options:
+    """`max_cost=` on a map is the old name of `job_max_cost=` (the session's `max_cost`
+    setting is its spending cap, which applies to every job anyway)."""
+    if options.max_cost is None:
+        return options
+    warnings.warn(
+        "map(max_cost=...) is now job_max_cost=...: the USD this one job may spend. The "
+        "session's max_cost setting (%config KimiMagics.max_cost) caps the whole session, map "
+        "jobs included.",
+        DeprecationWarning,
+        stacklevel=5,
+    )
+    job_cap = options.job_max_cost if options.job_max_cost is not None else options.max_cost
+    return replace(options, job_max_cost=job_cap, max_cost=None)
 
 
 def new_client(connection: dict[str, Any], flags: dict[str, Any]) -> tuple[Session, Any]:

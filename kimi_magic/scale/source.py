@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.errors import ConfigurationError
+
 ITEM = "item"
 
 
@@ -37,6 +39,18 @@ class Source:
             for value in self.items:
                 yield {**value, ITEM: value} if isinstance(value, Mapping) else {ITEM: value}
 
+    @property
+    def single_pass(self) -> bool:
+        """An iterator or generator: its items can be read only once."""
+        return self.kind == "list" and iter(self.items) is self.items
+
+    def materialised(self) -> Source:
+        """The same input read once into a list (for jobs that must read it again)."""
+        if not self.single_pass:
+            return self
+        items = list(self.items)
+        return Source(items, "list", len(items), self.index, self.fields)
+
     def first_fields(self) -> tuple[str, ...]:
         """The fields of the first item (list of dicts: its keys too), for template checks."""
         if self.kind != "list" or not isinstance(self.items, (list, tuple)) or not self.items:
@@ -55,9 +69,23 @@ def source_of(items: Any) -> Source:
         fields = (ITEM,) if items.name is None else (ITEM, str(items.name))
         return Source(items, "series", len(items), items.index, fields)
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
-        raise TypeError(
-            f"map runs over a list, a pandas Series or DataFrame, or any iterable of items, "
-            f"not a {type(items).__name__}."
-        )
+        raise ConfigurationError(_not_a_source(items))
     length = len(items) if isinstance(items, Sized) else None
     return Source(items, "list", length)
+
+
+def _not_a_source(items: Any) -> str:
+    kind = "None" if items is None else f"a {type(items).__name__}"
+    if isinstance(items, Mapping):
+        hint = (
+            " For a dict, map over its values with list(d.values()), its keys with list(d), "
+            "or its pairs as rows with [{'key': k, 'value': v} for k, v in d.items()]."
+        )
+    elif isinstance(items, (str, bytes)):
+        hint = " To ask about one text, put it in a list: [text]."
+    else:
+        hint = ""
+    return (
+        f"map runs over a list, a pandas Series or DataFrame, or any iterable of items, not "
+        f"{kind}, so nothing was sent.{hint} Pass the items and run again."
+    )
