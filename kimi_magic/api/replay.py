@@ -144,22 +144,13 @@ def checked_entry(value: Any) -> dict[str, Any]:
     for name in ("text", "reasoning", "finish_reason"):
         as_text(answer.get(name), f"its answer's {name}")
     for i, call in enumerate(as_list(answer.get("tool_calls"), "its answer's tool_calls")):
-        parts = as_list(call, f"its tool call {i}", optional=False)
-        if len(parts) != 3:
-            raise Shape(f"its tool call {i} has {len(parts)} parts, not [id, name, arguments]")
+        parts = as_list(call, f"its tool call {i} ([id, name, arguments])", False, 3)
         for part in parts:
             as_text(part, f"a part of its tool call {i}")
-    usage = as_list(entry.get("usage"), "its usage")
-    if usage and len(usage) != 3:
-        raise Shape(f"its usage has {len(usage)} numbers, not 3")
-    for count in usage:
+    for count in as_list(entry.get("usage"), "its usage", length=3):
         as_count(count, "a number of its usage")
-    pace = as_list(entry.get("pace"), "its pace")
-    if pace and len(pace) != 2:
-        raise Shape(f"its pace has {len(pace)} numbers, not 2")
-    for seconds in pace:
-        if as_number(seconds, "a number of its pace") < 0:
-            raise Shape("its pace is negative")
+    for seconds in as_list(entry.get("pace"), "its pace", length=2):
+        as_number(seconds, "a number of its pace")
     return entry
 
 

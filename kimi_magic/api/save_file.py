@@ -14,6 +14,7 @@ from ..core.errors import ConfigurationError
 from ..core.file_checks import (
     Kind,
     Shape,
+    as_choice,
     as_count,
     as_list,
     as_number,
@@ -84,9 +85,7 @@ _USAGE_KEYS = ("prompt_tokens", "cached_tokens", "completion_tokens")
 def _message(value: Any, where: str) -> Message:
     """A saved message, checked: a known role, text or a list of parts, tool calls a list."""
     raw = as_object(value, where)
-    role = as_text(raw.get("role"), f"{where}.role", optional=False)
-    if role not in ROLES:
-        raise Shape(f"{where}.role is {role[:40]!r}, not one of {', '.join(sorted(ROLES))}")
+    as_choice(raw.get("role"), f"{where}.role", ROLES)
     content = raw.get("content")
     if not isinstance(content, str):
         for i, part in enumerate(as_list(content, f"{where}.content")):

@@ -123,12 +123,23 @@ def as_object(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def as_list(value: Any, where: str, optional: bool = True) -> list[Any]:
+def as_list(value: Any, where: str, optional: bool = True, length: int | None = None) -> list[Any]:
+    """A list (absent: empty when optional), of exactly `length` items when given."""
     if value is None and optional:
         return []
     if not isinstance(value, list):
         raise Shape(f"{where} is {_kind_of(value)}, not a list")
+    if length is not None and len(value) != length:
+        raise Shape(f"{where} has {len(value)} items, not {length}")
     return value
+
+
+def as_choice(value: Any, where: str, choices: frozenset[str]) -> str:
+    """One of `choices`."""
+    if value not in choices:
+        shown = repr(value)[:40]
+        raise Shape(f"{where} is {shown}, not one of {', '.join(sorted(choices))}")
+    return str(value)
 
 
 def as_text(value: Any, where: str, optional: bool = True) -> str:

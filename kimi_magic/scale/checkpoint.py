@@ -153,9 +153,7 @@ def _apply(saved: Saved, record: dict[str, Any]) -> None:
         as_text(record["batch"], f"the batch id on {where}", optional=False)
         items: list[tuple[int, str]] = []
         for listed in as_list(record.get("items"), f"the items on {where}"):
-            pair = as_list(listed, f"an item on {where}", optional=False)
-            if len(pair) != 2:
-                raise Shape(f"an item on {where} is not [index, key]")
+            pair = as_list(listed, f"an item ([index, key]) on {where}", False, 2)
             items.append((as_count(pair[0], f"an index on {where}"), as_text(pair[1], where)))
         sent_again = set(items)
         for request_id, members in saved.batches.items():  # now waited for in the new batch
