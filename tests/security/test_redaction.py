@@ -126,9 +126,11 @@ def test_an_mcp_tool_result_straddling_the_cut_leaks_no_piece(
 ) -> None:
     pytest.importorskip("mcp")
     controls_shell.run_line_magic("kimi", f"mcp add demo -- {sys.executable} {DEMO}")
-    # The server's answer (an error text quoting the argument) holds the token at the cut.
-    reason = "f" * (TOOL_RESULT_CHARS - 100) + CANARY + "g" * 500
-    emulator.script(calls(("demo__fail", {"reason": reason}), ("fail", {"reason": reason})))
+    # The server's answer (an error text quoting the argument) holds the token at the cut; two
+    # offsets 20 apart, so the cut falls well inside the token whatever the SDK's prefix.
+    reasons = ["f" * (TOOL_RESULT_CHARS - 120 + shift) + CANARY + "g" * 500 for shift in (0, 20)]
+    asked = [(name, {"reason": r}) for r in reasons for name in ("demo__fail", "fail")]
+    emulator.script(calls(*asked))
     emulator.script({"content": "ok"})
     try:
         controls_shell.run_cell_magic("kimi", "--tools mcp:demo", "use the server")
