@@ -57,6 +57,13 @@ _ASSIGNED = re.compile(
 )
 
 
+# `pin_secret=98765432` (a dataclass's repr), `"password": 31415926535` (JSON): digits too.
+_ASSIGNED_NUMBER = re.compile(
+    r"""(?<![\w-])(?P<name>[A-Za-z_][\w-]{0,63})(?P<between>["']?[ \t]*[:=][ \t]*)"""
+    r"""(?P<value>-?\d[\d_]{5,})(?![\w.])"""
+)
+
+
 @dataclass(frozen=True)
 class Redaction:
     """Text with its secrets replaced; `found` says what was taken out (one entry each)."""
@@ -292,4 +299,12 @@ def _sub_assignments(text: str) -> tuple[str, list[str]]:
         head = match.group(0)[: match.start("open") - match.start(0)]
         return f"{head}{quote}{MARKER.format(f'value of {name}')}{quote}"
 
-    return _ASSIGNED.sub(replace, text), names
+    def replace_number(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if not secret_key(name):
+            return match.group(0)
+        names.append(name)
+        return f"{name}{match.group('between')}{MARKER.format(f'value of {name}')}"
+
+    text = _ASSIGNED.sub(replace, text)
+    return _ASSIGNED_NUMBER.sub(replace_number, text), names

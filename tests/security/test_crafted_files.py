@@ -233,3 +233,21 @@ def test_a_folder_in_place_of_a_checkpoint_is_one_paragraph(
         kimi_magic.map(["a"], "Echo {item}", checkpoint=path, **emulator_connection)
     one_paragraph(str(caught.value), path)
     assert "folder" in str(caught.value) and emulator.requests == []
+
+
+# -- the response cache --------------------------------------------------------------------------
+
+
+def test_a_crafted_cache_entry_is_ignored_and_the_question_is_asked(
+    controls_shell: Any, emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controls_shell.run_cell("%kimi --cache --new --seed 3 what is 2+2?")
+    entries = list((tmp_path / "cache").rglob("*.json"))
+    assert entries and len(emulator.requests) == 1
+    for entry in entries:
+        entry.write_text(DEEP, encoding="utf-8")
+    capsys.readouterr()
+    result = controls_shell.run_cell("%kimi --cache --new --seed 3 what is 2+2?")
+    shown = capsys.readouterr()
+    assert result.error_in_exec is None and "Traceback" not in shown.out + shown.err
+    assert len(emulator.requests) == 2  # asked again, as if nothing were cached

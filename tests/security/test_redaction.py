@@ -228,6 +228,16 @@ def test_a_secret_dataclass_field_path_is_not_interpolated(
     assert "ada" in text and "98765432" not in text
 
 
+def test_describe_variable_of_a_dataclass_hides_a_numeric_secret_field(
+    controls_shell: Any, emulator: Emulator
+) -> None:
+    controls_shell.user_ns["account"] = Account("ada", 98765432)
+    emulator.script(calls(("describe_variable", {"name": "account"})), {"content": "ok"})
+    controls_shell.run_cell_magic("kimi", "--tools notebook", "Describe my account")
+    assert "ada" in tool_messages(emulator)
+    assert "98765432" not in sent(emulator)
+
+
 # -- map rows, batch bodies, checkpoints, record files ---------------------------------------------
 
 
