@@ -48,19 +48,13 @@ _KEY_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("a Cloudflare API token", r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{40}(?![A-Za-z0-9_-])"),
     )
 )
-# `api_key = "..."`, `"password": "..."`, `TOKEN='...'` in code or JSON: the value goes.
+# `api_key = "..."`, `"password": "..."`, `TOKEN='...'` in code or JSON: the value goes; so
+# do digits (`pin_secret=98765432` in a dataclass's repr, `"password": 31415926535`).
 # The name is bounded and must start a word, so a long run of word characters (a 3 MB
-# prompt of "xxxx…") costs linear time, not quadratic backtracking.
+# prompt of "xxxx…") costs linear time, not quadratic backtracking. One pattern, one pass.
 _ASSIGNED = re.compile(
     r"""(?<![\w-])(?P<name>[A-Za-z_][\w-]{0,63})(?P<quote>["']?)(?P<between>[ \t]*[:=][ \t]*)"""
-    r"""(?P<open>["'])(?P<value>[^"'\n]{6,200})(?P=open)"""
-)
-
-
-# `pin_secret=98765432` (a dataclass's repr), `"password": 31415926535` (JSON): digits too.
-_ASSIGNED_NUMBER = re.compile(
-    r"""(?<![\w-])(?P<name>[A-Za-z_][\w-]{0,63})(?P<between>["']?[ \t]*[:=][ \t]*)"""
-    r"""(?P<value>-?\d[\d_]{5,})(?![\w.])"""
+    r"""(?:(?P<open>["'])(?P<value>[^"'\n]{6,200})(?P=open)|(?P<number>-?\d[\d_]{5,})(?![\w.]))"""
 )
 
 
@@ -167,8 +161,8 @@ def secret_step(path: str) -> str:
 
 
 def path_marker(path: str) -> str:
-    """What stands for the value at a secret-looking path."""
-    return MARKER.format(f"value of {path}")
+    """What stands for the value at a secret-looking path (or a variable's name)."""
+    return MARKER.format(f"value of {'variable ' if path.isidentifier() else ''}{path}")
 
 
 def scrub(value: Any, redactor: Redactor | None = None) -> Any:
@@ -292,6 +286,12 @@ def _sub_assignments(text: str) -> tuple[str, list[str]]:
 
     def replace(match: re.Match[str]) -> str:
         name, value = match.group("name"), match.group("value")
+        if value is None:  # digits: only under a name that is surely secret
+            if not secret_key(name):
+                return match.group(0)
+            names.append(name)
+            head = match.group(0)[: match.start("number") - match.start(0)]
+            return f"{head}{MARKER.format(f'value of {name}')}"
         if not looks_secret(name) or value.startswith("[redacted"):
             return match.group(0)
         names.append(name)
@@ -299,12 +299,4 @@ def _sub_assignments(text: str) -> tuple[str, list[str]]:
         head = match.group(0)[: match.start("open") - match.start(0)]
         return f"{head}{quote}{MARKER.format(f'value of {name}')}{quote}"
 
-    def replace_number(match: re.Match[str]) -> str:
-        name = match.group("name")
-        if not secret_key(name):
-            return match.group(0)
-        names.append(name)
-        return f"{name}{match.group('between')}{MARKER.format(f'value of {name}')}"
-
-    text = _ASSIGNED.sub(replace, text)
-    return _ASSIGNED_NUMBER.sub(replace_number, text), names
+    return _ASSIGNED.sub(replace, text), names

@@ -94,8 +94,11 @@ class _Builder:
         """What stands in the text for a value: inline when short, else a pointer to a section."""
         if expression in self.seen:
             return self.seen[expression]
-        if self.redactor.by_name and secret_step(expression):  # creds.db_password, cfg["key"]
+        secret = self.redactor.by_name and secret_step(expression)  # creds.db_password
+        if secret and inline_ok:
             text = path_marker(expression)
+        elif secret:  # a section that says what was left out (render gives the marker)
+            text = self._section(expression, value, inline_ok)
         elif is_image_object(value):
             text = self.attach_image(value, expression)
         elif inline_ok and _is_scalar(value):
