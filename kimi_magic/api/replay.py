@@ -21,7 +21,19 @@ from ..core.answer import Answer
 from ..core.call import Call
 from ..core.constants import MODEL_ID
 from ..core.errors import KimiError
+from ..core.file_checks import (
+    Kind,
+    Shape,
+    as_count,
+    as_list,
+    as_number,
+    as_object,
+    as_text,
+    loads,
+    read_text,
+)
 from ..core.parameters import normalized
+from ..core.secrets import Redactor, redact_json
 from ..core.types import (
     Finish,
     ReasoningDelta,
@@ -42,6 +54,11 @@ DELIVERY_KEYS = frozenset({"stream", "stream_options"})
 # A replayed answer is sent in pieces of about this many characters.
 PIECE_CHARS = 12
 PACE_DECIMALS = 1  # seconds are kept to a tenth: finer would churn the file for nothing
+REPLAY = Kind(
+    "replay file",
+    "Fix or delete the file (a merge conflict or a hand edit?), or record it again "
+    "(record mode against the live API).",
+)
 
 
 class ReplayMissing(KimiError):
@@ -65,20 +82,24 @@ class ReplayFile:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, Any]] = {}
-        if not self.path.is_file():
+        if not self.path.exists():
             return
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = read_text(self.path, REPLAY)
+        except KimiError as error:
+            raise ReplayMissing(str(error)) from None
+        for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
-                self._entries[entry["key"]] = entry
-            except (ValueError, KeyError, TypeError):
+                entry = checked_entry(loads(line))
+            except Shape as error:
                 raise ReplayMissing(
-                    f"Line {number} of the replay file {self.path} is not a recorded answer "
-                    "(a merge conflict or a hand edit?). Fix or delete that line, or record "
-                    "the file again."
+                    f"Line {number} of the replay file {self.path} is not a recorded answer: "
+                    f"{error} (a merge conflict or a hand edit?). Fix or delete that line, "
+                    "or record the file again."
                 ) from None
+            self._entries[entry["key"]] = entry
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -89,10 +110,15 @@ class ReplayFile:
     def requests(self) -> list[dict[str, Any]]:
         return [entry["request"] for entry in self._entries.values()]
 
-    def store(self, request: Mapping[str, Any], answer: Answer) -> None:
-        """Keep a whole answer; an unchanged one leaves the file as it was."""
+    def store(
+        self, request: Mapping[str, Any], answer: Answer, redactor: Redactor | None = None
+    ) -> None:
+        """Keep a whole answer; an unchanged one leaves the file as it was. The request and the
+        answer are written redacted, as prompts are (the key is the request's as sent)."""
         key = key_of(request)
-        entry = {"key": key, "request": dict(request), **_answer_record(answer)}
+        redactor = redactor or Redactor.collect()
+        record = redact_json({"request": dict(request), **_answer_record(answer)}, redactor)
+        entry = {"key": key, **record}
         with self._lock:
             old = self._entries.get(key)
             if old is not None and _same_answer(old, entry):
@@ -107,6 +133,25 @@ class ReplayFile:
             temporary = self.path.with_suffix(self.path.suffix + ".tmp")
             temporary.write_text(text, encoding="utf-8")
             temporary.replace(self.path)
+
+
+def checked_entry(value: Any) -> dict[str, Any]:
+    """One line of a replay file, every field the replay reads checked (Shape if not)."""
+    entry = dict(as_object(value, "the line"))
+    as_text(entry.get("key"), "its key", optional=False)
+    as_object(entry.get("request"), "its request")
+    answer = as_object(entry.get("answer"), "its answer")
+    for name in ("text", "reasoning", "finish_reason"):
+        as_text(answer.get(name), f"its answer's {name}")
+    for i, call in enumerate(as_list(answer.get("tool_calls"), "its answer's tool_calls")):
+        parts = as_list(call, f"its tool call {i} ([id, name, arguments])", False, 3)
+        for part in parts:
+            as_text(part, f"a part of its tool call {i}")
+    for count in as_list(entry.get("usage"), "its usage", length=3):
+        as_count(count, "a number of its usage")
+    for seconds in as_list(entry.get("pace"), "its pace", length=2):
+        as_number(seconds, "a number of its pace")
+    return entry
 
 
 def _line(entry: Mapping[str, Any]) -> str:
@@ -156,7 +201,8 @@ class RecordingClient:
     def _keep(self, call: Call) -> None:
         answer = call.answer
         if call.events and call.error is None and not call.stopped and answer.complete:
-            self.file.store(request_of(call.body), answer)
+            secrets = Redactor.collect(token=getattr(self.client.endpoint, "token", None))
+            self.file.store(request_of(call.body), answer, secrets)
 
     def __getattr__(self, name: str) -> Any:
         if name == "client":  # not set yet (a copy being made): no recursion

@@ -26,7 +26,7 @@ from ..api.wire import request_body
 from ..core.call import Call
 from ..core.constants import CONTEXT_RESERVE_TOKENS
 from ..core.conversation import Conversation
-from ..core.errors import ConfigurationError
+from ..core.errors import ConfigurationError, KimiError
 from ..core.messages import Message
 from ..core.parameters import normalized
 from ..core.secrets import Redactor
@@ -149,6 +149,20 @@ class Session:
                 self._clients[key] = client
             return client
 
+    def redactor(self, resolved: Resolved) -> Redactor:
+        """What is taken out of everything sent or written for these settings: the configured
+        token, values under secret-looking names (unless redact_secret_names is off) and
+        well-known key formats."""
+        try:
+            token: tuple[str, ...] = (self.client(resolved).endpoint.token,)
+        except KimiError:  # no endpoint yet (a dry run without credentials): no token to hide
+            token = ()
+        return Redactor.collect(
+            token=token,
+            namespace=self.notebook.namespace if self.notebook else {},
+            by_name=bool(resolved["redact_secret_names"]),
+        )
+
     def _new_client(self, resolved: Resolved) -> Client:
         """An HTTP client, or with the `record` / `replay` settings one that writes / answers
         from a replay file (replay needs no credentials)."""
@@ -210,9 +224,7 @@ class Session:
         namespace = self.notebook.namespace if self.notebook else {}
         output = spec_from(question.json, question.schema, namespace)
         # Secrets out of every prompt: the token, secret-looking names, well-known key formats.
-        redactor = Redactor.collect(
-            namespace=namespace, by_name=bool(resolved["redact_secret_names"])
-        )
+        redactor = self.redactor(resolved)
         if self.notebook is not None:
             prompt = build_prompt(
                 question.text,

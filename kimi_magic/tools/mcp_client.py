@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.constants import MCP_CALL_SECONDS, MCP_START_SECONDS
 from ..core.errors import KimiError
+from ..core.secrets import redact_then
 from .registry import Tool
 from .results import ToolOutput
 
@@ -180,7 +181,8 @@ def _start_failure(spec: ServerSpec, error: BaseException, stderr: str) -> str:
     grouped = getattr(error, "exceptions", None)  # an ExceptionGroup from the SDK's task group
     if grouped:
         detail = "; ".join(str(e) or type(e).__name__ for e in grouped)
-    said = f" It said: {stderr.strip()[-STDERR_SHOWN:]}" if stderr.strip() else ""
+    said = redact_then(stderr.strip())[-STDERR_SHOWN:]  # whole, before the cut
+    said = f" It said: {said}" if said else ""
     return (
         f"The MCP server {spec.name!r} could not start ({spec.describe()}): {detail}.{said} "
         "Check that the command runs in a terminal, or fix it with %kimi mcp add NAME -- "
