@@ -192,6 +192,21 @@ def test_a_dataframe_column_named_password_is_hidden(
     assert "c0rrect-h0rse" not in text and "b4ttery-st4ple" not in text
 
 
+def test_dataframe_rows_hides_a_column_named_password(
+    controls_shell: Any, emulator: Emulator
+) -> None:
+    pd = pytest.importorskip("pandas")
+    controls_shell.user_ns["users"] = pd.DataFrame(
+        {"login": ["ada", "bob"], "password": [31415926535, 27182818284]}
+    )
+    emulator.script(calls(("dataframe_rows", {"name": "users"})), {"content": "ok"})
+    controls_shell.run_cell_magic("kimi", "--tools notebook", "Show me the users")
+    assert "ada" in tool_messages(emulator) and "[redacted: secret column]" in tool_messages(
+        emulator
+    )
+    assert "31415926535" not in sent(emulator) and "27182818284" not in sent(emulator)
+
+
 def test_describe_variable_of_a_secret_key_path_returns_no_value(
     controls_shell: Any, emulator: Emulator
 ) -> None:
