@@ -13,13 +13,11 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import DisplayHandle, display
+from IPython.display import display
 
-from ..core.answer import Answer
-from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.types import Retrying, Usage
-from .final_output import MIME_MARKDOWN, output_bundle
+from .final_output import MIME_MARKDOWN, FinalSlot
 from .markdown_blocks import BlockSplitter
 from .ui_events import watch_kernel_status
 
@@ -133,10 +131,11 @@ class MarkdownStream:
             close_widget(widget)
 
 
-class LiveView:
+class LiveView(FinalSlot):
     """Reasoning (folds when the answer starts), answer, footer and a Stop button."""
 
     def __init__(self) -> None:
+        super().__init__()
         # One layout model shared by the plain boxes: each widget would otherwise open its own.
         plain = widgets.Layout()
         self._capture = Capture()
@@ -155,7 +154,6 @@ class LiveView:
         )
         self._bar_parts = (bar,)
         self.root = widgets.VBox([self.thinking, self.answer.box, bar], layout=plain)
-        self._handle: DisplayHandle | None = None
         self._last_render = 0.0
         self._footer_at = 0.0
         self._phase = ""
@@ -166,7 +164,7 @@ class LiveView:
         keep_widget_comms_open()
         watch_kernel_status()  # before the frontend's subshell request this display causes
         # The handle is outside any Output widget, where updating it works.
-        self._handle = display(self.root, display_id=True)
+        self.handle = display(self.root, display_id=True)
 
     def _on_stop(self, _button: widgets.Button) -> None:
         self.stop_requested = True
@@ -229,41 +227,9 @@ class LiveView:
             text = retry or f"{phase}… {elapsed:.0f} s{counted}"
             self.footer.value = f"<small>{html.escape(text)}</small>"
 
-    def end(self, call: Call, context: str = "", keep_error: bool = False) -> None:
-        """The static answer replaces the view; a call that failed before any of the answer
-        arrived leaves nothing (the magic prints its error), or with `keep_error` the error."""
-        answer = call.answer
+    def _replace(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
         self._capture.release()  # the final update must reach the slot, not a frozen Output
-        if call.error is not None and not (answer.text or answer.reasoning or answer.tool_calls):
-            if keep_error and self._handle is not None:
-                text = f"⚠ {call.error}"
-                self._handle.update({MIME_MARKDOWN: text, "text/plain": text}, raw=True)
-                self.close()
-            else:
-                self.discard()
-            return
-        self.finish(answer, call.endpoint_kind, str(call.error) if call.error else None, context)
-
-    def finish(
-        self,
-        answer: Answer,
-        endpoint_kind: str | None,
-        error: str | None = None,
-        context: str = "",
-    ) -> None:
-        """Replace the live view by the static markdown output, then free the widgets."""
-        self._capture.release()
-        data, metadata = output_bundle(answer, endpoint_kind, error, context)
-        if self._handle is not None:
-            self._handle.update(data, metadata=metadata, raw=True)
-        self.close()
-
-    def discard(self) -> None:
-        """An error before anything arrived: leave no empty view behind."""
-        self._capture.release()
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
-        self.close()
+        super()._replace(data, metadata)
 
     def close(self) -> None:
         self._capture.release()
