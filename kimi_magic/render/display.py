@@ -33,8 +33,9 @@ def show_notes(call: Call) -> None:
 
 class AnswerSlot:
     """One answer's place in the output: notes, then tabs for n > 1, the live view in a
-    kernel (widgets where they render, else display-id updates), or stdout elsewhere; `stream()` shows the call as it arrives, `end()` leaves the
-    static answer (with the context gauge) in its place.
+    kernel (widgets where they render, else display-id updates), or stdout elsewhere;
+    `stream()` shows the call as it arrives, `end()` leaves the static answer (with the context
+    gauge) in its place.
 
     >>> slot = AnswerSlot(call); interrupted = slot.stream(); session.finish(turn); slot.end(gauge)
     """

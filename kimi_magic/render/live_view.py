@@ -22,6 +22,10 @@ from .markdown_blocks import BlockSplitter
 from .ui_events import watch_kernel_status
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
+# Messages to the frontend a second, whatever they hold: each costs the kernel (capture,
+# serialising, signing) and the browser (a re-measure and a markdown render) about the same,
+# so an answer of many small blocks is bounded by this, not by its number of blocks.
+_MESSAGES_PER_SECOND = 8
 # A long open block (a big code block or table) is re-sent only when it has grown by this
 # share of its size, or after _TAIL_MAX_WAIT_S, so its cost stays linear in its length.
 _TAIL_GROWTH_SHARE = 0.5
@@ -103,21 +107,28 @@ class MarkdownStream:
         """Text arrived since the last render."""
         return bool(self._pending)
 
-    def render(self, final: bool = False) -> None:
+    def render(self, final: bool = False) -> int:
+        """Show what arrived; returns how many messages that sent to the frontend."""
         text = "".join(self._pending)
         self._pending.clear()
         finished = self._splitter.feed(text)
         if final:
             finished += self._splitter.close()
+        sent = 0
         if finished:
             self._capture.into(self._frozen)
-            for block in finished:
-                display({MIME_MARKDOWN: block}, raw=True)
+            # The blocks finished since the last render as one output: a message costs the
+            # kernel and the browser about the same whatever it holds, and an answer of many
+            # small blocks would otherwise send one per block.
+            display({MIME_MARKDOWN: "\n\n".join(finished)}, raw=True)
+            sent += 1
         tail = "" if final else self._splitter.tail
         if tail != self._shown_tail and (finished or self._tail_due(tail)):
             self._tail.outputs = _markdown_output(tail) if tail else ()
             self._shown_tail = tail
             self._tail_sent_at = time.perf_counter()
+            sent += 1
+        return sent
 
     def _tail_due(self, tail: str) -> bool:
         grown = len(tail) - len(self._shown_tail)
@@ -154,7 +165,7 @@ class LiveView(FinalSlot):
         )
         self._bar_parts = (bar,)
         self.root = widgets.VBox([self.thinking, self.answer.box, bar], layout=plain)
-        self._last_render = 0.0
+        self._next_render = 0.0
         self._footer_at = 0.0
         self._phase = ""
         self._started = time.perf_counter()
@@ -202,14 +213,16 @@ class LiveView(FinalSlot):
     def until_due(self) -> float:
         """Seconds until the view may show new text again (0: now); a tick that showed none
         does not count, so the first text after a silence shows at once."""
-        return max(0.0, self._last_render + _MIN_INTERVAL_S - time.perf_counter())
+        return max(0.0, self._next_render - time.perf_counter())
 
     def render(self, usage: Usage) -> None:
         now = time.perf_counter()
-        if self.reasoning.pending or self.answer.pending:
-            self._last_render = now
-        self.reasoning.render()
-        self.answer.render()
+        shows = self.reasoning.pending or self.answer.pending
+        sent = self.reasoning.render() + self.answer.render()
+        if shows:
+            # A budget of messages, not of renders: a render that froze blocks and moved the
+            # tail sent two, and the next waits twice as long.
+            self._next_render = now + max(_MIN_INTERVAL_S, sent / _MESSAGES_PER_SECOND)
         phase = (
             "answering"
             if self.answer.has_text
