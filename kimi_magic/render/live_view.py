@@ -25,7 +25,7 @@ _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
 # Messages to the frontend a second, whatever they hold: each costs the kernel (capture,
 # serialising, signing) and the browser (a re-measure and a markdown render) about the same,
 # so an answer of many small blocks is bounded by this, not by its number of blocks.
-_MESSAGES_PER_SECOND = 8
+_MESSAGES_PER_SECOND = 6
 # A long open block (a big code block or table) is re-sent only when it has grown by this
 # share of its size, or after _TAIL_MAX_WAIT_S, so its cost stays linear in its length.
 _TAIL_GROWTH_SHARE = 0.5
