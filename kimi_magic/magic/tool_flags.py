@@ -35,6 +35,13 @@ def tool_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
             "(auto), or never run (deny).",
         ),
         argument(
+            "--approve-timeout",
+            dest="approve_timeout",
+            type=float,
+            metavar="SECONDS",
+            help="How long the Approve / Deny buttons wait for a click before they deny.",
+        ),
+        argument(
             "--tool-choice",
             metavar="CHOICE",
             help="The first round's tool_choice: auto, none, required, or a tool's name.",

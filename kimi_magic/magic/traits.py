@@ -26,6 +26,9 @@ _HELP: dict[str, str] = {
     "default_tools": "Tools offered to every question (as --tools): names, all, notebook, "
     "python, mcp:NAME.",
     "approve": "run_python: 'ask' (Approve / Deny buttons), 'auto' (no asking), 'deny'.",
+    "approve_timeout": "Seconds the Approve / Deny buttons wait for a click; then the code is "
+    "denied and the model is told it was not approved in time.",
+    "python_timeout": "Seconds one run_python run may take before it is stopped.",
     "tool_max_rounds": "Model rounds of one tool-using question before the loop stops.",
     "agent_max_rounds": "Model rounds of one %%kimi --agent cell.",
     "agent_max_cost": "USD one %%kimi --agent cell may spend before it stops.",
