@@ -49,7 +49,7 @@ def _copy_tree(dest: Path) -> None:
 def _apply(tree: Path, patches: list[Path]) -> None:
     for patch in patches:
         done = subprocess.run(
-            ["git", "apply", "--directory=.", str(patch)], cwd=tree, capture_output=True, text=True
+            ["git", "apply", str(patch)], cwd=tree, capture_output=True, text=True
         )
         if done.returncode:
             sys.exit(f"{patch.name} no longer applies to this tree; remake it:\n{done.stderr}")
