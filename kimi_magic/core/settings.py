@@ -21,8 +21,8 @@ from typing import Any
 
 from .constants import (
     AGENT_MAX_COST_USD,
-    APPROVE_TIMEOUT_S,
     AGENT_MAX_ROUNDS,
+    APPROVE_TIMEOUT_S,
     CALL_TIMEOUT_S,
     CONTEXT_WINDOW_TOKENS,
     MODEL_ID,

@@ -13,8 +13,8 @@ import html
 import json
 from typing import Any
 
-from .final_output import MIME_MARKDOWN, MIME_PLAIN
 from ..core.invisible import made_visible
+from .final_output import MIME_MARKDOWN, MIME_PLAIN
 
 SHOWN_RESULT_CHARS = 4_000  # of a result shown in its block (the model may get more)
 SHOWN_ARGUMENT_CHARS = 1_000
@@ -78,7 +78,9 @@ class ToolBlocks:
         from IPython.display import display
 
         data = {
-            MIME_MARKDOWN: block_markdown(name, arguments, "running", show_arguments=show_arguments),
+            MIME_MARKDOWN: block_markdown(
+                name, arguments, "running", show_arguments=show_arguments
+            ),
             MIME_PLAIN: block_plain(name, "running"),
         }
         self._handles[call_id] = display(data, raw=True, display_id=True)

@@ -47,8 +47,7 @@ class Decision:
 Approver = Callable[[str], Decision]
 RUN_CODE = "run this code in your namespace"  # what the view says Kimi wants to do
 DENIED_BY_SETTING = (
-    'approve is set to "deny": no code runs (run_python, or a tool registered with '
-    "runs_code=True)."
+    'approve is set to "deny": no code runs (run_python, or a tool registered with runs_code=True).'
 )
 
 

@@ -106,9 +106,7 @@ def test_two_servers_with_the_same_tool_names_are_both_namespaced(
 ) -> None:
     evil("one")
     evil("two")
-    emulator.script(
-        calls(("one__fetch_page", {}), ("two__fetch_page", {})), {"content": "done"}
-    )
+    emulator.script(calls(("one__fetch_page", {}), ("two__fetch_page", {})), {"content": "done"})
     controls_shell.run_cell_magic("kimi", "--tools mcp:one,mcp:two", "fetch")
     names = offered(emulator)
     assert {"one__fetch_page", "two__fetch_page", "one__run_python", "two__run_python"} <= set(
@@ -300,7 +298,9 @@ def _visible_now(messages: list[dict[str, Any]]) -> list[str]:
     texts = []
     for output in shown.final_outputs():
         data = output.get("data", {})
-        texts.append(data.get("text/markdown") or data.get("text/html") or data.get("text/plain", ""))
+        texts.append(
+            data.get("text/markdown") or data.get("text/html") or data.get("text/plain", "")
+        )
     for message in messages:
         if message["msg_type"] == "comm_open":
             texts.append(str(message["content"]["data"].get("state", {}).get("value", "")))
