@@ -51,7 +51,7 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     # Tools (issue 9) offered to every question, as --tools: names, all, notebook, python,
     # mcp:NAME. (`tools` itself is the request's list of raw definitions.)
     "default_tools": ("string", ""),
-    "approve": ("string", "ask"),  # run_python: ask (buttons), auto, or deny
+    "approve": ("string", "ask"),  # code-running tools: ask (buttons), auto, or deny
     "approve_timeout": ("number", APPROVE_TIMEOUT_S),  # unclicked buttons deny after this
     "python_timeout": ("number", RUN_PYTHON_SECONDS),  # a run_python run is stopped after this
     "tool_max_rounds": ("integer", TOOL_MAX_ROUNDS),

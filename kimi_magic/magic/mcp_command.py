@@ -62,5 +62,8 @@ def listing(servers: Any) -> tuple[str, str]:
         for tool in tools:
             first = tool.description.strip().splitlines()[0] if tool.description.strip() else ""
             lines.append(f"  - `{tool.name}`: {first}")
-    text = "**MCP servers** (`--tools mcp:NAME` offers a server's tools)\n\n" + "\n".join(lines)
+    text = (
+        "**MCP servers** (`--tools mcp:NAME` offers a server's tools, named `NAME__tool`)\n\n"
+        + "\n".join(lines)
+    )
     return text, text.replace("**", "").replace("`", "")

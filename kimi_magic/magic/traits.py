@@ -25,7 +25,8 @@ _HELP: dict[str, str] = {
     "background": "%%kimi answers stream in the background by default (like --bg).",
     "default_tools": "Tools offered to every question (as --tools): names, all, notebook, "
     "python, mcp:NAME.",
-    "approve": "run_python: 'ask' (Approve / Deny buttons), 'auto' (no asking), 'deny'.",
+    "approve": "Code-running tools (run_python, @kimi_magic.tool(runs_code=True)): 'ask' "
+    "(Approve / Deny buttons), 'auto' (no asking), 'deny' (never run).",
     "approve_timeout": "Seconds the Approve / Deny buttons wait for a click; then the code is "
     "denied and the model is told it was not approved in time.",
     "python_timeout": "Seconds one run_python run may take before it is stopped.",
