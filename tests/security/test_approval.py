@@ -225,6 +225,25 @@ def test_the_agent_under_deny_runs_no_code(
     assert tool_results(emulator, 1)[0].startswith('Not run: approve is set to "deny"')
 
 
+def test_the_terminal_prompt_shows_the_code_once_with_hidden_characters_marked(
+    controls_shell: Any,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Terminal IPython (no kernel) asks on the terminal: the user types the answer.
+    code = "access = 'user'  # check\u202e if admin: access = 'admin'"
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    emulator.script(calls(("run_python", {"code": code})), {"content": "done"})
+    controls_shell.run_cell_magic("kimi", "--tools python --approve ask", "go")
+    shown = capsys.readouterr().out
+    assert "Kimi wants to run this code in your namespace:" in shown
+    assert shown.count("access = 'user'") == 1
+    assert "⟨U+202E⟩" in shown and "\u202e" not in shown
+    assert "invisible or direction-changing character(s)" in shown
+    assert "access" not in controls_shell.user_ns
+
+
 # -- the time limit ---------------------------------------------------------------------------
 
 # Each stays bounded where the guard is missing (it prints "survived" after 15 s).
