@@ -81,6 +81,8 @@ class KimiMagics(Magics):
     background = setting_trait("background")
     default_tools = setting_trait("default_tools")
     approve = setting_trait("approve")
+    approve_timeout = setting_trait("approve_timeout")
+    python_timeout = setting_trait("python_timeout")
     tool_max_rounds = setting_trait("tool_max_rounds")
     agent_max_rounds = setting_trait("agent_max_rounds")
     agent_max_cost = setting_trait("agent_max_cost")

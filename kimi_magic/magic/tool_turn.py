@@ -101,13 +101,16 @@ def close_tools(host: Any) -> None:
 
 
 def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, Tool]:
-    """The tools named by `words`; an unknown name is refused before anything is sent."""
+    """The tools named by `words`; an unknown name or a clash is refused before anything is
+    sent, and code-running tools wait for approval (tools/offer.py)."""
     from ..tools.approval import approver_for
     from ..tools.notebook_tools import NotebookTools
+    from ..tools.offer import offer
     from ..tools.python_tool import python_tool
     from ..tools.registry import REGISTRY
 
     namespace = host.shell.user_ns if host.shell is not None else {}
+    approve, wait = str(resolved["approve"]), resolved["approve_timeout"]
     chosen: list[Tool] = []
     for word in words:
         if word == "all":
@@ -115,12 +118,13 @@ def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, T
         elif word == "notebook":
             chosen += NotebookTools(namespace, host.context).tools()
         elif word == "python":
-            chosen.append(python_tool(namespace, approver_for(str(resolved["approve"]))))
+            approver = approver_for(approve, wait)
+            chosen.append(python_tool(namespace, approver, float(resolved["python_timeout"])))
         elif word.startswith("mcp:"):
             chosen += mcp_tools(host, word[4:])
         else:
             chosen.append(REGISTRY.get(word))
-    return {tool.name: tool for tool in chosen}
+    return offer(chosen, approve, wait)
 
 
 def offer_tools(host: Any, turn: Turn, words: list[str]) -> None:
@@ -132,15 +136,22 @@ def offer_tools(host: Any, turn: Turn, words: list[str]) -> None:
 
 
 class _Blocks:
-    """The loop's observer: a collapsible block per tool call in the cell's output."""
+    """The loop's observer: a collapsible block per tool call in the cell's output.
 
-    def __init__(self) -> None:
+    The calls of tools in `asking` wait for approval: their running block leaves the code to
+    the approval view, so the user reads it once, in the one place that marks hidden
+    characters and has the buttons.
+    """
+
+    def __init__(self, asking: frozenset[str] = frozenset()) -> None:
         from ..render.tool_blocks import ToolBlocks
 
         self.blocks = ToolBlocks()
+        self.asking = asking
 
     def tool_started(self, call: Any) -> None:
-        self.blocks.started(call.id, call.name, call.arguments)
+        shown = call.name not in self.asking
+        self.blocks.started(call.id, call.name, call.arguments, show_arguments=shown)
 
     def tool_finished(self, result: ToolResult) -> None:
         call = result.call
@@ -164,14 +175,16 @@ def run_tool_turn(host: Any, turn: Turn, args: argparse.Namespace, words: list[s
     if int(turn.params.get("n") or 1) > 1:
         raise ConfigurationError("Tools run with one answer: drop -n, or drop the tools.")
     agent = bool(getattr(args, "agent", False))
+    tools = choose_tools(host, words, resolved)
+    asking = frozenset(n for n, t in tools.items() if t.runs_code and resolved["approve"] == "ask")
     loop = ToolLoop(
         host.session,
         turn,
-        choose_tools(host, words, resolved),
+        tools,
         max_rounds=int(resolved["agent_max_rounds" if agent else "tool_max_rounds"]),
         max_cost=resolved["agent_max_cost"] if agent else None,
         parallel=resolved["parallel_tool_calls"] is not False,
-        observer=_Blocks(),
+        observer=_Blocks(asking),
         tool_choice=getattr(args, "tool_choice", None),
     )
     slot: Any = AnswerSlot(loop.start())

@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .loop import ToolLoop, tool_map
+from ..core.constants import APPROVE_TIMEOUT_S, RUN_PYTHON_SECONDS
+from .loop import ToolLoop
 from .registry import REGISTRY, Tool, tool_from_function
 
 if TYPE_CHECKING:
@@ -36,12 +37,15 @@ def resolve_tools(
     approve: str = "ask",
     mcp: MCPServers | None = None,
     context: Any = None,
+    approve_timeout: float | None = APPROVE_TIMEOUT_S,
+    python_timeout: float = RUN_PYTHON_SECONDS,
 ) -> dict[str, Tool]:
     """Tools by name from functions, Tool values, registered names and the groups all,
     notebook, python and mcp:NAME (the notebook ones read `namespace`, by default
-    `__main__`'s globals)."""
+    `__main__`'s globals); a name clash is refused, code-running tools ask first."""
     from .approval import approver_for
     from .notebook_tools import NotebookTools
+    from .offer import offer
     from .python_tool import python_tool
 
     space = namespace if namespace is not None else vars(sys.modules["__main__"])
@@ -56,7 +60,8 @@ def resolve_tools(
         elif item == "notebook":
             chosen += NotebookTools(space, context).tools()
         elif item == "python":
-            chosen.append(python_tool(space, approver_for(approve)))
+            approver = approver_for(approve, approve_timeout)
+            chosen.append(python_tool(space, approver, python_timeout))
         elif item.startswith("mcp:"):
             if mcp is None:
                 from .mcp_client import MCPServers
@@ -69,7 +74,7 @@ def resolve_tools(
             chosen += mcp.tools(item[4:])
         else:
             chosen.append(REGISTRY.get(item))
-    return tool_map(chosen)
+    return offer(chosen, approve, approve_timeout)
 
 
 def ask_with_tools(
@@ -84,7 +89,12 @@ def ask_with_tools(
 
     turn = session.prepare(Question.from_keywords(text, options))
     resolved = turn.resolved
-    offered = resolve_tools(tools, approve=str(resolved["approve"]))
+    offered = resolve_tools(
+        tools,
+        approve=str(resolved["approve"]),
+        approve_timeout=resolved["approve_timeout"],
+        python_timeout=float(resolved["python_timeout"]),
+    )
     loop = ToolLoop(
         session,
         turn,

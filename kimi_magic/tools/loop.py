@@ -238,5 +238,7 @@ def choice_json(choice: str, tools: Mapping[str, Tool]) -> str | dict[str, Any]:
 
 
 def tool_map(tools: list[Tool]) -> dict[str, Tool]:
-    """Tools by name; a later tool of the same name wins."""
-    return {tool.name: tool for tool in tools}
+    """Tools by name; two of the same name are refused (tools/offer.py), never resolved."""
+    from .offer import offer
+
+    return offer(tools)
