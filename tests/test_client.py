@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from waiting import HANG_GUARD_S, wait_until
 
 from kimi_magic import (
     APIConnectionError,
@@ -555,12 +556,11 @@ def test_stop_during_a_retry_wait_sends_nothing_more(emulator: Emulator, kimi: K
     stream = kimi.stream([{"role": "user", "content": "hi"}])
     reader = threading.Thread(target=stream.until_done)
     reader.start()
-    deadline = time.monotonic() + 5
-    while not emulator.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: emulator.requests, "the first request to reach the emulator")
     stream.stop()
-    reader.join(timeout=2)
-    assert not reader.is_alive()  # did not sit out the 30 s Retry-After
+    # Had stop not cut the 30 s Retry-After wait, the reader would sit it out past the guard.
+    reader.join(timeout=HANG_GUARD_S / 2)
+    assert not reader.is_alive(), "stop did not end the wait for the Retry-After"
     assert len(emulator.requests) == 1 and stream.answer.interrupted
 
 

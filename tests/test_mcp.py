@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import accepting, wait_until
 
 from kimi_magic.core.types import ToolCall
 from kimi_magic.tools.mcp_client import MCPError, MCPServers, ServerSpec
@@ -160,7 +161,6 @@ def test_mcp_add_usage(text: str) -> None:
 def test_a_server_over_streamable_http(tmp_path: Path) -> None:
     import socket
     import subprocess
-    import time
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -172,13 +172,7 @@ def test_a_server_over_streamable_http(tmp_path: Path) -> None:
     )
     servers = MCPServers({"web": ServerSpec("web", url=f"http://127.0.0.1:{port}/mcp")})
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(lambda: accepting(port), "the MCP server to accept connections")
         tools = {t.name: t for t in servers.tools("web")}
         assert run_one(ToolCall("1", "web__add", '{"a": 4, "b": 5}'), tools).text == "9"
         assert len(run_one(ToolCall("2", "web__red_square", "{}"), tools).images) == 1

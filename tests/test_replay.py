@@ -111,7 +111,9 @@ def test_replay_streams_at_the_recorded_pace(emulator: Emulator, isolated: Path)
     events = list(client.stream([{"role": "user", "content": "Go slowly"}]))
     took = time.perf_counter() - started
     assert sum(isinstance(e, TextDelta) for e in events) > 5  # it still streams
-    assert abs(took - round(live.seconds, 1)) < 0.25
+    # It waits out the recorded gaps: a lower bound, which load cannot break (a loaded machine
+    # only makes the replay slower), so no upper one.
+    assert took >= round(live.seconds, 1) - 0.25
 
 
 def test_a_missing_replay_file_is_a_clear_error(isolated: Path) -> None:

@@ -9,11 +9,11 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from kimi_magic import ConfigurationError, KimiError, Session, StreamError
 from kimi_magic.api.save_file import dump, undump
@@ -100,9 +100,8 @@ def test_questions_keep_their_order_when_answers_finish_out_of_order(
     slow_call = session.start(slow)
     reader = threading.Thread(target=slow_call.run)
     reader.start()
-    deadline = time.monotonic() + 10
-    while not emulator.requests and time.monotonic() < deadline:
-        time.sleep(0.01)  # the first request has taken the slow reply before the second asks
+    # The first request has taken the slow reply before the second asks.
+    wait_until(lambda: emulator.requests, "the first question to reach the emulator")
     session.ask("second")  # finishes while the first still streams
     assert session.pending == 1
     reader.join(timeout=30)
