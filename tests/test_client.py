@@ -553,7 +553,7 @@ def test_stop_during_a_retry_wait_sends_nothing_more(emulator: Emulator, kimi: K
         {"content": "too late"},
     )
     stream = kimi.stream([{"role": "user", "content": "hi"}])
-    reader = threading.Thread(target=stream.until_done)
+    reader = threading.Thread(target=stream.result)
     reader.start()
     deadline = time.monotonic() + 5
     while not emulator.requests and time.monotonic() < deadline:

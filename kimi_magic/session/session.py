@@ -363,7 +363,7 @@ class Session:
         turn = self.prepare(Question.from_keywords(text, options))
         call = self.start(turn)
         try:
-            call.run()
+            call.run_keeping_errors()
         finally:
             self.finish(turn)
         if call.error is not None:

@@ -92,7 +92,7 @@ def ask_with_tools(
         max_rounds=int(resolved["tool_max_rounds"]),
         parallel=resolved["parallel_tool_calls"] is not False,
     )
-    loop.run(read or (lambda call: call.run()))
+    loop.run(read or (lambda call: call.run_keeping_errors()))
     call = turn.call
     if call is not None and call.error is not None:
         raise call.error

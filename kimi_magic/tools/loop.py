@@ -123,7 +123,9 @@ class ToolLoop:
         self.fold_usage()
         self.session.finish(self.turn)
 
-    def run(self, read: Callable[[Call], object] = lambda call: call.run()) -> Answer:
+    def run(
+        self, read: Callable[[Call], object] = lambda call: call.run_keeping_errors()
+    ) -> Answer:
         """The whole loop, each call read by `read` (a view, or nothing); returns the answer."""
         call: Call | None = self.start()
         try:
