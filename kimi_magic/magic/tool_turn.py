@@ -208,9 +208,8 @@ class _Ended:
 
 
 def _after(loop: ToolLoop, agent: bool) -> None:
-    """The loop's note, then (an agent cell) its code offered as a new cell."""
-    if loop.note:
-        show_markdown(f"<small>⚠ {loop.note}</small>", plain=loop.note)
+    """An agent cell's code offered as a new cell (the loop's note is among the answer's
+    notes, which `_finish` shows)."""
     if agent and loop.code:
         offer_code(OFFERED_CODE_HEAD + "\n\n".join(loop.code))
 

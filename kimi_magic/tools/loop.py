@@ -93,6 +93,8 @@ class ToolLoop:
         if not answer.tool_calls or not answer.complete or call.stopped:
             return False
         self.note = self._cap_reached(answer)
+        if self.note:  # the answer carries it (`answer.notes`), as the magic shows it
+            self.turn.notes.append(self.note)
         return not self.note
 
     def run_tools(self) -> Call:
