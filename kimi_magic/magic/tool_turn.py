@@ -101,26 +101,29 @@ def close_tools(host: Any) -> None:
 
 
 def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, Tool]:
-    """The tools named by `words`; an unknown name is refused before anything is sent."""
-    from ..tools.approval import approver_for
-    from ..tools.notebook_tools import NotebookTools
-    from ..tools.python_tool import python_tool
-    from ..tools.registry import REGISTRY
+    """The tools named by `words`, resolved as every `ask` resolves them (the notebook's
+    namespace, and this magic's MCP servers); an unknown name is refused before anything
+    is sent."""
+    from ..tools.api import resolve_tools
 
     namespace = host.shell.user_ns if host.shell is not None else {}
-    chosen: list[Tool] = []
-    for word in words:
-        if word == "all":
-            chosen += REGISTRY.all()
-        elif word == "notebook":
-            chosen += NotebookTools(namespace, host.context).tools()
-        elif word == "python":
-            chosen.append(python_tool(namespace, approver_for(str(resolved["approve"]))))
-        elif word.startswith("mcp:"):
-            chosen += mcp_tools(host, word[4:])
-        else:
-            chosen.append(REGISTRY.get(word))
-    return {tool.name: tool for tool in chosen}
+    return resolve_tools(
+        words,
+        namespace=namespace,
+        approve=str(resolved["approve"]),
+        mcp=_HostServers(host),
+        context=host.context,
+    )
+
+
+class _HostServers:
+    """`mcp:NAME` in the magic: the servers it started (see `mcp_tools`)."""
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+
+    def tools(self, name: str) -> list[Tool]:
+        return mcp_tools(self.host, name)
 
 
 def offer_tools(host: Any, turn: Turn, words: list[str]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .loop import ToolLoop, tool_map
 from .registry import REGISTRY, Tool, tool_from_function
@@ -16,9 +16,14 @@ from .registry import REGISTRY, Tool, tool_from_function
 if TYPE_CHECKING:
     from ..session.session import Session
     from ..session.turn import Turn
-    from .mcp_client import MCPServers
 
 ToolSpec = str | Tool | Callable[..., Any]
+
+
+class ServerTools(Protocol):
+    """Where `mcp:NAME` finds a server's tools (MCPServers, or the magic's own servers)."""
+
+    def tools(self, name: str) -> list[Tool]: ...
 
 
 def _words(spec: ToolSpec | Iterable[ToolSpec]) -> list[ToolSpec]:
@@ -34,12 +39,12 @@ def resolve_tools(
     *,
     namespace: dict[str, Any] | None = None,
     approve: str = "ask",
-    mcp: MCPServers | None = None,
+    mcp: ServerTools | None = None,
     context: Any = None,
 ) -> dict[str, Tool]:
     """Tools by name from functions, Tool values, registered names and the groups all,
     notebook, python and mcp:NAME (the notebook ones read `namespace`, by default
-    `__main__`'s globals)."""
+    `__main__`'s globals): the one resolution of every `ask` and of `%%kimi --tools`."""
     from .approval import approver_for
     from .notebook_tools import NotebookTools
     from .python_tool import python_tool
@@ -84,7 +89,14 @@ def ask_with_tools(
 
     turn = session.prepare(Question.from_keywords(text, options))
     resolved = turn.resolved
-    offered = resolve_tools(tools, approve=str(resolved["approve"]))
+    notebook = session.notebook  # a notebook's session: its tools read and run in its namespace
+    space = notebook.namespace if notebook is not None else None
+    offered = resolve_tools(
+        tools,
+        namespace=space if isinstance(space, dict) else None,
+        approve=str(resolved["approve"]),
+        context=notebook.context if notebook is not None else None,
+    )
     loop = ToolLoop(
         session,
         turn,
