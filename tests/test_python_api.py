@@ -201,3 +201,18 @@ def test_a_failed_call_raises_from_result_and_is_kept_by_run_keeping_errors(
         call = kimi.stream([{"role": "user", "content": "Hi"}])
         answer = call.run_keeping_errors()
         assert call.error is not None and answer.ended == "error"
+
+
+def test_the_magic_shows_the_note_its_answer_carries_once(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kimi_magic.magic.extension import loaded
+
+    looping = {"tool_calls": [{"name": "list_variables", "arguments": {}}]}
+    emulator.script(looping, looping)
+    controls_shell.run_cell_magic("kimi", "--tools notebook --max-rounds 1", "loop")
+
+    [answer] = loaded(controls_shell).session.conversation().answers
+    [note] = answer.notes
+    assert note.startswith("Stopped after 1 rounds (the cap, tool_max_rounds)")
+    assert capsys.readouterr().out.count(note) == 1
