@@ -1,9 +1,12 @@
 """Record and replay: every whole answer kept in a JSON-lines file beside the notebook, and
-the same requests answered from it later with no network and no credentials, streamed at the
-pace they were recorded at (a class still sees the answer arrive).
+the same requests answered from it later with no network and no credentials, streamed at a
+steady pace (a class still sees the answer arrive).
 
-The file is stable: one line per distinct request, sorted keys, no timestamps or ids, never the
-token; a rerun that gets the same answers leaves it byte for byte the same (a clean git diff).
+The file is stable: one line per distinct request, sorted keys, no timestamps, timings or ids,
+never the token; recording the same session again, into the same file or a new one, gives the
+same bytes (a clean git diff). Timings were left out because they differ on every run: the
+replay's pace comes from the answer's length instead. A file recorded with a `pace` (seconds
+to the first token and in all) is still replayed at that pace.
 The settings `record` / `replay` (keywords, `%kimi record FILE`, KIMI_MAGIC_REPLAY=FILE) make
 `Session.client` hand out a `RecordingClient` / `ReplayClient` (see `client_for_settings`).
 """
@@ -53,12 +56,15 @@ from .wire import request_body
 DELIVERY_KEYS = frozenset({"stream", "stream_options"})
 # A replayed answer is sent in pieces of about this many characters.
 PIECE_CHARS = 12
-PACE_DECIMALS = 1  # seconds are kept to a tenth: finer would churn the file for nothing
 REPLAY = Kind(
     "replay file",
     "Fix or delete the file (a merge conflict or a hand edit?), or record it again "
     "(record mode against the live API).",
 )
+# A replay streams at about this speed (some 100 tokens a second, a typical live pace), and no
+# answer takes longer than REPLAY_MAX_SECONDS to replay.
+REPLAY_CHARS_PER_SECOND = 400
+REPLAY_MAX_SECONDS = 3.0
 
 
 class ReplayMissing(KimiError):
@@ -122,7 +128,7 @@ class ReplayFile:
         with self._lock:
             old = self._entries.get(key)
             if old is not None and _same_answer(old, entry):
-                return  # the same answer again: keep the recorded pace, no churn in git
+                return  # the same answer again: the file stays as it was, no churn in git
             self._entries[key] = entry
             if old is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +166,6 @@ def _line(entry: Mapping[str, Any]) -> str:
 
 def _answer_record(answer: Answer) -> dict[str, Any]:
     u = answer.usage
-    latency = round(answer.latency or 0.0, PACE_DECIMALS)
     return {
         "answer": {
             "text": answer.text,
@@ -169,7 +174,6 @@ def _answer_record(answer: Answer) -> dict[str, Any]:
             "tool_calls": [[c.id, c.name, c.arguments] for c in answer.tool_calls],
         },
         "usage": [u.prompt_tokens, u.cached_tokens, u.completion_tokens],
-        "pace": [latency, max(round(answer.seconds, PACE_DECIMALS), latency)],
     }
 
 
@@ -220,13 +224,14 @@ class RecordingClient:
 
 
 def _paced(entry: Mapping[str, Any], model: str) -> Callable[[Call], Iterator[StreamEvent]]:
-    """The recorded answer as events, paced as it was recorded; Stop works as live."""
+    """The recorded answer as events at a steady pace (or an old file's recorded one); Stop
+    works as live."""
 
     def source(call: Call) -> Iterator[StreamEvent]:
-        answer, pace = entry["answer"], entry.get("pace") or [0.0, 0.0]
-        latency, seconds = float(pace[0]), float(pace[1])
+        answer = entry["answer"]
         pieces = _pieces(answer.get("reasoning") or "", ReasoningDelta)
         pieces += _pieces(answer.get("text") or "", TextDelta)
+        latency, seconds = _pace(entry, len(pieces) * PIECE_CHARS)
         if call.wait_unless_stopped(latency):
             return
         yield ResponseStarted(None, model)
@@ -242,6 +247,14 @@ def _paced(entry: Mapping[str, Any], model: str) -> Callable[[Call], Iterator[St
         yield UsageReport(Usage(prompt, cached, completion))
 
     return source
+
+
+def _pace(entry: Mapping[str, Any], chars: int) -> tuple[float, float]:
+    """Seconds to the first piece and in all: a file's recorded `pace`, else from the length."""
+    pace = entry.get("pace")
+    if pace:
+        return float(pace[0]), float(pace[1])
+    return 0.0, min(chars / REPLAY_CHARS_PER_SECOND, REPLAY_MAX_SECONDS)
 
 
 def _pieces(text: str, kind: type[ReasoningDelta] | type[TextDelta]) -> list[StreamEvent]:

@@ -44,6 +44,12 @@ class Outcome(str, Enum):
         partial answer for a whole one ("" when complete)."""
         return _NOTE_TO_MODEL[self]
 
+    @property
+    def note(self) -> str:
+        """The plain sentence `Answer.notes` carries for a partial answer ("" when complete)."""
+        words = _HISTORY[self]
+        return f"{words[:1].upper()}{words[1:]}." if words else ""
+
 
 _STATUS = {
     Outcome.COMPLETE: "",
@@ -90,6 +96,9 @@ class Answer:
     logprobs: list[TokenLogprob] = field(default_factory=list)  # the first choice's tokens
     from_cache: bool = False  # replayed from the local response cache: nothing was paid
     error: str | None = None  # the paragraph of the error that ended the call, if one did
+    # What the caller should know of how the turn went, as the magic shows it: history
+    # trimmed, a deprecated parameter, the tool loop's round or cost cap, a partial answer.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def cost(self) -> float:

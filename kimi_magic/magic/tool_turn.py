@@ -101,30 +101,31 @@ def close_tools(host: Any) -> None:
 
 
 def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, Tool]:
-    """The tools named by `words`; an unknown name or a clash is refused before anything is
-    sent, and code-running tools wait for approval (tools/offer.py)."""
-    from ..tools.approval import approver_for
-    from ..tools.notebook_tools import NotebookTools
-    from ..tools.offer import offer
-    from ..tools.python_tool import python_tool
-    from ..tools.registry import REGISTRY
+    """The tools named by `words`, resolved as every `ask` resolves them (the notebook's
+    namespace, and this magic's MCP servers); an unknown name or a clash is refused before
+    anything is sent, and code-running tools wait for approval (tools/offer.py)."""
+    from ..tools.api import resolve_tools
 
     namespace = host.shell.user_ns if host.shell is not None else {}
-    approve, wait = str(resolved["approve"]), resolved["approve_timeout"]
-    chosen: list[Tool] = []
-    for word in words:
-        if word == "all":
-            chosen += REGISTRY.all()
-        elif word == "notebook":
-            chosen += NotebookTools(namespace, host.context).tools()
-        elif word == "python":
-            approver = approver_for(approve, wait)
-            chosen.append(python_tool(namespace, approver, float(resolved["python_timeout"])))
-        elif word.startswith("mcp:"):
-            chosen += mcp_tools(host, word[4:])
-        else:
-            chosen.append(REGISTRY.get(word))
-    return offer(chosen, approve, wait)
+    return resolve_tools(
+        words,
+        namespace=namespace,
+        approve=str(resolved["approve"]),
+        approve_timeout=resolved["approve_timeout"],
+        python_timeout=float(resolved["python_timeout"]),
+        mcp=_HostServers(host),
+        context=host.context,
+    )
+
+
+class _HostServers:
+    """`mcp:NAME` in the magic: the servers it started (see `mcp_tools`)."""
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+
+    def tools(self, name: str) -> list[Tool]:
+        return mcp_tools(self.host, name)
 
 
 def offer_tools(host: Any, turn: Turn, words: list[str]) -> None:
@@ -221,9 +222,8 @@ class _Ended:
 
 
 def _after(loop: ToolLoop, agent: bool) -> None:
-    """The loop's note, then (an agent cell) its code offered as a new cell."""
-    if loop.note:
-        show_markdown(f"<small>⚠ {loop.note}</small>", plain=loop.note)
+    """An agent cell's code offered as a new cell (the loop's note is among the answer's
+    notes, which `_finish` shows)."""
     if agent and loop.code:
         offer_code(OFFERED_CODE_HEAD + "\n\n".join(loop.code))
 

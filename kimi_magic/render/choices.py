@@ -66,7 +66,7 @@ def stream_choices(call: Call, n: int) -> ChoicesView:
     """Stream `n` choices into tabs (where widgets render) or collect them (elsewhere)."""
     if not widgets_render():
         try:
-            call.until_done()
+            call.result()
         except KeyboardInterrupt:
             return ChoicesView(None, True)
         except KimiError:

@@ -23,6 +23,7 @@ from ..api.cache import ResponseCache
 from ..api.client import ENDPOINT_KEYS, Client
 from ..api.endpoint import resolve_endpoint
 from ..api.wire import request_body
+from ..core.answer import Answer
 from ..core.call import Call
 from ..core.constants import CONTEXT_RESERVE_TOKENS
 from ..core.conversation import Conversation
@@ -51,6 +52,7 @@ class Session:
 
     >>> session = Session()
     >>> session.ask("Name three plots for a time series", temperature=0.3).text
+    >>> turn = session.run_turn("And for a histogram?")   # the Turn: call, notes, gauge
     """
 
     def __init__(
@@ -343,6 +345,7 @@ class Session:
                     f"({error.strerror or error}). Set cache_dir to a writable folder."
                 )
         turn.gauge = self.gauge(turn.conversation, turn.resolved)
+        answer.notes = _unique([*answer.notes, *call.notes, *turn.notes, answer.ended.note])
         try:
             self._notify(AnswerFinished(turn))
         finally:
@@ -369,15 +372,39 @@ class Session:
         """How many turns are still streaming."""
         return len(self._pending)
 
-    def ask(self, text: str, **options: Any) -> Turn:
-        """Run a whole turn in plain Python and return it (`turn.answer`); errors are raised
-        after the turn is recorded, so history keeps what arrived."""
+    def run_turn(
+        self, text: str, *, read: Callable[[Call], object] | None = None, **options: Any
+    ) -> Turn:
+        """The lower-level step under `ask`: prepare, start, read (by `read`, else to the end
+        keeping any error), finish; returns the Turn (its call, notes and gauge). Errors are
+        raised after the turn is recorded, so history keeps what arrived."""
         turn = self.prepare(Question.from_keywords(text, options))
         call = self.start(turn)
         try:
-            call.run()
+            if read is None:
+                call.run_keeping_errors()
+            else:
+                read(call)
         finally:
             self.finish(turn)
         if call.error is not None:
             raise call.error
         return turn
+
+    def ask(self, prompt: str, **options: Any) -> Answer:
+        """Ask once in plain Python and return the Answer. `kimi_magic.Session` adds `tools=`
+        (functions, names, groups) on top; this engine sends only JSON tool definitions."""
+        tools = options.get("tools")
+        if tools and not (
+            isinstance(tools, (list, tuple)) and all(isinstance(t, dict) for t in tools)
+        ):
+            raise ConfigurationError(
+                "tools= with functions, Tool values or names runs through kimi_magic.Session "
+                "(or kimi_magic.ask / Kimi.ask); this engine sends only JSON tool definitions."
+            )
+        return self.run_turn(prompt, **options).answer
+
+
+def _unique(notes: list[str]) -> list[str]:
+    """The notes in order, each once, without empty ones."""
+    return list(dict.fromkeys(note for note in notes if note))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.constants import APPROVE_TIMEOUT_S, RUN_PYTHON_SECONDS
 from .loop import ToolLoop
@@ -17,9 +17,14 @@ from .registry import REGISTRY, Tool, tool_from_function
 if TYPE_CHECKING:
     from ..session.session import Session
     from ..session.turn import Turn
-    from .mcp_client import MCPServers
 
 ToolSpec = str | Tool | Callable[..., Any]
+
+
+class ServerTools(Protocol):
+    """Where `mcp:NAME` finds a server's tools (MCPServers, or the magic's own servers)."""
+
+    def tools(self, name: str) -> list[Tool]: ...
 
 
 def _words(spec: ToolSpec | Iterable[ToolSpec]) -> list[ToolSpec]:
@@ -35,14 +40,15 @@ def resolve_tools(
     *,
     namespace: dict[str, Any] | None = None,
     approve: str = "ask",
-    mcp: MCPServers | None = None,
+    mcp: ServerTools | None = None,
     context: Any = None,
     approve_timeout: float | None = APPROVE_TIMEOUT_S,
     python_timeout: float = RUN_PYTHON_SECONDS,
 ) -> dict[str, Tool]:
     """Tools by name from functions, Tool values, registered names and the groups all,
     notebook, python and mcp:NAME (the notebook ones read `namespace`, by default
-    `__main__`'s globals); a name clash is refused, code-running tools ask first."""
+    `__main__`'s globals): the one resolution of every `ask` and of `%%kimi --tools`; a name
+    clash is refused, code-running tools ask first."""
     from .approval import approver_for
     from .notebook_tools import NotebookTools
     from .offer import offer
@@ -89,9 +95,13 @@ def ask_with_tools(
 
     turn = session.prepare(Question.from_keywords(text, options))
     resolved = turn.resolved
+    notebook = session.notebook  # a notebook's session: its tools read and run in its namespace
+    space = notebook.namespace if notebook is not None else None
     offered = resolve_tools(
         tools,
+        namespace=space if isinstance(space, dict) else None,
         approve=str(resolved["approve"]),
+        context=notebook.context if notebook is not None else None,
         approve_timeout=resolved["approve_timeout"],
         python_timeout=float(resolved["python_timeout"]),
     )
@@ -102,7 +112,7 @@ def ask_with_tools(
         max_rounds=int(resolved["tool_max_rounds"]),
         parallel=resolved["parallel_tool_calls"] is not False,
     )
-    loop.run(read or (lambda call: call.run()))
+    loop.run(read or (lambda call: call.run_keeping_errors()))
     call = turn.call
     if call is not None and call.error is not None:
         raise call.error

@@ -92,6 +92,8 @@ class ToolLoop:
         if not answer.tool_calls or not answer.complete or call.stopped:
             return False
         self.note = self._cap_reached(answer)
+        if self.note:  # the answer carries it (`answer.notes`), as the magic shows it
+            self.turn.notes.append(self.note)
         return not self.note
 
     def run_tools(self) -> Call:
@@ -124,7 +126,9 @@ class ToolLoop:
         self.fold_usage()
         self.session.finish(self.turn)
 
-    def run(self, read: Callable[[Call], object] = lambda call: call.run()) -> Answer:
+    def run(
+        self, read: Callable[[Call], object] = lambda call: call.run_keeping_errors()
+    ) -> Answer:
         """The whole loop, each call read by `read` (a view, or nothing); returns the answer."""
         call: Call | None = self.start()
         try:
