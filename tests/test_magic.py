@@ -203,3 +203,15 @@ def test_the_line_magic_refuses_an_unknown_flag(
     assert emulator.requests == []  # nothing was sent, not even as a question
     shell.run_cell("%kimi -1 < 0 is true?")  # a dash that is no flag is still a question
     assert sent_messages(emulator)[-1]["content"] == "-1 < 0 is true?"
+
+
+def test_unload_ext_takes_the_magic_away(kimi_shell: InteractiveShell) -> None:
+    from kimi_magic.magic.extension import loaded
+
+    kimi_shell.run_line_magic("unload_ext", "kimi_magic")
+    try:
+        assert loaded(kimi_shell) is None  # map in plain Python finds no notebook session
+        assert kimi_shell.find_line_magic("kimi") is None
+        assert kimi_shell.find_cell_magic("kimi") is None
+    finally:
+        kimi_shell.run_line_magic("load_ext", "kimi_magic")  # the fixture unloads it again

@@ -40,6 +40,16 @@ def unload(ipython: InteractiveShell) -> None:
     ipython.configurables[:] = [
         c for c in ipython.configurables if type(c).__name__ != REGISTRY_NAME
     ]
+    # IPython has no unregister: without this `%kimi` still answers after %unload_ext, and
+    # `kimi_magic.map` would find the closed instance as "the notebook's session".
+    manager = getattr(ipython, "magics_manager", None)
+    if manager is not None and isinstance(manager.registry.get(REGISTRY_NAME), KimiMagics):
+        del manager.registry[REGISTRY_NAME]
+        for kind in ("line", "cell"):
+            table = manager.magics.get(kind, {})
+            bound = table.get("kimi")
+            if getattr(bound, "__self__", None) is magics:
+                del table["kimi"]
 
 
 def loaded(ipython: Any) -> KimiMagics | None:
