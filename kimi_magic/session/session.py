@@ -21,7 +21,7 @@ from typing import Any
 
 from ..api.cache import ResponseCache
 from ..api.client import ENDPOINT_KEYS, Client
-from ..api.endpoint import resolve_endpoint
+from ..api.endpoint import Endpoint, resolve_endpoint
 from ..api.wire import request_body
 from ..core.call import Call
 from ..core.constants import CONTEXT_RESERVE_TOKENS
@@ -66,7 +66,9 @@ class Session:
         self.notebook = notebook
         self._connection = dict(connection or {})
         self._fixed_client = client
-        self._clients: dict[tuple[Any, ...], Client] = {}
+        # Each client with the endpoint (URL, credentials) it was made for.
+        self._clients: dict[tuple[Any, ...], tuple[Endpoint | None, Client]] = {}
+        self._retired: list[Client] = []  # replaced, closed once nothing streams through them
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._pending: set[Turn] = set()
@@ -134,7 +136,8 @@ class Session:
 
     def client(self, resolved: Resolved | None = None) -> Client:
         """The HTTP client for these settings' endpoint and timeouts; a changed read_timeout or
-        model takes effect from the next call."""
+        model takes effect from the next call, and so do new credentials or a new base URL
+        (they are read again for every call, so a fixed token works with no restart)."""
         if self._fixed_client is not None:
             return self._fixed_client
         resolved = resolved or self.settings()
@@ -142,32 +145,67 @@ class Session:
             resolved[n]
             for n in ("api", "model", "read_timeout", "call_timeout", "record", "replay")
         )
+        endpoint = self._endpoint(resolved)  # cheap: a few environment look-ups
         with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._new_client(resolved)
-                self._clients[key] = client
-            return client
+            made = self._clients.get(key)
+            if made is not None and made[0] == endpoint:
+                return made[1]
+        client = self._new_client(resolved, endpoint)  # may raise (no credentials)
+        with self._lock:
+            old = self._clients.get(key)
+            if old is not None and old[0] == endpoint:  # another thread made it meanwhile
+                client, unused = old[1], [client]
+            else:
+                self._clients[key] = (endpoint, client)
+                unused = [old[1]] if old is not None else []
+            self._retired += unused
+            retired = self._retired_to_close()
+        for stale in retired:  # outside the lock: closing connections is I/O
+            stale.close()
+        return client
 
-    def _new_client(self, resolved: Resolved) -> Client:
+    def _endpoint(self, resolved: Resolved) -> Endpoint | None:
+        """Where a client made now would send (None without credentials)."""
+        given = self._connection
+        if given.get("endpoint") is not None:
+            return given["endpoint"]  # type: ignore[no-any-return]
+        try:
+            return resolve_endpoint(
+                api=resolved["api"],
+                model=resolved["model"],
+                **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
+            )
+        except ConfigurationError:
+            return None
+
+    def _retired_to_close(self) -> list[Client]:
+        """Clients replaced by new credentials or a new endpoint, to close once no answer
+        may still stream through them (under the lock; the caller closes them outside it)."""
+        if self._pending:
+            return []
+        retired, self._retired = self._retired, []
+        return retired
+
+    def _new_client(self, resolved: Resolved, endpoint: Endpoint | None) -> Client:
         """An HTTP client, or with the `record` / `replay` settings one that writes / answers
         from a replay file (replay needs no credentials)."""
         from ..api.replay import client_for_settings
 
         record, replay = resolved["record"], resolved["replay"]
-        made = lambda: self._http_client(resolved)  # noqa: E731
+        made = lambda: self._http_client(resolved, endpoint)  # noqa: E731
         client: Client = client_for_settings(
             record, replay, resolved["model"], resolved["api"], made
         )
         return client
 
-    def _http_client(self, resolved: Resolved) -> Client:
+    def _http_client(self, resolved: Resolved, endpoint: Endpoint | None) -> Client:
         given = self._connection
-        endpoint = given.get("endpoint") or resolve_endpoint(
-            api=resolved["api"],
-            model=resolved["model"],
-            **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
-        )
+        if endpoint is None:  # no credentials: resolving again raises what to set
+            endpoint = resolve_endpoint(
+                api=resolved["api"],
+                model=resolved["model"],
+                **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
+            )
         options = {
             k: given[k]
             for k in ("connect_timeout", "max_retries", "max_retry_wait", "transport")
@@ -197,9 +235,11 @@ class Session:
     def close(self) -> None:
         """Release the HTTP connections."""
         with self._lock:
-            for client in self._clients.values():
-                client.close()
+            clients = [client for _, client in self._clients.values()] + self._retired
             self._clients.clear()
+            self._retired = []
+        for client in clients:
+            client.close()
 
     # -- the turn ----------------------------------------------------------------------------
 
