@@ -64,3 +64,17 @@ def test_a_new_base_url_moves_the_next_request(kernel: KernelSession, emulator: 
         second = shown(kernel.run("%%kimi\nWho answers now?"))
         assert "Answered by the second server." in second
         assert len(emulator.requests) == 1 and len(other.requests) == 1
+
+
+def test_a_window_with_no_room_for_a_prompt_is_refused_with_what_to_set(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    emulator.script({"content": "Still answering."})
+    assert not kernel.run("%config KimiMagics.context_window = 1200").errors
+    refused = shown(kernel.run("%%kimi\nAre you there?"))
+    assert "context_window = 1,200 tokens leaves no room for a prompt" in refused
+    assert "-15," not in refused and "Traceback" not in refused
+    assert emulator.requests == []
+    assert not kernel.run("%config KimiMagics.context_window = None").errors
+    answered = shown(kernel.run("%%kimi\nAre you there?"))
+    assert "Still answering." in answered and "/ 245,760 tokens" in answered

@@ -31,12 +31,12 @@ from ..core.messages import Message
 from ..core.parameters import normalized
 from ..core.secrets import Redactor
 from ..core.settings import NAMES, Resolved, resolve
-from ..core.tokens import ContextGauge, messages_tokens
+from ..core.tokens import ContextGauge, carried_tokens, message_tokens, messages_tokens
 from ..core.trust import UntrustedProjectWarning
 from ..core.usage import Ledger
 from ..prompt.prompt import Prompt, build_prompt, replace_surrogates
 from ..prompt.structured import spec_from
-from .context_window import fit_to_context, refuse_if_too_long
+from .context_window import check_window, fit_to_context, refuse_if_too_long
 from .dry_run import DryRun
 from .events import AnswerFinished, Listener, SettingsChanged
 from .turn import Notebook, Question, Turn
@@ -225,11 +225,24 @@ class Session:
         except ConfigurationError:
             return str(resolved["api"])
 
-    def gauge(self, conversation: Conversation, resolved: Resolved | None = None) -> ContextGauge:
-        """How full the conversation's context window is."""
+    def gauge(
+        self,
+        conversation: Conversation,
+        resolved: Resolved | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> ContextGauge:
+        """How full the conversation's context window is: the history, the system prompt, and
+        what the request's `params` carry besides (tool schemas, response_format)."""
         resolved = resolved or self.settings()
-        reserve = resolved["max_completion_tokens"] or CONTEXT_RESERVE_TOKENS
-        used = messages_tokens(conversation.messages)
+        params = params or {}
+        reserve = (
+            params.get("max_completion_tokens")
+            or resolved["max_completion_tokens"]
+            or CONTEXT_RESERVE_TOKENS
+        )
+        system = resolved["system"]
+        used = messages_tokens(conversation.messages) + carried_tokens(params)
+        used += message_tokens(Message.system(system)) if system else 0
         return ContextGauge(used, int(resolved["context_window"]), int(reserve))
 
     def close(self) -> None:
@@ -297,9 +310,15 @@ class Session:
         if turn.exchange is not None:
             messages += turn.exchange.steps
         window = int(resolved["context_window"])
-        budget = window - int(turn.params.get("max_completion_tokens") or CONTEXT_RESERVE_TOKENS)
+        reserve = int(turn.params.get("max_completion_tokens") or CONTEXT_RESERVE_TOKENS)
+        # Checked when asked, not as set: a window and max_completion_tokens are often set
+        # one after the other, and the first alone may leave no room.
+        check_window(window, reserve)
+        # Tool schemas and a response format are prompt to the model as much as messages are.
+        carried = carried_tokens(turn.params)
+        budget = window - reserve - carried
         trimmed = fit_to_context(messages, budget)
-        refuse_if_too_long(trimmed, budget, window)
+        refuse_if_too_long(trimmed, budget, window, carried)
         if trimmed.note:
             turn.notes.append(trimmed.note)
         return trimmed.messages
@@ -370,7 +389,7 @@ class Session:
                     f"The answer was not cached: {turn.cache.directory} is not writable "
                     f"({error.strerror or error}). Set cache_dir to a writable folder."
                 )
-        turn.gauge = self.gauge(turn.conversation, turn.resolved)
+        turn.gauge = self.gauge(turn.conversation, turn.resolved, turn.params)
         try:
             self._notify(AnswerFinished(turn))
         finally:
