@@ -28,6 +28,21 @@ def text_of(events: list[Any]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta) and e.choice == 0)
 
 
+def start_reader(call: Any, wanted: int) -> tuple[threading.Thread, threading.Event]:
+    """A reader thread iterating `call`; the event is set once `wanted` events came."""
+    arrived = threading.Event()
+
+    def read() -> None:
+        for seen, _ in enumerate(call, start=1):
+            if seen >= wanted:
+                arrived.set()
+        arrived.set()
+
+    reader = threading.Thread(target=read, name="reader")
+    reader.start()
+    return reader, arrived
+
+
 @pytest.mark.parametrize("rate", [200, None], ids=["slow stream", "unpaced stream"])
 def test_a_stop_from_another_thread_leaves_a_whole_record(
     session: Session, emulator: Emulator, rate: int | None
@@ -38,19 +53,7 @@ def test_a_stop_from_another_thread_leaves_a_whole_record(
         call = session.start(turn)
         # Stop after a different number of events each round, so it lands at different
         # points of the read (mid-chunk, between reads).
-        wanted = 3 + round_ * 7
-        arrived = threading.Event()
-        seen: list[Any] = []
-
-        def read() -> None:
-            for event in call:
-                seen.append(event)
-                if len(seen) >= wanted:
-                    arrived.set()
-            arrived.set()
-
-        reader = threading.Thread(target=read, name=f"reader-{round_}")
-        reader.start()
+        reader, arrived = start_reader(call, wanted=3 + round_ * 7)
         assert arrived.wait(30), "the stream never started"
         call.stop()
         # stop() returned: the reader has finished the record, and adds nothing more.

@@ -161,9 +161,9 @@ class Call:
         self.close()
         if reader is threading.current_thread():
             return  # stopped from the reader's own loop: it finishes the record as it unwinds
-        if reader is not None and (self._read_done.is_set() or reading):
-            if self._read_done.wait(wait):
-                return
+        woken = reader is not None and (self._read_done.is_set() or reading)
+        if woken and self._read_done.wait(wait):
+            return
         # No reader, one that cannot be woken (connecting, waiting for the headers), or one
         # slower than `wait`: the record is finished here, under its lock, and what that
         # reader brings later is not added to it.

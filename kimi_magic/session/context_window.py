@@ -74,9 +74,7 @@ def check_window(window: int, reserve: int) -> None:
     )
 
 
-def refuse_if_too_long(
-    trimmed: Trimmed, budget_tokens: int, window: int, carried: int = 0
-) -> None:
+def refuse_if_too_long(trimmed: Trimmed, budget_tokens: int, window: int, carried: int = 0) -> None:
     """Even with all history left out the request would overflow: say so, send nothing.
     `carried`: the tokens of tool schemas and response_format, already out of the budget."""
     if trimmed.tokens <= budget_tokens:
