@@ -212,3 +212,24 @@ def test_the_fit_check_counts_the_tool_schemas(env: Emulator) -> None:
     with pytest.raises(ConfigurationError, match="tool schemas and response format take"):
         kimi_magic.ask("Hi", context_window=1200, max_completion_tokens=200, tools=tools)
     assert len(env.requests) == 1
+
+
+def estimated_tokens(out: str) -> int:
+    return int(out.split("Estimated prompt: about ")[1].split()[0].replace(",", ""))
+
+
+@pytest.mark.usefixtures("tool_with_a_long_schema")
+def test_a_dry_runs_estimate_counts_the_tool_schemas(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from kimi_magic.tools.registry import REGISTRY
+
+    controls_shell.run_cell_magic("kimi", "--dry-run", "What is 2+2?")
+    without = estimated_tokens(capsys.readouterr().out)
+    controls_shell.run_cell_magic("kimi", "--dry-run --tools lookup_weather", "What is 2+2?")
+    with_tools = estimated_tokens(capsys.readouterr().out)
+    schemas = len(json.dumps([REGISTRY.get("lookup_weather").definition()])) / 4
+    assert 0.7 * schemas <= with_tools - without <= 1.3 * schemas
+    assert emulator.requests == []

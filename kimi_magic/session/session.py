@@ -335,7 +335,7 @@ class Session:
         except ConfigurationError:
             url, model = "(no credentials set, so no endpoint yet)", None
         body = request_body(messages, params, stream=stream is not False, model=model)
-        tokens = messages_tokens(messages[:-1]) + turn.prompt.tokens
+        tokens = messages_tokens(messages[:-1]) + turn.prompt.tokens + carried_tokens(params)
         return DryRun(url, body, turn.prompt.images, tokens)
 
     def start(self, turn: Turn) -> Call:
