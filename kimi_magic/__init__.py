@@ -27,12 +27,12 @@ if TYPE_CHECKING:
         StreamError,
     )
     from .core.types import Usage
+    from .magic.panel import Panel
+    from .python_api import Kimi, Session, Tools
     from .scale.batch import BatchJob, BatchStatus
     from .scale.estimate import Estimate
     from .scale.frame import MapFrame
     from .scale.output import MapResult
-    from .session.kimi import Kimi
-    from .session.session import Session
     from .session.workspace import trust, untrust
     from .tools.registry import Tool, tool
     from .tools.results import ToolOutput
@@ -52,8 +52,8 @@ _LAZY = {
     "ConfigurationError": ".core.errors",
     "KimiError": ".core.errors",
     "StreamError": ".core.errors",
-    "Kimi": ".session.kimi",
-    "Session": ".session.session",
+    "Kimi": ".python_api",
+    "Session": ".python_api",
     "tool": ".tools.registry",
     "Tool": ".tools.registry",
     "ToolOutput": ".tools.results",
@@ -102,44 +102,34 @@ def __getattr__(name: str) -> Any:
     )
 
 
-def ask(prompt: str, *, system: str | None = None, echo: bool = False, **params: Any) -> Answer:
+def ask(
+    prompt: str,
+    *,
+    chat: Conversation | str | None = None,
+    system: str | None = None,
+    tools: Tools | None = None,
+    echo: bool = False,
+    **params: Any,
+) -> Answer:
     """Ask Kimi K2.6 once and return the answer; `echo=True` streams it to stdout as it comes.
 
     Keywords are request parameters and settings (as in %kimi config), over the config files
     and the environment; an unknown keyword is refused. `tools=[function, "name", "notebook",
-    "python", "mcp:SERVER"]` lets the model call tools until it answers.
+    "python", "mcp:SERVER"]` lets the model call tools until it answers; `chat=` a
+    Conversation keeps the history between calls. `Session.ask` and `Kimi.ask` take the same.
 
     >>> answer = kimi_magic.ask("Summarise this", temperature=0.2)
-    >>> answer.text, answer.reasoning, answer.usage, answer.cost
+    >>> answer.text, answer.reasoning, answer.usage, answer.cost, answer.notes
     """
     from .api.client import CONNECTION_KEYS
-    from .session.session import Session
-    from .session.turn import Question
+    from .python_api import Session, ask_in
 
     connection = {k: params.pop(k) for k in list(params) if k in CONNECTION_KEYS}
-    if system is not None:
-        params["system"] = system
-    tools = params.pop("tools", None)
-    if _raw_definitions(tools):  # the request's own `tools` list: sent as given, no loop
-        params["tools"], tools = tools, None
     session = Session(connection=connection)
     try:
-        tools = tools if tools is not None else session.settings()["default_tools"]
-        if tools:  # `tools=[function, "notebook", ...]`, or the default_tools setting
-            from .tools.api import ask_with_tools
-
-            return ask_with_tools(session, prompt, tools, params).answer
-        if not echo:
-            return session.ask(prompt, **params).answer
-        from .render.render_text import stream_to_stdout
-
-        turn = session.prepare(Question.from_keywords(prompt, params))
-        call = session.start(turn)
-        try:
-            stream_to_stdout(call)
-        finally:
-            session.finish(turn)
-        return turn.answer
+        return ask_in(
+            session, prompt, chat=chat, system=system, tools=tools, echo=echo, options=params
+        )
     finally:
         session.close()
 
@@ -237,14 +227,7 @@ def _in_the_notebook(params: dict[str, Any]) -> None:
         params["session"] = magics.session
 
 
-def _raw_definitions(tools: Any) -> bool:
-    """Whether `tools` is a list of JSON tool definitions (dicts), not tools to run."""
-    return (
-        isinstance(tools, (list, tuple)) and bool(tools) and all(isinstance(t, dict) for t in tools)
-    )
-
-
-def panel(where: str = "auto") -> Any:
+def panel(where: str = "auto") -> Panel:
     """The settings panel (JupyterLab's right side area, inline elsewhere); loads the extension.
 
     >>> kimi_magic.panel()

@@ -94,7 +94,12 @@ def emulator_replies(notebook: Path) -> list[dict[str, Any]]:
 
 def execute(notebook: Any, folder: Path, timeout: int = 600) -> Any:
     """Run `notebook` (nbformat) top to bottom in a fresh python3 kernel, in `folder`, and
-    keep only the widget state its outputs still show."""
+    keep only the widget state its outputs still show.
+
+    Plain nbclient, as nbconvert and papermill run it: the answers stream as display-id
+    updates there (kimi_magic opens no widget where no widget frontend answered its probe), so
+    nbclient's Output-widget stand-in has nothing to echo back to the kernel.
+    """
     from nbclient import NotebookClient
 
     client = NotebookClient(
@@ -108,30 +113,6 @@ def execute(notebook: Any, folder: Path, timeout: int = 600) -> Any:
     finally:
         prune_widget_state(notebook)
     return notebook
-
-
-def _no_output_widget_echo(client: Any) -> None:
-    """Keep nbclient's stand-in for the Output widget from echoing its outputs to the kernel.
-
-    nbclient mimics a frontend's Output widget: each output captured into one is sent back to
-    the kernel as a comm message on the shell channel, while nbclient is awaiting the cell's
-    execute reply on that same socket. Under load that send can swallow the socket's
-    readiness, so the reply is never read and the run waits for the cell timeout (seen here:
-    the kernel idle, the cell's code run, nbclient still waiting). The kernel needs no echo;
-    the captured outputs still go where they belong in the saved notebook.
-    """
-    handlers = client.comm_open_handlers
-    opened = handlers.get("jupyter.widget")
-    if opened is None:
-        return
-
-    def open_without_echo(message: dict[str, Any]) -> Any:
-        widget = opened(message)
-        if widget is not None and hasattr(widget, "sync_state"):
-            widget.sync_state = lambda: None
-        return widget
-
-    handlers["jupyter.widget"] = open_without_echo
 
 
 def prune_widget_state(notebook: Any) -> int:

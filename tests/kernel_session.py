@@ -73,9 +73,15 @@ class Execution:
 
 
 class KernelSession:
-    """Start a python3 kernel with `env` added; `run(code)` returns an `Execution`."""
+    """Start a python3 kernel with `env` added; `run(code)` returns an `Execution`.
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    With `widgets` (the default) it answers as JupyterLab does: a comm the kernel opens to a
+    target no frontend registers is closed at once (kimi_magic's frontend probe, see
+    kimi_magic/render/frontend.py), so the kernel knows a widget frontend is there. Without,
+    it answers nothing, as nbclient does.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None = None, widgets: bool = True) -> None:
         from jupyter_client.manager import KernelManager
 
         self.manager = KernelManager(kernel_name="python3")
@@ -86,6 +92,7 @@ class KernelSession:
         # Messages that arrived while another request was read (a background answer's
         # updates come after its cell went idle), by parent msg_id.
         self.late: dict[str, list[Message]] = {}
+        self.widgets = widgets
 
     @property
     def pid(self) -> int:
@@ -112,6 +119,7 @@ class KernelSession:
             if remaining <= 0:
                 raise TimeoutError(f"The kernel did not finish within {timeout} s:\n{code}")
             message = self.client.get_iopub_msg(timeout=remaining)
+            self._answer_comm(message)
             if message["parent_header"].get("msg_id") != msg_id:
                 self._keep_late(message)
                 continue
@@ -146,11 +154,24 @@ class KernelSession:
             if remaining <= 0:
                 raise TimeoutError("The late messages never met the condition.")
             try:
-                self._keep_late(self.client.get_iopub_msg(timeout=min(remaining, 1.0)))
+                message = self.client.get_iopub_msg(timeout=min(remaining, 1.0))
+                self._answer_comm(message)
+                self._keep_late(message)
             except Exception as error:  # queue.Empty: nothing yet
                 if type(error).__name__ != "Empty":
                     raise
         return self.late.get(execution.msg_id, [])
+
+    def _answer_comm(self, message: Message) -> None:
+        """What JupyterLab does with a comm opened to a target it does not know: close it."""
+        if not self.widgets or message["msg_type"] != "comm_open":
+            return
+        if message["content"].get("target_name") == "jupyter.widget":
+            return  # a widget: the widget manager takes it
+        closing = self.client.session.msg(
+            "comm_close", {"comm_id": message["content"]["comm_id"], "data": {}}
+        )
+        self.client.shell_channel.send(closing)
 
     def click(self, comm_id: str) -> None:
         """What a frontend sends when a Button is clicked."""

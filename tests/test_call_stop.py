@@ -86,7 +86,7 @@ def test_a_stop_after_the_answer_ended_leaves_it_complete(
     emulator.script({"content": "All of it."})
     turn = session.prepare(Question.from_keywords("Hello?", {}))
     call = session.start(turn)
-    reader = threading.Thread(target=call.run)
+    reader = threading.Thread(target=call.run_keeping_errors)
     reader.start()
     reader.join(30)
     call.stop()  # e.g. stop_all racing the end of the answer

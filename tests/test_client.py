@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from waiting import HANG_GUARD_S, wait_until
 
 from kimi_magic import (
     APIConnectionError,
@@ -403,8 +404,8 @@ def test_retries_stop_at_the_limit(emulator: Emulator) -> None:
 
 def test_conversation_history_and_affinity_header(emulator: Emulator, kimi: Kimi) -> None:
     chat = Conversation()
-    kimi.ask("first", conversation=chat)
-    kimi.ask("second", conversation=chat, system="Be brief.")
+    kimi.ask("first", chat=chat)
+    kimi.ask("second", chat=chat, system="Be brief.")
     first, second = emulator.requests
     assert [m["role"] for m in second["json"]["messages"]] == [
         "system",
@@ -553,14 +554,13 @@ def test_stop_during_a_retry_wait_sends_nothing_more(emulator: Emulator, kimi: K
         {"content": "too late"},
     )
     stream = kimi.stream([{"role": "user", "content": "hi"}])
-    reader = threading.Thread(target=stream.until_done)
+    reader = threading.Thread(target=stream.result)
     reader.start()
-    deadline = time.monotonic() + 5
-    while not emulator.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: emulator.requests, "the first request to reach the emulator")
     stream.stop()
-    reader.join(timeout=2)
-    assert not reader.is_alive()  # did not sit out the 30 s Retry-After
+    # Had stop not cut the 30 s Retry-After wait, the reader would sit it out past the guard.
+    reader.join(timeout=HANG_GUARD_S / 2)
+    assert not reader.is_alive(), "stop did not end the wait for the Retry-After"
     assert len(emulator.requests) == 1 and stream.answer.interrupted
 
 
@@ -568,9 +568,9 @@ def test_a_call_that_failed_before_any_answer_is_not_a_turn(emulator: Emulator, 
     chat = Conversation()
     emulator.script({"fault": {"type": "http_error", "status": 401, "code": 10000}})
     with pytest.raises(APIStatusError):
-        kimi.ask("first try", conversation=chat)
+        kimi.ask("first try", chat=chat)
     assert chat.messages == [] and chat.answers == []
-    kimi.ask("second try", conversation=chat)
+    kimi.ask("second try", chat=chat)
     sent = emulator.requests[-1]["json"]["messages"]
     assert [m["content"] for m in sent] == ["second try"]  # no empty assistant turn
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from kernel_session import Execution, KernelSession, widget_of
+from waiting import HANG_GUARD_S, wait_until
 
 from kimi_magic.emulator import Emulator
 
@@ -101,7 +102,9 @@ def test_finished_blocks_are_sent_once_and_updates_are_coalesced(
     # Re-sending the whole text per chunk would cost ~N*chunks/2 (here ~300 N); frozen blocks
     # plus a bounded tail stay a small multiple of N.
     assert sent < 4 * len(LONG_ANSWER), (sent, len(LONG_ANSWER))
-    assert len(updates) < 15 * seconds + 25  # <= ~15 re-renders a second, plus one per block
+    # <= ~15 re-renders a second, plus one per block. A rate, not a time limit: a slower run
+    # allows more updates, so a loaded machine cannot make it fail.
+    assert len(updates) < 15 * seconds + 25
     # The tail shows open paragraphs as they grow, never the whole answer so far.
     tails = [text for _, text in updates if text.startswith("Paragraph ")]
     assert tails and max(len(t) for t in tails) <= len(LONG_ANSWER) // 4
@@ -169,11 +172,11 @@ def test_interrupt_or_stop_keeps_the_partial_answer_and_history(
     emulator.script({"content": words, "chunk_chars": 6, "rate": 50})
     kernel.run("%kimi reset")
     run = kernel.run("%%kimi\ncount slowly", on_message=_when_text_arrives(action, kernel))
-    assert run.ended - run.started < 10  # the whole answer would take 12 s
     markdown, metadata = final_markdown(run)
     assert "Interrupted" in markdown and metadata["kimi_magic"]["interrupted"] is True
     assert "usage not reported for an answer cut short · out ≈" in markdown
     shown = markdown.split("⏹")[0].strip()
+    # Only part of the answer (which takes 12 s to stream) was shown: it ended at the action.
     assert shown.startswith("count0") and shown in words and len(shown) < len(words)
     if action == "interrupt":  # one short line, no traceback wall; the run stops there
         assert "Interrupted" in usage_error(run)
@@ -211,15 +214,26 @@ def test_error_before_any_answer_is_one_message(kernel: KernelSession, emulator:
 
 
 def test_stop_works_while_the_model_is_silent(kernel: KernelSession, emulator: Emulator) -> None:
-    emulator.script({"content": "late words", "fault": {"type": "stall", "seconds": 8}})
+    # The stall outlasts the run's hang guard: only a Stop that ends the wait lets the cell finish.
+    emulator.script({"content": "late words", "fault": {"type": "stall", "seconds": 600}})
 
-    def click_stop_soon(message: dict[str, Any], execution: Execution) -> None:
+    def stop_once_the_question_is_at_the_server(comm_id: str) -> None:
+        wait_until(lambda: emulator.requests, "the question to reach the emulator")
+        kernel.click(comm_id)
+
+    def click_stop_while_silent(message: dict[str, Any], execution: Execution) -> None:
         widget = widget_of(message)
         if widget and widget[0] == "ButtonModel" and widget[1].get("description") == "Stop":
-            threading.Timer(1.0, kernel.click, (message["content"]["comm_id"],)).start()
+            comm_id = message["content"]["comm_id"]
+            clicker = threading.Thread(
+                target=stop_once_the_question_is_at_the_server, args=(comm_id,)
+            )
+            clicker.start()
 
-    run = kernel.run("%%kimi --new\nslow to start", on_message=click_stop_soon)
-    assert run.ended - run.started < 6  # did not wait out the 8 s stall
+    run = kernel.run(
+        "%%kimi --new\nslow to start", on_message=click_stop_while_silent, timeout=HANG_GUARD_S
+    )
     markdown, metadata = final_markdown(run)
     assert "Interrupted" in markdown and metadata["kimi_magic"]["interrupted"] is True
+    assert "late words" not in markdown  # nothing came after the stall: it was cut, not waited out
     assert not run.errors

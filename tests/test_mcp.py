@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import accepting, wait_until
 
 from kimi_magic.core.types import ToolCall
 from kimi_magic.tools.mcp_client import MCPError, MCPServers, ServerSpec
@@ -29,21 +30,21 @@ def test_a_server_starts_on_first_use_and_lists_its_tools(servers: MCPServers) -
     assert not servers.running("demo")
     tools = {t.name: t for t in servers.tools("demo")}
     assert servers.running("demo")
-    assert sorted(tools) == ["add", "fail", "red_square"]
-    add = tools["add"].definition()["function"]
+    assert sorted(tools) == ["demo__add", "demo__fail", "demo__red_square"]  # by server
+    add = tools["demo__add"].definition()["function"]
     assert add["description"] == "Add two integers."
     assert add["parameters"]["required"] == ["a", "b"]
-    assert tools["add"].source == "mcp:demo"
+    assert tools["demo__add"].source == "mcp:demo"
 
 
 def test_text_image_and_error_results(servers: MCPServers) -> None:
     tools = {t.name: t for t in servers.tools("demo")}
-    added = run_one(ToolCall("1", "add", json.dumps({"a": 2, "b": 40})), tools)
+    added = run_one(ToolCall("1", "demo__add", json.dumps({"a": 2, "b": 40})), tools)
     assert added.text == "42" and not added.error
-    square = run_one(ToolCall("2", "red_square", "{}"), tools)
+    square = run_one(ToolCall("2", "demo__red_square", "{}"), tools)
     assert len(square.images) == 1 and square.images[0].startswith("data:image/png;base64,")
-    assert square.text == "[red_square image 1: 2x2 px, 73 bytes PNG]"
-    failed = run_one(ToolCall("3", "fail", json.dumps({"reason": "test"})), tools)
+    assert square.text == "[demo__red_square image 1: 2x2 px, 73 bytes PNG]"
+    failed = run_one(ToolCall("3", "demo__fail", json.dumps({"reason": "test"})), tools)
     assert failed.error and "failed on purpose: test" in failed.text
 
 
@@ -76,7 +77,7 @@ def test_an_unknown_server_names_the_known_ones(servers: MCPServers) -> None:
 def test_a_server_that_died_is_said_and_restarted_on_next_use(servers: MCPServers) -> None:
     tools = {t.name: t for t in servers.tools("demo")}
     servers.stop("demo")  # as if it had exited
-    result = run_one(ToolCall("1", "add", '{"a": 1, "b": 1}'), tools)
+    result = run_one(ToolCall("1", "demo__add", '{"a": 1, "b": 1}'), tools)
     assert result.text == "2"  # started again on use
     assert servers.running("demo")
 
@@ -160,7 +161,6 @@ def test_mcp_add_usage(text: str) -> None:
 def test_a_server_over_streamable_http(tmp_path: Path) -> None:
     import socket
     import subprocess
-    import time
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -172,16 +172,10 @@ def test_a_server_over_streamable_http(tmp_path: Path) -> None:
     )
     servers = MCPServers({"web": ServerSpec("web", url=f"http://127.0.0.1:{port}/mcp")})
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(lambda: accepting(port), "the MCP server to accept connections")
         tools = {t.name: t for t in servers.tools("web")}
-        assert run_one(ToolCall("1", "add", '{"a": 4, "b": 5}'), tools).text == "9"
-        assert len(run_one(ToolCall("2", "red_square", "{}"), tools).images) == 1
+        assert run_one(ToolCall("1", "web__add", '{"a": 4, "b": 5}'), tools).text == "9"
+        assert len(run_one(ToolCall("2", "web__red_square", "{}"), tools).images) == 1
     finally:
         servers.close()
         process.terminate()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -40,9 +39,8 @@ def test_a_syntax_error_is_reported() -> None:
 
 
 def test_a_run_past_its_time_limit_is_interrupted() -> None:
-    started = time.monotonic()
+    # Had the limit not interrupted the 30 s sleep, the run would end without the note.
     result = run_python({}, "import time\nprint('start')\ntime.sleep(30)", limit=0.5)
-    assert time.monotonic() - started < 5
     assert result.error
     assert "start" in result.text and "interrupted after its time limit of 0.5 s" in result.text
 

@@ -4,10 +4,12 @@ a headless run (no allow_stdin, like nbclient) denied, saying so; an interrupt m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kernel_session import Execution, KernelSession, widget_of
+from waiting import HANG_GUARD_S, wait_until
 
 from kimi_magic.emulator import Emulator
 
@@ -95,26 +97,29 @@ def test_a_headless_run_is_denied_saying_so(kernel: KernelSession, emulator: Emu
 
 
 def test_an_interrupt_while_code_runs_keeps_the_round(
-    kernel: KernelSession, emulator: Emulator
+    kernel: KernelSession, emulator: Emulator, tmp_path: Path
 ) -> None:
     import os
     import signal
     import threading
 
-    emulator.script(
-        {
-            "tool_calls": [
-                {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(30)"}}
-            ]
-        },
-    )
-    # The kernel's interrupt is SIGINT; sent from a timer thread with os.kill, since the kernel
-    # manager's own interrupt_kernel() would leave an event loop behind in that thread.
-    timer = threading.Timer(3.0, os.kill, (kernel.pid, signal.SIGINT))
-    timer.start()
-    run = kernel.run("%%kimi --tools python --approve auto\nSleep", timeout=60)
-    timer.cancel()
-    assert run.ended - run.started < 20
+    started = tmp_path / "code-started"
+    code = f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(30)"
+    emulator.script({"tool_calls": [{"name": "run_python", "arguments": {"code": code}}]})
+
+    # The kernel's interrupt is SIGINT, sent once the model's code is running; from a thread
+    # with os.kill, since the kernel manager's own interrupt_kernel() would leave an event loop
+    # behind in that thread.
+    def interrupt_once_the_code_runs() -> None:
+        wait_until(started.exists, "the model's code to start")
+        os.kill(kernel.pid, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_the_code_runs)
+    interrupter.start()
+    run = kernel.run("%%kimi --tools python --approve auto\nSleep", timeout=HANG_GUARD_S)
+    interrupter.join()
+    # Had the interrupt not cut the 30 s sleep, the code would have finished and no
+    # "Interrupted" would show.
     said = run.stream_text("stderr")
     assert "UsageError: Interrupted: the answer so far is kept" in said
     assert "Traceback" not in said

@@ -148,7 +148,7 @@ def test_mcp_tools_from_a_real_server_with_an_image_result(
     assert "Starting MCP server demo to list its tools." in listed
     assert "add: Add two integers." in listed and "red_square" in listed
     emulator.script(
-        calls(("add", {"a": 2, "b": 3}), ("red_square", {})),
+        calls(("demo__add", {"a": 2, "b": 3}), ("demo__red_square", {})),
         {"content": "sum {{tool_result:0}}, images {{images}}"},
     )
     controls_shell.run_cell_magic("kimi", "--tools mcp:demo", "use the server")

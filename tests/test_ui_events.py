@@ -39,17 +39,19 @@ print("MODEL", button.model_id)
 """
 )
 
-# A synchronous cell (no await) that polls until the button is clicked or 5 s pass.
+# A synchronous cell (no await) that polls until the button is clicked, giving up after
+# 20 s (the user's own limit, shorter than the test's hang guard TIMEOUT). Whether the
+# flag was set by then says whether the click was handled while the cell ran.
 POLL_CELL = """
 t0 = time.monotonic()
 print("LOOP-START", flush=True)
-while not flag and time.monotonic() - t0 < 5:
+while not flag and time.monotonic() - t0 < 20:
     ui.process_ui_events()
     time.sleep(0.05)
-print("CELL-END clicked_in_cell=%s elapsed=%.2f" % (bool(flag), time.monotonic() - t0))
+print("CELL-END clicked_in_cell=%s" % bool(flag))
 """
 
-TIMEOUT = 30
+TIMEOUT = 60  # a hang guard per cell, longer than the poll cell gives itself
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +113,10 @@ def _click(kc: Any, model_id: str) -> str:
     return str(msg["header"]["msg_id"])
 
 
-def _elapsed(cell_text: str) -> float:
-    assert "CELL-END clicked_in_cell=True" in cell_text, cell_text
-    return float(cell_text.rsplit("elapsed=", 1)[1].split()[0])
+def _clicked_in_cell(cell_text: str) -> bool:
+    """Whether the cell saw the click's effect before it ended (its output says)."""
+    assert "CELL-END" in cell_text, cell_text
+    return "CELL-END clicked_in_cell=True" in cell_text
 
 
 def _reset_flag(kc: Any) -> None:
@@ -128,7 +131,7 @@ def test_click_is_handled_during_sync_cell(kernel: tuple[Any, Any, str]) -> None
 
     def click_once_looping(msg: dict[str, Any]) -> None:
         if msg["msg_type"] == "stream" and "LOOP-START" in msg["content"]["text"] and not clicks:
-            time.sleep(0.3)  # let the cell settle into its poll loop
+            # The cell is in (or entering) its poll loop; the click waits on the shell channel.
             clicks.append(_click(kc, model_id))
 
     cell_id = kc.execute(POLL_CELL)
@@ -136,8 +139,8 @@ def test_click_is_handled_during_sync_cell(kernel: tuple[Any, Any, str]) -> None
     assert not _errors(msgs), _errors(msgs)
     assert clicks, "cell never started its loop"
     cell_text = _text(msgs, cell_id)
-    # Without process_ui_events the click would only run after the 5 s loop timed out.
-    assert _elapsed(cell_text) < 4.0, cell_text
+    # Without process_ui_events the click would only run after the cell gave up waiting.
+    assert _clicked_in_cell(cell_text), cell_text
     # The callback's output belongs to the click, the cell's output to the cell:
     # the parent header was switched for the callback and restored afterwards.
     assert _text(msgs, clicks[0]) == "CLICK-OUTPUT\n"
@@ -153,8 +156,8 @@ def test_queued_execute_request_runs_after_the_cell(kernel: tuple[Any, Any, str]
         if msg["msg_type"] == "stream" and "LOOP-START" in msg["content"]["text"] and not sent:
             # The user queues the next cell, then presses Stop: the poll loop sees the
             # execute_request first and must defer it, not run it nested.
+            # Both go on the one shell socket, so the kernel receives them in this order.
             sent["next"] = kc.execute("print('NEXT-CELL clicked=%s' % bool(flag))")
-            time.sleep(0.5)
             sent["click"] = _click(kc, model_id)
 
     cell_id = kc.execute(POLL_CELL)
@@ -164,7 +167,7 @@ def test_queued_execute_request_runs_after_the_cell(kernel: tuple[Any, Any, str]
     assert not _errors(msgs), _errors(msgs)
 
     cell_text = _text(msgs, cell_id)
-    assert _elapsed(cell_text) < 4.0, cell_text
+    assert _clicked_in_cell(cell_text), cell_text
     assert _text(msgs, sent["next"]) == "NEXT-CELL clicked=True\n"
 
     # Order on IOPub: the whole first cell (including its idle status) precedes the
@@ -205,10 +208,8 @@ def test_noop_without_kernel_in_process(monkeypatch: pytest.MonkeyPatch) -> None
         sys.modules, "ipykernel", sys.modules.get("ipykernel", types.ModuleType("ipykernel"))
     )
     monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace())
-    t0 = time.perf_counter()
-    for _ in range(1000):
-        assert ui.process_ui_events() is None
-    assert time.perf_counter() - t0 < 1.0
+    # Its cost per call is a figure for benchmarks/bench_ui_events.py, not a limit here.
+    assert ui.process_ui_events() is None
 
     # Not under IPython at all.
     monkeypatch.setattr(IPython, "get_ipython", lambda: None)

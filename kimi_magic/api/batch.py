@@ -144,7 +144,7 @@ def _item_error(body: Mapping[str, Any]) -> str:
 
 def answer_from_completion(completion: Mapping[str, Any]) -> Answer:
     """A whole answer from a chat.completion."""
-    return Call({}, lambda _call: events_from_completion(completion)).until_done()
+    return Call({}, lambda _call: events_from_completion(completion)).result()
 
 
 def _post(client: Client, body: Mapping[str, Any], query: Mapping[str, str]) -> Mapping[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.call import Call
+from ..core.file_checks import loads
 from ..core.types import (
     Finish,
     LogprobsDelta,
@@ -103,9 +104,10 @@ class ResponseCache:
     def lookup(self, call: Call) -> Call | None:
         """The cached replay of this request, or None."""
         try:
-            raw = json.loads(self._path(call).read_text(encoding="utf-8"))
+            # A crafted entry (deep nesting, wrong types) is as good as absent.
+            raw = loads(self._path(call).read_text(encoding="utf-8"))
             events = [_decode(item) for item in raw["events"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # absent or unreadable: ask the server
         return replay(call, events)
 

@@ -80,7 +80,7 @@ CONNECTION_KEYS = ENDPOINT_KEYS | {
 class Client:
     """The HTTP side of Kimi K2.6 calls: one POST each, retried before the first byte.
 
-    The public `kimi_magic.Kimi` adds conversations on top (session/kimi.py).
+    The public `kimi_magic.Kimi` adds conversations on top (python_api.py).
     """
 
     def __init__(

@@ -1,9 +1,12 @@
 """Record and replay: every whole answer kept in a JSON-lines file beside the notebook, and
-the same requests answered from it later with no network and no credentials, streamed at the
-pace they were recorded at (a class still sees the answer arrive).
+the same requests answered from it later with no network and no credentials, streamed at a
+steady pace (a class still sees the answer arrive).
 
-The file is stable: one line per distinct request, sorted keys, no timestamps or ids, never the
-token; a rerun that gets the same answers leaves it byte for byte the same (a clean git diff).
+The file is stable: one line per distinct request, sorted keys, no timestamps, timings or ids,
+never the token; recording the same session again, into the same file or a new one, gives the
+same bytes (a clean git diff). Timings were left out because they differ on every run: the
+replay's pace comes from the answer's length instead. A file recorded with a `pace` (seconds
+to the first token and in all) is still replayed at that pace.
 The settings `record` / `replay` (keywords, `%kimi record FILE`, KIMI_MAGIC_REPLAY=FILE) make
 `Session.client` hand out a `RecordingClient` / `ReplayClient` (see `client_for_settings`).
 """
@@ -21,7 +24,19 @@ from ..core.answer import Answer
 from ..core.call import Call
 from ..core.constants import MODEL_ID
 from ..core.errors import KimiError
+from ..core.file_checks import (
+    Kind,
+    Shape,
+    as_count,
+    as_list,
+    as_number,
+    as_object,
+    as_text,
+    loads,
+    read_text,
+)
 from ..core.parameters import normalized
+from ..core.secrets import Redactor, redact_json
 from ..core.types import (
     Finish,
     ReasoningDelta,
@@ -41,7 +56,15 @@ from .wire import request_body
 DELIVERY_KEYS = frozenset({"stream", "stream_options"})
 # A replayed answer is sent in pieces of about this many characters.
 PIECE_CHARS = 12
-PACE_DECIMALS = 1  # seconds are kept to a tenth: finer would churn the file for nothing
+REPLAY = Kind(
+    "replay file",
+    "Fix or delete the file (a merge conflict or a hand edit?), or record it again "
+    "(record mode against the live API).",
+)
+# A replay streams at about this speed (some 100 tokens a second, a typical live pace), and no
+# answer takes longer than REPLAY_MAX_SECONDS to replay.
+REPLAY_CHARS_PER_SECOND = 400
+REPLAY_MAX_SECONDS = 3.0
 
 
 class ReplayMissing(KimiError):
@@ -65,20 +88,24 @@ class ReplayFile:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, Any]] = {}
-        if not self.path.is_file():
+        if not self.path.exists():
             return
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = read_text(self.path, REPLAY)
+        except KimiError as error:
+            raise ReplayMissing(str(error)) from None
+        for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
-                self._entries[entry["key"]] = entry
-            except (ValueError, KeyError, TypeError):
+                entry = checked_entry(loads(line))
+            except Shape as error:
                 raise ReplayMissing(
-                    f"Line {number} of the replay file {self.path} is not a recorded answer "
-                    "(a merge conflict or a hand edit?). Fix or delete that line, or record "
-                    "the file again."
+                    f"Line {number} of the replay file {self.path} is not a recorded answer: "
+                    f"{error} (a merge conflict or a hand edit?). Fix or delete that line, "
+                    "or record the file again."
                 ) from None
+            self._entries[entry["key"]] = entry
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -89,14 +116,19 @@ class ReplayFile:
     def requests(self) -> list[dict[str, Any]]:
         return [entry["request"] for entry in self._entries.values()]
 
-    def store(self, request: Mapping[str, Any], answer: Answer) -> None:
-        """Keep a whole answer; an unchanged one leaves the file as it was."""
+    def store(
+        self, request: Mapping[str, Any], answer: Answer, redactor: Redactor | None = None
+    ) -> None:
+        """Keep a whole answer; an unchanged one leaves the file as it was. The request and the
+        answer are written redacted, as prompts are (the key is the request's as sent)."""
         key = key_of(request)
-        entry = {"key": key, "request": dict(request), **_answer_record(answer)}
+        redactor = redactor or Redactor.collect()
+        record = redact_json({"request": dict(request), **_answer_record(answer)}, redactor)
+        entry = {"key": key, **record}
         with self._lock:
             old = self._entries.get(key)
             if old is not None and _same_answer(old, entry):
-                return  # the same answer again: keep the recorded pace, no churn in git
+                return  # the same answer again: the file stays as it was, no churn in git
             self._entries[key] = entry
             if old is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,13 +141,31 @@ class ReplayFile:
             temporary.replace(self.path)
 
 
+def checked_entry(value: Any) -> dict[str, Any]:
+    """One line of a replay file, every field the replay reads checked (Shape if not)."""
+    entry = dict(as_object(value, "the line"))
+    as_text(entry.get("key"), "its key", optional=False)
+    as_object(entry.get("request"), "its request")
+    answer = as_object(entry.get("answer"), "its answer")
+    for name in ("text", "reasoning", "finish_reason"):
+        as_text(answer.get(name), f"its answer's {name}")
+    for i, call in enumerate(as_list(answer.get("tool_calls"), "its answer's tool_calls")):
+        parts = as_list(call, f"its tool call {i} ([id, name, arguments])", False, 3)
+        for part in parts:
+            as_text(part, f"a part of its tool call {i}")
+    for count in as_list(entry.get("usage"), "its usage", length=3):
+        as_count(count, "a number of its usage")
+    for seconds in as_list(entry.get("pace"), "its pace", length=2):
+        as_number(seconds, "a number of its pace")
+    return entry
+
+
 def _line(entry: Mapping[str, Any]) -> str:
     return json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _answer_record(answer: Answer) -> dict[str, Any]:
     u = answer.usage
-    latency = round(answer.latency or 0.0, PACE_DECIMALS)
     return {
         "answer": {
             "text": answer.text,
@@ -124,7 +174,6 @@ def _answer_record(answer: Answer) -> dict[str, Any]:
             "tool_calls": [[c.id, c.name, c.arguments] for c in answer.tool_calls],
         },
         "usage": [u.prompt_tokens, u.cached_tokens, u.completion_tokens],
-        "pace": [latency, max(round(answer.seconds, PACE_DECIMALS), latency)],
     }
 
 
@@ -156,7 +205,8 @@ class RecordingClient:
     def _keep(self, call: Call) -> None:
         answer = call.answer
         if call.events and call.error is None and not call.stopped and answer.complete:
-            self.file.store(request_of(call.body), answer)
+            secrets = Redactor.collect(token=getattr(self.client.endpoint, "token", None))
+            self.file.store(request_of(call.body), answer, secrets)
 
     def __getattr__(self, name: str) -> Any:
         if name == "client":  # not set yet (a copy being made): no recursion
@@ -174,13 +224,14 @@ class RecordingClient:
 
 
 def _paced(entry: Mapping[str, Any], model: str) -> Callable[[Call], Iterator[StreamEvent]]:
-    """The recorded answer as events, paced as it was recorded; Stop works as live."""
+    """The recorded answer as events at a steady pace (or an old file's recorded one); Stop
+    works as live."""
 
     def source(call: Call) -> Iterator[StreamEvent]:
-        answer, pace = entry["answer"], entry.get("pace") or [0.0, 0.0]
-        latency, seconds = float(pace[0]), float(pace[1])
+        answer = entry["answer"]
         pieces = _pieces(answer.get("reasoning") or "", ReasoningDelta)
         pieces += _pieces(answer.get("text") or "", TextDelta)
+        latency, seconds = _pace(entry, len(pieces) * PIECE_CHARS)
         if call.wait_unless_stopped(latency):
             return
         yield ResponseStarted(None, model)
@@ -196,6 +247,14 @@ def _paced(entry: Mapping[str, Any], model: str) -> Callable[[Call], Iterator[St
         yield UsageReport(Usage(prompt, cached, completion))
 
     return source
+
+
+def _pace(entry: Mapping[str, Any], chars: int) -> tuple[float, float]:
+    """Seconds to the first piece and in all: a file's recorded `pace`, else from the length."""
+    pace = entry.get("pace")
+    if pace:
+        return float(pace[0]), float(pace[1])
+    return 0.0, min(chars / REPLAY_CHARS_PER_SECOND, REPLAY_MAX_SECONDS)
 
 
 def _pieces(text: str, kind: type[ReasoningDelta] | type[TextDelta]) -> list[StreamEvent]:

@@ -4,18 +4,38 @@ wire's own shapes (images as data URLs) and each answer's record, including how 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..core.answer import Answer
 from ..core.conversation import Conversation, Exchange
 from ..core.errors import ConfigurationError
+from ..core.file_checks import (
+    Kind,
+    Shape,
+    as_choice,
+    as_count,
+    as_list,
+    as_number,
+    as_object,
+    as_text,
+    damaged,
+    parse_json,
+    read_text,
+)
+from ..core.messages import Message
 from ..core.types import Usage
 from .wire import as_message, message_json
 
 FORMAT = "kimi_magic.conversations"
 FORMAT_VERSION = 2
+SAVE = Kind(
+    "kimi_magic conversation file",
+    "Nothing was loaded. Load another copy, or save the conversations again with "
+    "%kimi save FILE; the path is relative to the notebook's folder.",
+)
+ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
 def _answer_json(answer: Answer) -> dict[str, Any]:
@@ -37,35 +57,44 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _number(raw: Mapping[str, Any], key: str, kind: type = int) -> Any:
-    value = raw.get(key)
-    if value is None:
-        return kind(0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{key} is {value!r}, not a number")
-    return kind(value)
-
-
-def _answer(raw: Mapping[str, Any]) -> Answer:
-    usage = raw.get("usage") or {}
-    ended = raw.get("ended") or "complete"
+def _answer(value: Any, where: str) -> Answer:
+    raw = as_object(value, where)
+    usage = as_object(raw.get("usage") or {}, f"{where}.usage")
+    ended = as_text(raw.get("ended"), f"{where}.ended") or "complete"
     latency = raw.get("latency")
     return Answer(
-        text=str(raw.get("text") or ""),
-        reasoning=str(raw.get("reasoning") or ""),
+        text=as_text(raw.get("text"), f"{where}.text"),
+        reasoning=as_text(raw.get("reasoning"), f"{where}.reasoning"),
         usage=Usage(
-            _number(usage, "prompt_tokens"),
-            _number(usage, "cached_tokens"),
-            _number(usage, "completion_tokens"),
+            *(as_count(usage.get(k), f"{where}.usage.{k}") for k in _USAGE_KEYS),
         ),
-        model=raw.get("model"),
-        finish_reason=raw.get("finish_reason"),
-        seconds=_number(raw, "seconds", float),
-        latency=None if latency is None else _number(raw, "latency", float),
+        model=as_text(raw.get("model"), f"{where}.model") or None,
+        finish_reason=as_text(raw.get("finish_reason"), f"{where}.finish_reason") or None,
+        seconds=float(as_number(raw.get("seconds"), f"{where}.seconds")),
+        latency=None if latency is None else float(as_number(latency, f"{where}.latency")),
         interrupted=ended == "interrupted" or bool(raw.get("interrupted")),
         truncated=ended in ("truncated", "stream_error") or bool(raw.get("truncated")),
-        error=raw.get("error") or ("the call failed" if ended == "error" else None),
+        error=as_text(raw.get("error"), f"{where}.error")
+        or ("the call failed" if ended == "error" else None),
     )
+
+
+_USAGE_KEYS = ("prompt_tokens", "cached_tokens", "completion_tokens")
+
+
+def _message(value: Any, where: str) -> Message:
+    """A saved message, checked: a known role, text or a list of parts, tool calls a list."""
+    raw = as_object(value, where)
+    as_choice(raw.get("role"), f"{where}.role", ROLES)
+    content = raw.get("content")
+    if not isinstance(content, str):
+        for i, part in enumerate(as_list(content, f"{where}.content")):
+            as_object(part, f"{where}.content[{i}]")
+    for i, call in enumerate(as_list(raw.get("tool_calls"), f"{where}.tool_calls")):
+        as_object(as_object(call, f"{where}.tool_calls[{i}]").get("function") or {}, where)
+    for key in ("tool_call_id", "name", "reasoning", "reasoning_content"):
+        as_text(raw.get(key), f"{where}.{key}")
+    return as_message(raw)
 
 
 def dump(conversations: Sequence[Conversation]) -> dict[str, Any]:
@@ -105,35 +134,41 @@ def undump(data: Any, source: str = "the file") -> list[Conversation]:
             f'"format": "{FORMAT}"). Save one with %kimi save FILE.'
         )
     try:
-        return [_conversation(raw) for raw in data.get("conversations") or ()]
-    except (ValueError, TypeError, AttributeError, KeyError) as error:
-        raise ConfigurationError(
-            f"{source} is a kimi_magic conversation file, but its contents are damaged "
-            f"({error}); nothing was loaded. Load another copy, or save the conversations again."
-        ) from None
+        listed = as_list(data.get("conversations"), "conversations")
+        return [_conversation(raw, f"conversations[{i}]") for i, raw in enumerate(listed)]
+    except Shape as error:
+        raise damaged(source, SAVE, f"its contents are damaged: {error}") from None
 
 
-def _conversation(raw: Mapping[str, Any]) -> Conversation:
-    conversation = Conversation(name=str(raw.get("name") or "default"))
-    if raw.get("session_id"):
-        conversation.session_id = str(raw["session_id"])  # keeps the prefix cache warm
+def _conversation(value: Any, where: str) -> Conversation:
+    raw = as_object(value, where)
+    name = as_text(raw.get("name"), f"{where}.name") or "default"
+    conversation = Conversation(name=name)
+    session_id = as_text(raw.get("session_id"), f"{where}.session_id")
+    if session_id:
+        conversation.session_id = session_id  # keeps the prefix cache warm
     if "exchanges" in raw:
-        for item in raw["exchanges"]:
-            exchange = Exchange(as_message(item["user"]))
-            exchange.steps = [as_message(m) for m in item.get("steps") or ()]
-            exchange.answer = _answer(item["answer"])
+        for i, value in enumerate(as_list(raw["exchanges"], f"{where}.exchanges")):
+            at = f"{where}.exchanges[{i}]"
+            item = as_object(value, at)
+            exchange = Exchange(_message(item.get("user"), f"{at}.user"))
+            steps = as_list(item.get("steps"), f"{at}.steps")
+            exchange.steps = [_message(m, f"{at}.steps[{n}]") for n, m in enumerate(steps)]
+            exchange.answer = _answer(item.get("answer"), f"{at}.answer")
             conversation.exchanges.append(exchange)
         return conversation
     # Version 1: the messages as sent, and a usage record per answer.
-    messages = [as_message(m) for m in raw.get("messages") or ()]
-    turns = iter(raw.get("turns") or ())
+    listed = as_list(raw.get("messages"), f"{where}.messages")
+    messages = [_message(m, f"{where}.messages[{i}]") for i, m in enumerate(listed)]
+    turns = iter(enumerate(as_list(raw.get("turns"), f"{where}.turns")))
     for message in messages:
         if message.role == "user":
             conversation.exchanges.append(Exchange(message))
         elif message.role == "assistant" and conversation.exchanges:
-            record = dict(next(turns, {}))
+            number, turn = next(turns, (0, {}))
+            record = dict(as_object(turn, f"{where}.turns[{number}]"))
             record["text"] = message.text
-            conversation.exchanges[-1].answer = _answer(record)
+            conversation.exchanges[-1].answer = _answer(record, f"{where}.turns[{number}]")
     conversation.exchanges = [e for e in conversation.exchanges if e.answer is not None]
     return conversation
 
@@ -152,18 +187,9 @@ def save(path: Path, conversations: Sequence[Conversation]) -> None:
 
 def load(path: Path) -> list[Conversation]:
     """Conversations from a file written by `save`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        why = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+    if not path.exists():
         raise ConfigurationError(
-            f"Could not read {path} ({why}). Check the path; it is relative to the notebook's "
-            "folder."
-        ) from None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise ConfigurationError(
-            f"{path} is not JSON. Save conversations with %kimi save FILE, then load that file."
-        ) from None
-    return undump(data, str(path))
+            f"Could not read {path} (No such file or directory). Check the path; it is "
+            "relative to the notebook's folder."
+        )
+    return undump(parse_json(read_text(path, SAVE), path, SAVE), str(path))

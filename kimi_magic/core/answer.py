@@ -4,11 +4,13 @@ own repr of an answer all say the same thing."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from enum import Enum
 
 from .constants import CHARS_PER_TOKEN
+from .invisible import made_visible
 from .types import TokenLogprob, ToolCall, Usage
 
 
@@ -41,6 +43,12 @@ class Outcome(str, Enum):
         """What the next request says after this answer's text, so the model does not take a
         partial answer for a whole one ("" when complete)."""
         return _NOTE_TO_MODEL[self]
+
+    @property
+    def note(self) -> str:
+        """The plain sentence `Answer.notes` carries for a partial answer ("" when complete)."""
+        words = _HISTORY[self]
+        return f"{words[:1].upper()}{words[1:]}." if words else ""
 
 
 _STATUS = {
@@ -88,6 +96,9 @@ class Answer:
     logprobs: list[TokenLogprob] = field(default_factory=list)  # the first choice's tokens
     from_cache: bool = False  # replayed from the local response cache: nothing was paid
     error: str | None = None  # the paragraph of the error that ended the call, if one did
+    # What the caller should know of how the turn went, as the magic shows it: history
+    # trimmed, a deprecated parameter, the tool loop's round or cost cap, a partial answer.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def cost(self) -> float:
@@ -177,7 +188,7 @@ def answer_markdown(answer: Answer, error: str | None = None, context: str = "")
     if answer.text.strip():
         parts.append(close_open_blocks(answer.text.rstrip()) + "\n")
     for call in answer.tool_calls:
-        parts.append(f"Tool call `{call.name}`: `{call.arguments}`\n")
+        parts.append(f"Tool call `{call.name}`: `{shown_call_arguments(call.arguments)}`\n")
     note = status_note(answer, error)
     if note:
         parts.append(note + "\n")
@@ -221,8 +232,26 @@ def _gauge(context: str) -> str:
 
 
 def tool_calls_plain(answer: Answer) -> str:
-    """One line per tool call asked for: `Tool call get_weather: {"city": "Oslo"}`."""
-    return "\n".join(f"Tool call {call.name}: {call.arguments}" for call in answer.tool_calls)
+    """One line per tool call asked for: `Tool call get_weather: {"city": "Oslo"}` (hidden
+    characters in the arguments marked, as the approval view does)."""
+    return "\n".join(
+        f"Tool call {call.name}: {shown_call_arguments(call.arguments)}"
+        for call in answer.tool_calls
+    )
+
+
+def shown_call_arguments(arguments: str) -> str:
+    """A call's arguments in the answer's text: hidden characters marked, and code left to
+    the one place that shows it whole (the approval view, then the call's block), so the
+    user reads it once."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        value = None
+    if isinstance(value, dict) and set(value) == {"code"} and isinstance(value["code"], str):
+        lines = len(value["code"].splitlines())
+        return f"({lines} line{'s' if lines != 1 else ''} of code, shown with the call)"
+    return made_visible(arguments)[0]
 
 
 def answer_plain(answer: Answer, error: str | None = None, context: str = "") -> str:

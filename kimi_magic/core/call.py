@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -132,9 +133,9 @@ class Call:
         self.error = error
         self._record.finish(truncated=truncated, error=str(error))
 
-    def run(self) -> Answer:
-        """Read to the end and return the record; an error is kept in it, not raised
-        (`call.error`), an interrupt marks it interrupted and is raised."""
+    def run_keeping_errors(self) -> Answer:
+        """Read to the end and return the record; an error ends the read but is not raised: it
+        is kept (`call.error`, `answer.error`). An interrupt marks the answer and is raised."""
         try:
             for _ in self:
                 pass
@@ -142,11 +143,30 @@ class Call:
             pass
         return self.answer
 
-    def until_done(self) -> Answer:
-        """Read the stream to its end and return the whole answer; errors are raised."""
+    def result(self) -> Answer:
+        """Read to the end and return the whole answer; an error is raised (as
+        `Future.result()` does)."""
         for _ in self:
             pass
         return self.answer
+
+    def run(self) -> Answer:
+        """Deprecated name of `run_keeping_errors()`."""
+        warnings.warn(
+            "Call.run() is now Call.run_keeping_errors() (errors are kept, not raised).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.run_keeping_errors()
+
+    def until_done(self) -> Answer:
+        """Deprecated name of `result()`."""
+        warnings.warn(
+            "Call.until_done() is now Call.result() (errors are raised).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.result()
 
     def stop(self, wait: float = STOP_WAIT_S) -> None:
         """End the stream now (the Stop button): the answer so far is kept as interrupted.

@@ -66,7 +66,12 @@ TOOL_MAX_ROUNDS = 8  # model rounds of one tool-using turn before the loop stops
 TOOL_PARALLEL_WORKERS = 4  # tools of one round run at once when the model asked in parallel
 TOOL_TABLE_ROWS = 50  # rows one DataFrame-rows call returns at most
 RUN_PYTHON_SECONDS = 60.0  # a run_python run is interrupted after this long
+APPROVE_TIMEOUT_S = 300.0  # Approve / Deny buttons nobody clicks deny after this long
 AGENT_MAX_ROUNDS = 12  # rounds of one %%kimi --agent cell
 AGENT_MAX_COST_USD = 0.50  # spend of one %%kimi --agent cell before it stops
 MCP_START_SECONDS = 30.0  # an MCP server must answer `initialize` within this
 MCP_CALL_SECONDS = 120.0  # one MCP tool call
+
+# Files anyone may have written (save, replay and checkpoint files; core/file_checks.py).
+FILE_MAX_BYTES = 512 * 1024 * 1024  # a larger file is refused before it is read
+JSON_MAX_DEPTH = 64  # lists and objects nested deeper than this are refused

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +48,13 @@ _KEY_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("a Cloudflare API token", r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{40}(?![A-Za-z0-9_-])"),
     )
 )
-# `api_key = "..."`, `"password": "..."`, `TOKEN='...'` in code or JSON: the value goes.
+# `api_key = "..."`, `"password": "..."`, `TOKEN='...'` in code or JSON: the value goes; so
+# do digits (`pin_secret=98765432` in a dataclass's repr, `"password": 31415926535`).
 # The name is bounded and must start a word, so a long run of word characters (a 3 MB
-# prompt of "xxxx…") costs linear time, not quadratic backtracking.
+# prompt of "xxxx…") costs linear time, not quadratic backtracking. One pattern, one pass.
 _ASSIGNED = re.compile(
     r"""(?<![\w-])(?P<name>[A-Za-z_][\w-]{0,63})(?P<quote>["']?)(?P<between>[ \t]*[:=][ \t]*)"""
-    r"""(?P<open>["'])(?P<value>[^"'\n]{6,200})(?P=open)"""
+    r"""(?:(?P<open>["'])(?P<value>[^"'\n]{6,200})(?P=open)|(?P<number>-?\d[\d_]{5,})(?![\w.]))"""
 )
 
 
@@ -115,6 +118,121 @@ class Redactor:
         return Redaction(text, tuple(found))
 
 
+# The secrets of the turn being built or run (`with redacting(...)`), so every place that
+# cuts text to a limit can redact the whole text first, however deep in the rendering it is.
+# A ContextVar, not a global: each thread and task sees its own (copy the context into
+# worker threads).
+_ACTIVE: ContextVar[Redactor | None] = ContextVar("kimi_magic_redactor", default=None)
+_PATH_NAMES = re.compile(r"""[A-Za-z_][\w-]*|"([^"]*)"|'([^']*)'""")
+SECRET_ITEMS = 10_000  # values walked by `scrub` before the rest is left to the text patterns
+
+
+@contextmanager
+def redacting(redactor: Redactor) -> Iterator[Redactor]:
+    """Within the block, `active_redactor()` (and every cut to a limit) uses `redactor`."""
+    token = _ACTIVE.set(redactor)
+    try:
+        yield redactor
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_redactor() -> Redactor:
+    """The redactor of the current turn, or (outside one) the environment's token and
+    secret-looking entries, and the key formats."""
+    found = _ACTIVE.get()
+    return found if found is not None else Redactor.collect()
+
+
+def redact_then(text: str) -> str:
+    """`text` with the current turn's secrets redacted: call it before cutting `text` to a
+    limit, so a secret that straddles the limit never leaks in part."""
+    return active_redactor().redact(text).text
+
+
+def secret_step(path: str) -> str:
+    """The first attribute or key of `path` (`creds.db_password`, `config["api_key"]`) whose
+    name looks secret, or ''."""
+    for match in _PATH_NAMES.finditer(path):
+        name = next((g for g in match.groups() if g is not None), match.group(0))
+        if secret_key(name):
+            return name
+    return ""
+
+
+def path_marker(path: str) -> str:
+    """What stands for the value at a secret-looking path (or a variable's name)."""
+    return MARKER.format(f"value of {'variable ' if path.isidentifier() else ''}{path}")
+
+
+def scrub(value: Any, redactor: Redactor | None = None) -> Any:
+    """`value` with every dict entry under a secret-looking key (at any depth, in dicts and
+    lists) replaced by a marker; the same object when nothing needed it. Off with by_name."""
+    redactor = redactor or active_redactor()
+    if not redactor.by_name:
+        return value
+    budget = [SECRET_ITEMS]
+
+    def walk(item: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > 50:
+            return item
+        if isinstance(item, Mapping):
+            changed = False
+            out: dict[Any, Any] = {}
+            for key, inner in item.items():
+                if isinstance(key, str) and secret_key(key) and _worth_hiding(inner):
+                    out[key] = MARKER.format(f"value of {key}")
+                    changed = True
+                else:
+                    out[key] = walk(inner, depth + 1)
+                    changed = changed or out[key] is not inner
+            return out if changed else item
+        if isinstance(item, (list, tuple)):
+            walked = [walk(inner, depth + 1) for inner in item]
+            if any(a is not b for a, b in zip(walked, item, strict=True)):
+                return walked if isinstance(item, list) else tuple(walked)
+        return item
+
+    return walk(value, 0)
+
+
+def redact_json(value: Any, redactor: Redactor | None = None) -> Any:
+    """A JSON-able value (a request body, an answer record) with every string redacted, to be
+    written to a file; image data URLs are left whole (base64 is no secret, and a pattern
+    would break it)."""
+    redactor = redactor or active_redactor()
+
+    def walk(item: Any, depth: int) -> Any:
+        if isinstance(item, str):
+            return item if item.startswith("data:") else redactor.redact(item).text
+        if depth > 100:
+            return item
+        if isinstance(item, Mapping):
+            return {key: walk(inner, depth + 1) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [walk(inner, depth + 1) for inner in item]
+        return item
+
+    return walk(value, 0)
+
+
+def _worth_hiding(value: Any) -> bool:
+    """A value under a secret-looking key that could be a secret: text or digits of at least
+    MIN_SECRET_CHARS, or a container (`"credentials": {...}`)."""
+    if isinstance(value, (str, bytes)):
+        return len(value) >= MIN_SECRET_CHARS
+    if isinstance(value, int) and not isinstance(value, bool):
+        return len(str(abs(value))) >= MIN_SECRET_CHARS
+    return isinstance(value, (Mapping, list, tuple)) and len(value) > 0
+
+
+def secret_key(name: str) -> bool:
+    """A key, attribute or column name that looks secret (as `looks_secret`), but not a bare
+    `key` (`key`, `key0`, `Key`): too common a dict key to hide what it holds."""
+    return looks_secret(name) and [w.lower() for w in _WORD.findall(name)] != ["key"]
+
+
 def looks_secret(name: str) -> bool:
     """True for names like API_KEY, apiKey, github_token, db_password (not max_tokens,
     KeyError or token_count)."""
@@ -168,6 +286,12 @@ def _sub_assignments(text: str) -> tuple[str, list[str]]:
 
     def replace(match: re.Match[str]) -> str:
         name, value = match.group("name"), match.group("value")
+        if value is None:  # digits: only under a name that is surely secret
+            if not secret_key(name):
+                return match.group(0)
+            names.append(name)
+            head = match.group(0)[: match.start("number") - match.start(0)]
+            return f"{head}{MARKER.format(f'value of {name}')}"
         if not looks_secret(name) or value.startswith("[redacted"):
             return match.group(0)
         names.append(name)

@@ -24,10 +24,12 @@ from typing import Any
 from .constants import (
     AGENT_MAX_COST_USD,
     AGENT_MAX_ROUNDS,
+    APPROVE_TIMEOUT_S,
     CALL_TIMEOUT_S,
     CONTEXT_WINDOW_TOKENS,
     MODEL_ID,
     READ_TIMEOUT_S,
+    RUN_PYTHON_SECONDS,
     TOOL_MAX_ROUNDS,
 )
 from .errors import ConfigurationError
@@ -52,7 +54,9 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     # Tools (issue 9) offered to every question, as --tools: names, all, notebook, python,
     # mcp:NAME. (`tools` itself is the request's list of raw definitions.)
     "default_tools": ("string", ""),
-    "approve": ("string", "ask"),  # run_python: ask (buttons), auto, or deny
+    "approve": ("string", "ask"),  # code-running tools: ask (buttons), auto, or deny
+    "approve_timeout": ("number", APPROVE_TIMEOUT_S),  # unclicked buttons deny after this
+    "python_timeout": ("number", RUN_PYTHON_SECONDS),  # a run_python run is stopped after this
     "tool_max_rounds": ("integer", TOOL_MAX_ROUNDS),
     "agent_max_rounds": ("integer", AGENT_MAX_ROUNDS),
     "agent_max_cost": ("number", AGENT_MAX_COST_USD),  # per %%kimi --agent cell

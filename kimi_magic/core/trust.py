@@ -62,6 +62,8 @@ SAFE = frozenset(
         "read_timeout",
         "call_timeout",
         "context_window",
+        # how long an approval waits for a click: a wait that ends in a denial, never a run
+        "approve_timeout",
     }
 )
 
@@ -120,6 +122,7 @@ RESTRICTED: dict[str, str] = {
     "agent_max_cost": "spending limits are the user's",
     "agent_max_rounds": "round limits are the user's",
     "tool_max_rounds": "round limits are the user's",
+    "python_timeout": "how long approved code may run is the user's",
 }
 DEFAULT_REASON = "not known to be harmless"
 

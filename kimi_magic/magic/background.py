@@ -2,9 +2,11 @@
 on a thread, while the user runs other cells; `%kimi wait` (or `kimi_magic.wait()`) blocks
 until every background answer is done, so Run All stays correct.
 
-The live view was displayed by the cell itself (the main thread); the thread only updates its
-widgets and finally replaces it through its display id, which frontends route to the cell
-that made it whatever cell runs then.
+The live view was displayed by the cell itself (the main thread); the thread only updates it
+and finally replaces it through its display id, which frontends route to the cell that made it
+whatever cell runs then. A headless client (nbclient, nbconvert, papermill) reads only the
+messages of the cell it is running, so `wait` publishes each final answer again from the
+waiting cell; the update still lands in the answer's own cell, by its display id.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Background:
 
     def __init__(self) -> None:
         self._threads: list[threading.Thread] = []
+        self._finished: list[AnswerSlot] = []  # to publish again from the waiting cell
         self._lock = threading.Lock()
 
     def start(
@@ -36,7 +39,11 @@ class Background:
             try:
                 slot.stream()
             finally:  # whatever happened, the turn is finished: %kimi wait must not hang
-                after(turn, slot)
+                try:
+                    after(turn, slot)
+                finally:
+                    with self._lock:
+                        self._finished.append(slot)
 
         # The thread runs in a copy of the cell's context: ipykernel keeps the parent header
         # in a context variable, so the answer's updates are addressed to the cell that asked.
@@ -62,6 +69,15 @@ class Background:
         for thread in threads:
             while thread.is_alive():
                 if deadline is not None and time.monotonic() >= deadline:
+                    self._republish()
                     return False
                 thread.join(JOIN_TICK_S)
+        self._republish()
         return True
+
+    def _republish(self) -> None:
+        """The answers finished so far, published again from the cell that waits."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+        for slot in finished:
+            slot.republish()

@@ -22,6 +22,9 @@ def load(ipython: InteractiveShell) -> KimiMagics:
     magics.context.install(ipython)  # remembers displayed images and cell errors from now on
     if protect_question_marks not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(protect_question_marks)
+    from ..render.frontend import probe_frontend
+
+    probe_frontend()  # answered by the time the first question runs, where it is answered
     return magics
 
 

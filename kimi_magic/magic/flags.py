@@ -102,6 +102,6 @@ def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
     if given.get("reasoning_effort") == "off":
         given["reasoning_effort"] = None
         given["thinking"] = False
-    for name in ("model", "system", "cache", "approve", "tool_max_rounds"):
+    for name in ("model", "system", "cache", "approve", "approve_timeout", "tool_max_rounds"):
         given[name] = getattr(args, name, None)
     return {name: value for name, value in given.items() if value is not None}

@@ -81,6 +81,8 @@ class KimiMagics(Magics):
     background = setting_trait("background")
     default_tools = setting_trait("default_tools")
     approve = setting_trait("approve")
+    approve_timeout = setting_trait("approve_timeout")
+    python_timeout = setting_trait("python_timeout")
     tool_max_rounds = setting_trait("tool_max_rounds")
     agent_max_rounds = setting_trait("agent_max_rounds")
     agent_max_cost = setting_trait("agent_max_cost")
@@ -263,10 +265,12 @@ class KimiMagics(Magics):
         call = turn.call
         if call is None:  # finish() always leaves a call; a turn without one has nothing to show
             return
-        if not quiet:  # notes from finishing (the cache missed out); a thread has no cell
-            for note in turn.notes:
-                if note not in call.notes:
-                    show_markdown(f"<small>{note}</small>", plain=note)
+        if not quiet:  # notes from finishing (a tool loop's cap, the cache missed out); a
+            # thread has no cell. Those shown above the answer, and its status, are not repeated.
+            answer = call.answer
+            for note in answer.notes:
+                if note not in call.notes and note != answer.ended.note:
+                    show_markdown(f"<small>⚠ {note}</small>", plain=note)
         if call.error is not None:
             if not quiet:
                 raise UsageError(str(call.error))

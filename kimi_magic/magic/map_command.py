@@ -38,7 +38,7 @@ def record_command(host: Any, rest: str) -> None:
 
 
 def replay_command(host: Any, rest: str) -> None:
-    """`%kimi replay FILE`: answer from FILE, paced as recorded, with no network (`off` stops)."""
+    """`%kimi replay FILE`: answer from FILE at a steady pace, with no network (`off` stops)."""
     _switch(host, "replay", rest)
 
 
@@ -56,4 +56,4 @@ def _switch(host: Any, setting: str, rest: str) -> None:
     elif setting == "record":
         show_markdown(f"Recording every whole answer to `{path}` (no token, stable lines).")
     else:
-        show_markdown(f"Answering from `{path}`, paced as recorded; nothing goes to a server.")
+        show_markdown(f"Answering from `{path}` at a steady pace; nothing goes to a server.")

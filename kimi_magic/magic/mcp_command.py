@@ -79,7 +79,10 @@ def listing(servers: Any, ignored: dict[str, Any]) -> tuple[str, str]:
             f"- ~~{name}~~ `{spec.describe()}` (from {spec.origin}): ignored, an untrusted "
             f"project file may not start servers; {TRUST_HINT}"
         )
-    text = "**MCP servers** (`--tools mcp:NAME` offers a server's tools)\n\n" + "\n".join(lines)
+    text = (
+        "**MCP servers** (`--tools mcp:NAME` offers a server's tools, named `NAME__tool`)\n\n"
+        + "\n".join(lines)
+    )
     return text, text.replace("**", "").replace("`", "").replace("~~", "")
 
 

@@ -19,7 +19,7 @@ def tool_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
             metavar="LIST",
             help="Offer tools, comma-separated: registered names (@kimi_magic.tool), all, "
             "notebook (read-only looks at variables, cells, errors, images), python "
-            "(run_python, with approval), mcp:SERVER.",
+            "(run_python, with approval), mcp:SERVER (its tools named SERVER__tool).",
         ),
         argument(
             "--agent",
@@ -31,8 +31,15 @@ def tool_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
         argument(
             "--approve",
             choices=["ask", "auto", "deny"],
-            help="run_python: ask with Approve / Deny buttons (default), run without asking "
-            "(auto), or never run (deny).",
+            help="Code-running tools (run_python, runs_code=True tools): ask with Approve / "
+            "Deny buttons (default), run without asking (auto), or never run (deny).",
+        ),
+        argument(
+            "--approve-timeout",
+            dest="approve_timeout",
+            type=float,
+            metavar="SECONDS",
+            help="How long the Approve / Deny buttons wait for a click before they deny.",
         ),
         argument(
             "--tool-choice",

@@ -101,26 +101,31 @@ def close_tools(host: Any) -> None:
 
 
 def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, Tool]:
-    """The tools named by `words`; an unknown name is refused before anything is sent."""
-    from ..tools.approval import approver_for
-    from ..tools.notebook_tools import NotebookTools
-    from ..tools.python_tool import python_tool
-    from ..tools.registry import REGISTRY
+    """The tools named by `words`, resolved as every `ask` resolves them (the notebook's
+    namespace, and this magic's MCP servers); an unknown name or a clash is refused before
+    anything is sent, and code-running tools wait for approval (tools/offer.py)."""
+    from ..tools.api import resolve_tools
 
     namespace = host.shell.user_ns if host.shell is not None else {}
-    chosen: list[Tool] = []
-    for word in words:
-        if word == "all":
-            chosen += REGISTRY.all()
-        elif word == "notebook":
-            chosen += NotebookTools(namespace, host.context).tools()
-        elif word == "python":
-            chosen.append(python_tool(namespace, approver_for(str(resolved["approve"]))))
-        elif word.startswith("mcp:"):
-            chosen += mcp_tools(host, word[4:])
-        else:
-            chosen.append(REGISTRY.get(word))
-    return {tool.name: tool for tool in chosen}
+    return resolve_tools(
+        words,
+        namespace=namespace,
+        approve=str(resolved["approve"]),
+        approve_timeout=resolved["approve_timeout"],
+        python_timeout=float(resolved["python_timeout"]),
+        mcp=_HostServers(host),
+        context=host.context,
+    )
+
+
+class _HostServers:
+    """`mcp:NAME` in the magic: the servers it started (see `mcp_tools`)."""
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+
+    def tools(self, name: str) -> list[Tool]:
+        return mcp_tools(self.host, name)
 
 
 def offer_tools(host: Any, turn: Turn, words: list[str]) -> None:
@@ -132,15 +137,22 @@ def offer_tools(host: Any, turn: Turn, words: list[str]) -> None:
 
 
 class _Blocks:
-    """The loop's observer: a collapsible block per tool call in the cell's output."""
+    """The loop's observer: a collapsible block per tool call in the cell's output.
 
-    def __init__(self) -> None:
+    The calls of tools in `asking` wait for approval: their running block leaves the code to
+    the approval view, so the user reads it once, in the one place that marks hidden
+    characters and has the buttons.
+    """
+
+    def __init__(self, asking: frozenset[str] = frozenset()) -> None:
         from ..render.tool_blocks import ToolBlocks
 
         self.blocks = ToolBlocks()
+        self.asking = asking
 
     def tool_started(self, call: Any) -> None:
-        self.blocks.started(call.id, call.name, call.arguments)
+        shown = call.name not in self.asking
+        self.blocks.started(call.id, call.name, call.arguments, show_arguments=shown)
 
     def tool_finished(self, result: ToolResult) -> None:
         call = result.call
@@ -164,14 +176,16 @@ def run_tool_turn(host: Any, turn: Turn, args: argparse.Namespace, words: list[s
     if int(turn.params.get("n") or 1) > 1:
         raise ConfigurationError("Tools run with one answer: drop -n, or drop the tools.")
     agent = bool(getattr(args, "agent", False))
+    tools = choose_tools(host, words, resolved)
+    asking = frozenset(n for n, t in tools.items() if t.runs_code and resolved["approve"] == "ask")
     loop = ToolLoop(
         host.session,
         turn,
-        choose_tools(host, words, resolved),
+        tools,
         max_rounds=int(resolved["agent_max_rounds" if agent else "tool_max_rounds"]),
         max_cost=resolved["agent_max_cost"] if agent else None,
         parallel=resolved["parallel_tool_calls"] is not False,
-        observer=_Blocks(),
+        observer=_Blocks(asking),
         tool_choice=getattr(args, "tool_choice", None),
     )
     slot: Any = AnswerSlot(loop.start())
@@ -208,9 +222,8 @@ class _Ended:
 
 
 def _after(loop: ToolLoop, agent: bool) -> None:
-    """The loop's note, then (an agent cell) its code offered as a new cell."""
-    if loop.note:
-        show_markdown(f"<small>⚠ {loop.note}</small>", plain=loop.note)
+    """An agent cell's code offered as a new cell (the loop's note is among the answer's
+    notes, which `_finish` shows)."""
     if agent and loop.code:
         offer_code(OFFERED_CODE_HEAD + "\n\n".join(loop.code))
 

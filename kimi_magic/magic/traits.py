@@ -26,7 +26,11 @@ _HELP: dict[str, str] = {
     "background": "%%kimi answers stream in the background by default (like --bg).",
     "default_tools": "Tools offered to every question (as --tools): names, all, notebook, "
     "python, mcp:NAME.",
-    "approve": "run_python: 'ask' (Approve / Deny buttons), 'auto' (no asking), 'deny'.",
+    "approve": "Code-running tools (run_python, @kimi_magic.tool(runs_code=True)): 'ask' "
+    "(Approve / Deny buttons), 'auto' (no asking), 'deny' (never run).",
+    "approve_timeout": "Seconds the Approve / Deny buttons wait for a click; then the code is "
+    "denied and the model is told it was not approved in time.",
+    "python_timeout": "Seconds one run_python run may take before it is stopped.",
     "tool_max_rounds": "Model rounds of one tool-using question before the loop stops.",
     "agent_max_rounds": "Model rounds of one %%kimi --agent cell.",
     "agent_max_cost": "USD one %%kimi --agent cell may spend before it stops.",

@@ -55,14 +55,22 @@ class CellError:
         return f"{type(self.exception).__name__}: {self.exception}"
 
     def _repr_llm_(self) -> str:
-        # Keep the traceback's end (the innermost frames and the message) when it is long.
-        trace = self.traceback_text
+        from ..core.secrets import Redactor, active_redactor  # compiled on first use
+
+        frames = Redactor.collect(namespace=self.frame_names)
+
+        def redacted(text: str) -> str:  # the turn's secrets and the failing frame's
+            return frames.redact(active_redactor().redact(text).text).text
+
+        # Redacted whole, then cut: a secret across the cut would leak in part. Keep the
+        # traceback's end (the innermost frames and the message) when it is long.
+        trace = redacted(self.traceback_text)
         if len(trace) > PART_CHARS:
             trace = (
                 f"[cut: showing the last {PART_CHARS:,} of {len(trace):,} characters]\n…"
                 + trace[-PART_CHARS:]
             )
-        source = self.source.rstrip()
+        source = redacted(self.source.rstrip())
         if len(source) > PART_CHARS:
             source = (
                 source[:PART_CHARS] + f"\n[cut: showing the first {PART_CHARS:,} of "
@@ -72,9 +80,7 @@ class CellError:
             f"Cell {self.execution_count} raised {self.summary}\n\nCell source:\n```python\n"
             f"{source}\n```\n\nTraceback:\n```\n{trace}\n```"
         )
-        from ..core.secrets import Redactor  # its patterns compile on first use, not at %load_ext
-
-        return Redactor.collect(namespace=self.frame_names).redact(text).text
+        return redacted(text)
 
 
 class ErrorMemory:

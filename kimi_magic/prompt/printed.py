@@ -13,6 +13,9 @@ from typing import Any
 
 PRINTED_CELLS = 20  # cells whose printed text is kept
 PRINTED_CHARS = 4_000  # of one cell's printed text: the start, then a note
+# Kept beyond PRINTED_CHARS, so the text is redacted whole before it is cut: a secret printed
+# across the cut (up to this long) never leaks in part.
+PRINTED_MARGIN = 4_096
 
 
 class _Tee:
@@ -24,8 +27,9 @@ class _Tee:
         self.size = 0
 
     def write(self, text: str) -> Any:
-        if self.size < PRINTED_CHARS and isinstance(text, str):
-            self.parts.append(text[: PRINTED_CHARS - self.size])
+        kept = PRINTED_CHARS + PRINTED_MARGIN
+        if self.size < kept and isinstance(text, str):
+            self.parts.append(text[: kept - self.size])
             self.size += len(text)
         return self._target.write(text)
 
@@ -37,7 +41,7 @@ class PrintedMemory:
     """The printed text of the last PRINTED_CELLS cells, by execution count."""
 
     def __init__(self) -> None:
-        self._by_cell: OrderedDict[int, str] = OrderedDict()
+        self._by_cell: OrderedDict[int, tuple[str, int]] = OrderedDict()  # (kept, size)
         self._tee: _Tee | None = None
 
     def start(self) -> None:
@@ -54,14 +58,22 @@ class PrintedMemory:
         if sys.stdout is tee:
             sys.stdout = tee._target
         text = "".join(tee.parts)
-        if tee.size > PRINTED_CHARS:
-            text += f"\n… ({tee.size - PRINTED_CHARS:,} more characters not kept)"
         if cell is not None and text:
-            self._by_cell[cell] = text
+            self._by_cell[cell] = (text, tee.size)
             self._by_cell.move_to_end(cell)
             while len(self._by_cell) > PRINTED_CELLS:
                 self._by_cell.popitem(last=False)
 
     def of(self, cell: int) -> str:
-        """What cell `cell` printed ('' when nothing, or not kept)."""
-        return self._by_cell.get(cell, "")
+        """What cell `cell` printed ('' when nothing, or not kept), the turn's secrets
+        redacted before it is cut to PRINTED_CHARS."""
+        from ..core.secrets import redact_then  # compiled on first use, not at %load_ext
+
+        text, size = self._by_cell.get(cell, ("", 0))
+        if not text:
+            return ""
+        text = redact_then(text)
+        if size > PRINTED_CHARS or len(text) > PRINTED_CHARS:
+            left = max(size, len(text)) - PRINTED_CHARS
+            text = text[:PRINTED_CHARS] + f"\n… ({left:,} more characters not kept)"
+        return text

@@ -18,7 +18,7 @@ from ..core.constants import (
 )
 from ..core.errors import KimiError
 from ..core.messages import Message
-from ..core.secrets import Redactor
+from ..core.secrets import Redactor, path_marker, redacting, secret_step
 from ..core.tokens import image_tokens as pixel_tokens
 from ..core.tokens import text_tokens
 from .context import NotebookContext
@@ -75,8 +75,9 @@ def image_tokens(image: Image) -> int:
 
 
 class _Builder:
-    def __init__(self, namespace: Mapping[str, Any], budgets: Budgets) -> None:
+    def __init__(self, namespace: Mapping[str, Any], budgets: Budgets, redactor: Redactor) -> None:
         self.namespace = namespace
+        self.redactor = redactor
         self.budgets = budgets
         self.left = budgets.context_tokens
         self.sections: list[str] = []
@@ -93,7 +94,12 @@ class _Builder:
         """What stands in the text for a value: inline when short, else a pointer to a section."""
         if expression in self.seen:
             return self.seen[expression]
-        if is_image_object(value):
+        secret = self.redactor.by_name and secret_step(expression)  # creds.db_password
+        if secret and inline_ok:
+            text = path_marker(expression)
+        elif secret:  # a section that says what was left out (render gives the marker)
+            text = self._section(expression, value, inline_ok)
+        elif is_image_object(value):
             text = self.attach_image(value, expression)
         elif inline_ok and _is_scalar(value):
             text = repr(value)
@@ -138,7 +144,25 @@ def build_prompt(
 ) -> Prompt:
     """The prompt for `question`: references resolved, variables and images attached, secrets
     redacted (by default: the token in the environment and secret-looking names)."""
-    builder = _Builder(lookup_namespace(namespace, context), budgets or Budgets())
+    if redactor is None:
+        redactor = Redactor.collect(namespace=namespace)
+    builder = _Builder(lookup_namespace(namespace, context), budgets or Budgets(), redactor)
+    with redacting(redactor):  # each rendering redacts before it cuts to its budget
+        text = _build_text(builder, question, variables, images, interpolate_text, context)
+    if instruction:
+        text = text.rstrip() + "\n\n" + instruction
+    redaction = redactor.redact(replace_surrogates(text))
+    return Prompt(redaction.text, builder.images, builder.renderings, redaction.found)
+
+
+def _build_text(
+    builder: _Builder,
+    question: str,
+    variables: Sequence[str],
+    images: Sequence[str],
+    interpolate_text: bool,
+    context: NotebookContext | None,
+) -> str:
     if interpolate_text:
         pieces = []
         for segment in interpolate(question, builder.namespace):
@@ -166,12 +190,7 @@ def build_prompt(
             f"{n}. {i.label} ({i.width}x{i.height} px)" for n, i in enumerate(builder.images, 1)
         )
         text = text.rstrip() + "\n\nAttached images:\n" + listed
-    if instruction:
-        text = text.rstrip() + "\n\n" + instruction
-    if redactor is None:
-        redactor = Redactor.collect(namespace=namespace)
-    redaction = redactor.redact(replace_surrogates(text))
-    return Prompt(redaction.text, builder.images, builder.renderings, redaction.found)
+    return text
 
 
 def replace_surrogates(text: str) -> str:

@@ -3,6 +3,7 @@ the cell 30 s."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +35,11 @@ def within(
         finally:
             done.set()
 
-    threading.Thread(target=work, name="kimi-magic-render", daemon=True).start()
+    # The thread sees the caller's context: the turn's redactor (core/secrets.py) included.
+    context = contextvars.copy_context()
+    threading.Thread(
+        target=context.run, args=(work,), name="kimi-magic-render", daemon=True
+    ).start()
     if not done.wait(seconds):
         raise TooSlow
     result = outcome[0]

@@ -22,16 +22,28 @@ from ..core.constants import (
     TABLE_ROWS,
     VARIABLE_TOKENS,
 )
+from ..core.secrets import (
+    MARKER,
+    MIN_SECRET_CHARS,
+    active_redactor,
+    path_marker,
+    redact_then,
+    redacting,
+    scrub,
+    secret_key,
+    secret_step,
+)
 from ..core.tokens import text_tokens
 from .paths import library_of
 from .static_view import cell_text, is_known, plain, render_object
 from .time_budget import TooSlow, within
 
 ITEM_CHARS = 300  # one item of a list or dict, as compact JSON
-NOTE_RESERVE = 160
+NOTE_RESERVE = 160  # room kept for the "[cut: ...]" line when shrinking a table
 _PLAIN_INFERRED = frozenset(
     {"string", "empty", "bytes", "integer", "floating", "mixed-integer-float", "boolean"}
-)  # room kept for the "[cut: ...]" line when shrinking a table
+)
+_SECRET_CELL = MARKER.format("secret column")
 
 
 @dataclass(frozen=True)
@@ -56,17 +68,24 @@ def render(
     static: bool = False,
 ) -> Rendering:
     """`value` rendered by its type, at most `max_tokens` tokens and `seconds` seconds, with a
-    note of what was cut; `static` runs none of the value's own code (the model's tools)."""
+    note of what was cut; `static` runs none of the value's own code (the model's tools).
+    Secrets are redacted before anything is cut (see core/secrets.py), and a value under a
+    secret-looking name in its path (`creds.db_password`) is not shown."""
+    redactor = active_redactor()
+    if redactor.by_name and name and secret_step(name):
+        return Rendering(name, path_marker(name))
     max_chars = max(max_tokens * CHARS_PER_TOKEN, 80)
     renderer = _static_renderer_for(value) if static else _renderer_for(value)
     try:
-        text, cut = within(seconds, renderer, value, max_chars)
+        with redacting(redactor):
+            text, cut = within(seconds, renderer, value, max_chars)
     except TooSlow:
         cut = f"its rendering took longer than {seconds:g} s, so it was cut off"
         text = f"<{type(value).__name__} object: {cut}>"
     except Exception as error:  # the value's own repr / _repr_llm_ failed: say so, don't crash
         cut = f"its rendering raised {type(error).__name__}: {error}"
         text = f"<{type(value).__name__} object: {cut}>"
+    text = redactor.redact(text).text  # whole, before the budget's cut
     if len(text) > max_chars:  # a renderer's own cut can still overshoot; hold the budget
         text, cut = _clip(text, max_chars, cut)
     return Rendering(name, text, cut)
@@ -148,6 +167,7 @@ def _render_llm(value: Any, max_chars: int) -> tuple[str, str]:
 
 
 def _render_str(value: str, max_chars: int) -> tuple[str, str]:
+    value = redact_then(value)
     if len(value) <= max_chars:
         return value, ""
     keep = max_chars - 80
@@ -165,6 +185,7 @@ def _render_repr(value: Any, max_chars: int) -> tuple[str, str]:
     text = repr(value)
     if type(value) in (int, float, bool, complex, type(None)):
         return text, ""  # the repr already says the type
+    text = redact_then(text)
     if len(text) <= max_chars:
         return f"{type(value).__name__}: {text}", ""
     keep = max_chars - 100
@@ -174,7 +195,7 @@ def _render_repr(value: Any, max_chars: int) -> tuple[str, str]:
 
 def _render_exception(value: BaseException, max_chars: int) -> tuple[str, str]:
     lines = traceback.format_exception(type(value), value, value.__traceback__)
-    text = "".join(lines).rstrip()
+    text = redact_then("".join(lines).rstrip())
     if len(text) <= max_chars:
         return text, ""
     # The end of a traceback (the innermost frames and the message) matters most.
@@ -195,6 +216,7 @@ def _render_source(value: Any, max_chars: int) -> tuple[str, str]:
         return _render_str(
             f"{getattr(value, '__qualname__', value)}{signature}\n{doc}".strip(), max_chars
         )
+    source = redact_then(source)
     text = f"```python\n{source.rstrip()}\n```"
     if len(text) <= max_chars:
         return text, ""
@@ -229,6 +251,7 @@ def _render_container(
 ) -> tuple[str, str]:
     """Pretty JSON-like text; the longest prefix of items that fits, and how many that is."""
     label = label or type(value).__name__
+    value = scrub(value)  # a `password` key's value, at any depth, is not shown
     items = list(value.items()) if isinstance(value, Mapping) else list(value)
     if isinstance(value, (set, frozenset)):
         items = sorted(items, key=repr)
@@ -262,6 +285,7 @@ def _pretty(value: Any) -> tuple[str, int]:
             text = json.dumps(item, ensure_ascii=False, default=_short_repr)
         except (TypeError, ValueError):  # circular values, keys that are not strings
             text = repr(item)
+        text = redact_then(text)
         if len(text) > ITEM_CHARS:
             shortened += 1
             text = text[:ITEM_CHARS] + "…"
@@ -278,7 +302,7 @@ def _pretty(value: Any) -> tuple[str, int]:
 
 
 def _short_repr(value: Any) -> str:
-    text = repr(value)
+    text = redact_then(repr(value))
     return text if len(text) <= 200 else text[:200] + "…"
 
 
@@ -286,8 +310,14 @@ def _short_repr(value: Any) -> str:
 
 
 def _markdown_table(columns: list[str], rows: list[list[Any]], index: list[Any] | None) -> str:
+    """Rows as a markdown table; a column whose name looks secret shows a marker instead."""
+    redactor = active_redactor()
+    hidden = {i for i, c in enumerate(columns) if redactor.by_name and secret_key(str(c))}
+
     def cell(value: Any) -> str:
         text = f"{value:.6g}" if isinstance(value, float) else cell_text(value)
+        if len(text) >= MIN_SECRET_CHARS:  # whole, before the cell's cut
+            text = redactor.redact(text).text
         text = text.replace("|", "\\|").replace("\n", " ")
         return text if len(text) <= 40 else text[:39] + "…"
 
@@ -295,7 +325,8 @@ def _markdown_table(columns: list[str], rows: list[list[Any]], index: list[Any] 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for position, row in enumerate(rows):
         lead = [cell(index[position])] if index is not None else []
-        lines.append("| " + " | ".join(lead + [cell(v) for v in row]) + " |")
+        shown = [_SECRET_CELL if i in hidden else cell(v) for i, v in enumerate(row)]
+        lines.append("| " + " | ".join(lead + shown) + " |")
     return "\n".join(lines)
 
 

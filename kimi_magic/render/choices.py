@@ -11,7 +11,7 @@ from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.errors import KimiError
 from ..core.types import TextDelta
 from .final_output import METADATA_KEY, provenance
-from .frontend import in_kernel
+from .frontend import widgets_render
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND  # docs/design.md section 3
 
@@ -63,10 +63,10 @@ class ChoicesView:
 
 
 def stream_choices(call: Call, n: int) -> ChoicesView:
-    """Stream `n` choices into tabs (a kernel) or collect them (elsewhere)."""
-    if not in_kernel():
+    """Stream `n` choices into tabs (where widgets render) or collect them (elsewhere)."""
+    if not widgets_render():
         try:
-            call.until_done()
+            call.result()
         except KeyboardInterrupt:
             return ChoicesView(None, True)
         except KimiError:

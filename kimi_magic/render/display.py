@@ -1,4 +1,5 @@
-"""Drives a renderer from a call's events: the widget view in a kernel, stdout elsewhere.
+"""Drives a renderer from a call's events: the widget view where a frontend shows widgets,
+the plain text view in other kernels (nbclient, nbconvert, papermill), stdout elsewhere.
 
 However the stream ends, the call records it (`call.answer.ended`, `call.error`); the views
 only show it. One slot per answer: the live view while it streams, the static markdown after,
@@ -16,7 +17,7 @@ from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.errors import KimiError
 from ..core.types import ReasoningDelta, Retrying, StreamEvent, TextDelta
-from .frontend import in_kernel, show_markdown
+from .frontend import in_kernel, show_markdown, widgets_render
 
 _END = object()
 # How often the main thread looks for a Stop click sent to it (frontends without kernel
@@ -32,8 +33,9 @@ def show_notes(call: Call) -> None:
 
 class AnswerSlot:
     """One answer's place in the output: notes, then tabs for n > 1, the live view in a
-    kernel, or stdout elsewhere; `stream()` shows the call as it arrives, `end()` leaves the
-    static answer (with the context gauge) in its place.
+    kernel (widgets where they render, else display-id updates), or stdout elsewhere;
+    `stream()` shows the call as it arrives, `end()` leaves the static answer (with the context
+    gauge) in its place.
 
     >>> slot = AnswerSlot(call); interrupted = slot.stream(); session.finish(turn); slot.end(gauge)
     """
@@ -44,9 +46,14 @@ class AnswerSlot:
         self.view: Any = None
         show_notes(call)
         if n == 1 and in_kernel():
-            from .live_view import LiveView
+            if widgets_render():
+                from .live_view import LiveView
 
-            self.view = LiveView()
+                self.view = LiveView()
+            else:
+                from .text_view import TextView
+
+                self.view = TextView()
             self.view.show()
 
     def stream(self) -> bool:
@@ -88,6 +95,13 @@ class AnswerSlot:
             from .logprobs import show_logprobs
 
             show_logprobs(self.call.answer.logprobs)
+
+    def republish(self) -> None:
+        """Publish the static answer again from the cell that runs now (`%kimi wait`): a
+        headless client reads only that cell's messages, and updates the slot by its id."""
+        republish = getattr(self.view, "republish", None)
+        if republish is not None:
+            republish()
 
 
 def pump(call: Call, view: Any) -> None:

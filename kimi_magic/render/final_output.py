@@ -47,3 +47,58 @@ def output_bundle(
         MIME_PLAIN: answer_plain(answer, error, context),
     }
     return data, {METADATA_KEY: provenance(answer, endpoint_kind)}
+
+
+class FinalSlot:
+    """A view's display slot and how it ends: the static output replaces whatever the view
+    showed, through the slot's display id. The last output is kept, so it can be published
+    again from another cell (`republish`): a headless client such as nbclient reads only the
+    messages of the cell it runs, and a background answer ends after its own cell did."""
+
+    def __init__(self) -> None:
+        self.handle: Any = None  # IPython's DisplayHandle, once shown
+        self.final: tuple[dict[str, str], dict[str, Any]] | None = None
+
+    def end(self, call: Any, context: str = "", keep_error: bool = False) -> None:
+        """The static answer replaces the view; a call that failed before any of the answer
+        arrived leaves nothing (the magic prints its error), or with `keep_error` the error."""
+        answer = call.answer
+        if call.error is not None and not (answer.text or answer.reasoning or answer.tool_calls):
+            if keep_error:
+                text = f"⚠ {call.error}"
+                self._replace({MIME_MARKDOWN: text, MIME_PLAIN: text}, {})
+                self.close()
+            else:
+                self.discard()
+            return
+        self.finish(answer, call.endpoint_kind, str(call.error) if call.error else None, context)
+
+    def finish(
+        self,
+        answer: Answer,
+        endpoint_kind: str | None,
+        error: str | None = None,
+        context: str = "",
+    ) -> None:
+        """Replace the view by the static markdown output, then free what the view held."""
+        data, metadata = output_bundle(answer, endpoint_kind, error, context)
+        self._replace(data, metadata)
+        self.close()
+
+    def discard(self) -> None:
+        """An error before anything arrived: leave no empty view behind."""
+        self._replace({MIME_PLAIN: ""}, {})
+        self.close()
+
+    def republish(self) -> None:
+        """Publish the final output again, from the cell that runs now."""
+        if self.final is not None:
+            self._replace(*self.final)
+
+    def close(self) -> None:
+        """Free what the view held (widgets); nothing for a plain view."""
+
+    def _replace(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
+        self.final = (data, metadata)
+        if self.handle is not None:
+            self.handle.update(data, metadata=metadata, raw=True)

@@ -1,14 +1,94 @@
 """What kind of frontend the output goes to, and plain markdown output that reads well in
-every one of them (a terminal gets the text/plain twin)."""
+every one of them (a terminal gets the text/plain twin).
+
+Widgets are used only where a widget frontend is known to be there. A kernel cannot ask, and
+the one message widget frontends send by themselves (JupyterLab and Notebook 7 open a
+`jupyter.widget.control` comm, falling back to a `comm_info_request`) comes when they connect,
+before any cell ran, so an extension loaded later never sees it. So the kernel asks once: it
+opens a comm to a target no frontend registers. JupyterLab, Notebook 7 (and any frontend built
+on @jupyterlab/services) answer it with a `comm_close`; nbclient, and so nbconvert and
+papermill, answer nothing (they log that no handler was found). Until an answer came, or where
+none comes, answers stream as display-id updates of plain markdown, which every frontend
+shows; headless clients then never see a widget (design.md section 9).
+"""
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+from typing import Any
+
+PROBE_TARGET = "kimi_magic.frontend_probe"
+# How long after the probe an answer waits for the frontend to say it is there. A browser
+# answers within milliseconds; a headless client never does, and its first answer waits this
+# long once per kernel.
+PROBE_WAIT_S = 1.0
+_POLL_S = 0.01
+
+
+class _Probe:
+    """The one probe of this kernel: sent once, answered (or not) once."""
+
+    def __init__(self) -> None:
+        self.answered = threading.Event()  # set from whatever thread handles the close
+        self.sent_at: float | None = None
+        self.comm: Any = None
+        self.lock = threading.Lock()
+
+
+_probe = _Probe()
+
 
 def in_kernel() -> bool:
-    """True inside a Jupyter kernel, where widgets render."""
+    """True inside a Jupyter kernel (a frontend shows rich output; widgets maybe)."""
     from IPython import get_ipython
 
     return getattr(get_ipython(), "kernel", None) is not None
+
+
+def probe_frontend() -> None:
+    """Ask the frontend, once per kernel, whether it is an interactive one (no-op elsewhere)."""
+    if not in_kernel():
+        return
+    with _probe.lock:
+        if _probe.sent_at is not None:
+            return
+        from comm import create_comm
+
+        _probe.sent_at = time.monotonic()
+        # No "state" in the data: nbclient would save it as widget state.
+        comm = create_comm(target_name=PROBE_TARGET, data={}, metadata={})
+        comm.on_close(lambda _message: _probe.answered.set())
+        _probe.comm = comm
+
+
+def _widget_manager_connected() -> bool:
+    """A widget manager opened the control comm (it connected after ipywidgets was imported)."""
+    widgets = sys.modules.get("ipywidgets")
+    widget = getattr(getattr(widgets, "widgets", None), "Widget", None)
+    return getattr(widget, "_control_comm", None) is not None
+
+
+def widgets_render() -> bool:
+    """True when a frontend that shows widgets is known to be there.
+
+    The first call may wait up to PROBE_WAIT_S after the probe was sent, handling comm
+    messages meanwhile (a cell is running: nothing else would read the answer).
+    """
+    if not in_kernel():
+        return False
+    if _probe.answered.is_set() or _widget_manager_connected():
+        return True
+    probe_frontend()
+    from .ui_events import process_ui_events
+
+    assert _probe.sent_at is not None
+    deadline = _probe.sent_at + PROBE_WAIT_S
+    while not _probe.answered.is_set() and time.monotonic() < deadline:
+        process_ui_events()  # the answer may wait on the main shell, behind this cell
+        _probe.answered.wait(_POLL_S)
+    return _probe.answered.is_set()
 
 
 def show_markdown(text: str, plain: str | None = None) -> None:

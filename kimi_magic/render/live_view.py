@@ -13,17 +13,19 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import DisplayHandle, display
+from IPython.display import display
 
-from ..core.answer import Answer
-from ..core.call import Call
 from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.types import Retrying, Usage
-from .final_output import MIME_MARKDOWN, output_bundle
+from .final_output import MIME_MARKDOWN, FinalSlot
 from .markdown_blocks import BlockSplitter
 from .ui_events import watch_kernel_status
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
+# Messages to the frontend a second, whatever they hold: each costs the kernel (capture,
+# serialising, signing) and the browser (a re-measure and a markdown render) about the same,
+# so an answer of many small blocks is bounded by this, not by its number of blocks.
+_MESSAGES_PER_SECOND = 6
 # A long open block (a big code block or table) is re-sent only when it has grown by this
 # share of its size, or after _TAIL_MAX_WAIT_S, so its cost stays linear in its length.
 _TAIL_GROWTH_SHARE = 0.5
@@ -105,21 +107,28 @@ class MarkdownStream:
         """Text arrived since the last render."""
         return bool(self._pending)
 
-    def render(self, final: bool = False) -> None:
+    def render(self, final: bool = False) -> int:
+        """Show what arrived; returns how many messages that sent to the frontend."""
         text = "".join(self._pending)
         self._pending.clear()
         finished = self._splitter.feed(text)
         if final:
             finished += self._splitter.close()
+        sent = 0
         if finished:
             self._capture.into(self._frozen)
-            for block in finished:
-                display({MIME_MARKDOWN: block}, raw=True)
+            # The blocks finished since the last render as one output: a message costs the
+            # kernel and the browser about the same whatever it holds, and an answer of many
+            # small blocks would otherwise send one per block.
+            display({MIME_MARKDOWN: "\n\n".join(finished)}, raw=True)
+            sent += 1
         tail = "" if final else self._splitter.tail
         if tail != self._shown_tail and (finished or self._tail_due(tail)):
             self._tail.outputs = _markdown_output(tail) if tail else ()
             self._shown_tail = tail
             self._tail_sent_at = time.perf_counter()
+            sent += 1
+        return sent
 
     def _tail_due(self, tail: str) -> bool:
         grown = len(tail) - len(self._shown_tail)
@@ -133,10 +142,11 @@ class MarkdownStream:
             close_widget(widget)
 
 
-class LiveView:
+class LiveView(FinalSlot):
     """Reasoning (folds when the answer starts), answer, footer and a Stop button."""
 
     def __init__(self) -> None:
+        super().__init__()
         # One layout model shared by the plain boxes: each widget would otherwise open its own.
         plain = widgets.Layout()
         self._capture = Capture()
@@ -155,8 +165,7 @@ class LiveView:
         )
         self._bar_parts = (bar,)
         self.root = widgets.VBox([self.thinking, self.answer.box, bar], layout=plain)
-        self._handle: DisplayHandle | None = None
-        self._last_render = 0.0
+        self._next_render = 0.0
         self._footer_at = 0.0
         self._phase = ""
         self._started = time.perf_counter()
@@ -166,7 +175,7 @@ class LiveView:
         keep_widget_comms_open()
         watch_kernel_status()  # before the frontend's subshell request this display causes
         # The handle is outside any Output widget, where updating it works.
-        self._handle = display(self.root, display_id=True)
+        self.handle = display(self.root, display_id=True)
 
     def _on_stop(self, _button: widgets.Button) -> None:
         self.stop_requested = True
@@ -204,14 +213,16 @@ class LiveView:
     def until_due(self) -> float:
         """Seconds until the view may show new text again (0: now); a tick that showed none
         does not count, so the first text after a silence shows at once."""
-        return max(0.0, self._last_render + _MIN_INTERVAL_S - time.perf_counter())
+        return max(0.0, self._next_render - time.perf_counter())
 
     def render(self, usage: Usage) -> None:
         now = time.perf_counter()
-        if self.reasoning.pending or self.answer.pending:
-            self._last_render = now
-        self.reasoning.render()
-        self.answer.render()
+        shows = self.reasoning.pending or self.answer.pending
+        sent = self.reasoning.render() + self.answer.render()
+        if shows:
+            # A budget of messages, not of renders: a render that froze blocks and moved the
+            # tail sent two, and the next waits twice as long.
+            self._next_render = now + max(_MIN_INTERVAL_S, sent / _MESSAGES_PER_SECOND)
         phase = (
             "answering"
             if self.answer.has_text
@@ -229,41 +240,9 @@ class LiveView:
             text = retry or f"{phase}… {elapsed:.0f} s{counted}"
             self.footer.value = f"<small>{html.escape(text)}</small>"
 
-    def end(self, call: Call, context: str = "", keep_error: bool = False) -> None:
-        """The static answer replaces the view; a call that failed before any of the answer
-        arrived leaves nothing (the magic prints its error), or with `keep_error` the error."""
-        answer = call.answer
+    def _replace(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
         self._capture.release()  # the final update must reach the slot, not a frozen Output
-        if call.error is not None and not (answer.text or answer.reasoning or answer.tool_calls):
-            if keep_error and self._handle is not None:
-                text = f"⚠ {call.error}"
-                self._handle.update({MIME_MARKDOWN: text, "text/plain": text}, raw=True)
-                self.close()
-            else:
-                self.discard()
-            return
-        self.finish(answer, call.endpoint_kind, str(call.error) if call.error else None, context)
-
-    def finish(
-        self,
-        answer: Answer,
-        endpoint_kind: str | None,
-        error: str | None = None,
-        context: str = "",
-    ) -> None:
-        """Replace the live view by the static markdown output, then free the widgets."""
-        self._capture.release()
-        data, metadata = output_bundle(answer, endpoint_kind, error, context)
-        if self._handle is not None:
-            self._handle.update(data, metadata=metadata, raw=True)
-        self.close()
-
-    def discard(self) -> None:
-        """An error before anything arrived: leave no empty view behind."""
-        self._capture.release()
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
-        self.close()
+        super()._replace(data, metadata)
 
     def close(self) -> None:
         self._capture.release()

@@ -13,6 +13,7 @@ import html
 import json
 from typing import Any
 
+from ..core.invisible import made_visible
 from .final_output import MIME_MARKDOWN, MIME_PLAIN
 
 SHOWN_RESULT_CHARS = 4_000  # of a result shown in its block (the model may get more)
@@ -25,26 +26,36 @@ def _short(text: str, limit: int) -> str:
 
 
 def shown_arguments(arguments: str) -> str:
-    """The arguments as the user reads them: code as code, JSON pretty-printed."""
+    """The arguments as the user reads them: code as code (hidden characters marked), JSON
+    pretty-printed."""
     try:
         value = json.loads(arguments or "{}")
     except ValueError:
         return _short(arguments, SHOWN_ARGUMENT_CHARS)
     if isinstance(value, dict) and set(value) == {"code"} and isinstance(value["code"], str):
-        return value["code"]
+        return made_visible(value["code"])[0]
     return _short(json.dumps(value, indent=1, ensure_ascii=False), SHOWN_ARGUMENT_CHARS)
 
 
 def block_markdown(
-    name: str, arguments: str, status: str, text: str = "", seconds: float | None = None
+    name: str,
+    arguments: str,
+    status: str,
+    text: str = "",
+    seconds: float | None = None,
+    show_arguments: bool = True,
 ) -> str:
-    """One tool call as a `<details>` block (open while it runs, folded once it ended)."""
+    """One tool call as a `<details>` block (open while it runs, folded once it ended); a
+    call waiting for approval leaves its arguments to the approval view."""
     icon = STATUS_ICONS.get(status, "")
     took = f" · {seconds:.2f} s" if seconds is not None else ""
     summary = f"{icon} tool <code>{html.escape(name)}</code> · {status}{took}"
     language = "python" if name == "run_python" else "json"
     parts = [f"<details{' open' if status == 'running' else ''}><summary>{summary}</summary>\n"]
-    parts.append(f"```{language}\n{shown_arguments(arguments)}\n```\n")
+    if show_arguments:
+        parts.append(f"```{language}\n{shown_arguments(arguments)}\n```\n")
+    else:
+        parts.append("*Waiting for approval: the approval view below shows what would run.*\n")
     if text:
         parts.append(f"```text\n{_short(text, SHOWN_RESULT_CHARS)}\n```\n")
     parts.append("</details>\n")
@@ -63,11 +74,13 @@ class ToolBlocks:
     def __init__(self) -> None:
         self._handles: dict[str, Any] = {}
 
-    def started(self, call_id: str, name: str, arguments: str) -> None:
+    def started(self, call_id: str, name: str, arguments: str, show_arguments: bool = True) -> None:
         from IPython.display import display
 
         data = {
-            MIME_MARKDOWN: block_markdown(name, arguments, "running"),
+            MIME_MARKDOWN: block_markdown(
+                name, arguments, "running", show_arguments=show_arguments
+            ),
             MIME_PLAIN: block_plain(name, "running"),
         }
         self._handles[call_id] = display(data, raw=True, display_id=True)

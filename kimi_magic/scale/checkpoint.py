@@ -8,7 +8,8 @@ Lines:
     {"batch": "<request id>", "items": [[5, "key"], [6, "key"], ...]}   (polled, not resent)
 
 `key` is a digest of the item's request: an item whose row changed is sent again.
-A line cut short by a crash is ignored.
+A line cut short by a crash is ignored; a line of the wrong shape (a hand edit, a crafted
+file) stops the job before anything is sent, with one paragraph naming the file and the line.
 """
 
 from __future__ import annotations
@@ -21,9 +22,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ..core.constants import FILE_MAX_BYTES
+from ..core.file_checks import (
+    Kind,
+    Shape,
+    as_count,
+    as_list,
+    as_text,
+    damaged,
+    too_deep,
+)
+from ..core.secrets import Redactor
 from ..core.types import Usage
 
 JOBS_DIRECTORY = Path(".kimi_magic") / "jobs"
+CHECKPOINT = Kind(
+    "map checkpoint",
+    "Nothing was sent. Delete the file to run the job afresh (every item is sent again), or "
+    "pass checkpoint=False or another path.",
+)
 
 
 def digest(value: Any) -> str:
@@ -54,8 +71,11 @@ class Checkpoint:
     """Append-only JSON lines at `path`. Without a path (checkpoint=False) nothing is kept,
     or, with `in_memory`, the records live as long as this object (a batch job needs them)."""
 
-    def __init__(self, path: Path | None, in_memory: bool = False) -> None:
+    def __init__(
+        self, path: Path | None, in_memory: bool = False, redactor: Redactor | None = None
+    ) -> None:
         self.path = path
+        self.redactor = redactor or Redactor()  # the job's secrets: never written to the file
         self._file: IO[str] | None = None
         self._memory: list[dict[str, Any]] | None = [] if in_memory and path is None else None
 
@@ -63,18 +83,22 @@ class Checkpoint:
         """Everything finished or submitted so far (an absent file: nothing)."""
         saved = Saved()
         records: Iterable[dict[str, Any]] = self._memory if self._memory is not None else ()
-        if self.path is not None and self.path.is_file():
+        if self.path is not None and self.path.exists():
             records = _lines(self.path)
         for record in records:
-            _apply(saved, record)
+            try:
+                _apply(saved, record)
+            except Shape as error:
+                raise damaged(self.path or "the checkpoint", CHECKPOINT, str(error)) from None
         return saved
 
     def add_result(self, index: int, key: str, text: str, usage: Usage) -> None:
         u = [usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens]
+        text = self.redactor.redact(text).text
         self._write({"i": index, "key": key, "text": text, "usage": u})
 
     def add_error(self, index: int, key: str, message: str) -> None:
-        self._write({"i": index, "key": key, "error": message})
+        self._write({"i": index, "key": key, "error": self.redactor.redact(message).text})
 
     def add_batch(self, request_id: str, items: list[tuple[int, str]]) -> None:
         self._write({"batch": request_id, "items": [list(pair) for pair in items]})
@@ -99,19 +123,38 @@ class Checkpoint:
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", errors="replace") as file:
-        for line in file:
+    """Each record, `line` added (for messages); a line cut short by a crash is skipped."""
+    try:
+        if path.is_dir():
+            raise damaged(path, CHECKPOINT, "it is a folder, not a file")
+        size = path.stat().st_size
+        if size > FILE_MAX_BYTES:
+            raise damaged(path, CHECKPOINT, f"it is {size:,} bytes, more than a checkpoint may be")
+        file = path.open(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise damaged(path, CHECKPOINT, f"it cannot be read ({error.strerror})") from None
+    with file:
+        for number, line in enumerate(file, 1):
             try:
                 record = json.loads(line)
+            except RecursionError:
+                raise damaged(path, CHECKPOINT, f"line {number} is nested too deeply") from None
             except ValueError:
                 continue  # cut short by a crash
-            if isinstance(record, dict):
-                yield record
+            if not isinstance(record, dict) or too_deep(record, 8):
+                problem = "is nested too deeply" if isinstance(record, dict) else "is no record"
+                raise damaged(path, CHECKPOINT, f"line {number} {problem}")
+            yield {**record, "line": number}
 
 
 def _apply(saved: Saved, record: dict[str, Any]) -> None:
+    where = f"line {record.get('line', '?')}"
     if "batch" in record:
-        items = [(int(i), str(k)) for i, k in record.get("items") or ()]
+        as_text(record["batch"], f"the batch id on {where}", optional=False)
+        items: list[tuple[int, str]] = []
+        for listed in as_list(record.get("items"), f"the items on {where}"):
+            pair = as_list(listed, f"an item ([index, key]) on {where}", False, 2)
+            items.append((as_count(pair[0], f"an index on {where}"), as_text(pair[1], where)))
         sent_again = set(items)
         for request_id, members in saved.batches.items():  # now waited for in the new batch
             saved.batches[request_id] = [m for m in members if m not in sent_again]
@@ -122,13 +165,20 @@ def _apply(saved: Saved, record: dict[str, Any]) -> None:
         return
     index, key = record.get("i"), record.get("key")
     if not isinstance(index, int) or not isinstance(key, str):
-        return
+        raise Shape(f"{where} has no item index and key")
     if "text" in record:
-        prompt, cached, completion = [*(record.get("usage") or []), 0, 0, 0][:3]
-        saved.done[index] = Done(key, str(record["text"]), Usage(prompt, cached, completion))
+        text = as_text(record["text"], f"the text on {where}", optional=False)
+        counts = as_list(record.get("usage"), f"the usage on {where}")
+        prompt, cached, completion = [
+            *(as_count(n, f"the usage on {where}") for n in counts[:3]),
+            0,
+            0,
+            0,
+        ][:3]
+        saved.done[index] = Done(key, text, Usage(prompt, cached, completion))
         saved.errors.pop(index, None)
     elif "error" in record:
-        saved.errors[index] = (key, str(record["error"]))
+        saved.errors[index] = (key, as_text(record["error"], f"the error on {where}"))
         if saved.done.get(index, Done("", "", Usage())).key != key:
             saved.done.pop(index, None)  # a later failure of a changed row: send it again
 

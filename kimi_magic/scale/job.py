@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core.answer import Answer
 from ..core.errors import ConfigurationError, KimiError
+from ..core.secrets import Redactor
 from ..prompt.structured import OutputSpec, StructuredOutputError, spec_from
 from .checkpoint import JOBS_DIRECTORY, Checkpoint, Done, Saved, digest
 from .engine import WorkItem
@@ -30,6 +31,8 @@ class JobSpec:
     params: dict[str, Any]
     output: OutputSpec | None
     model: str
+    # The session's secrets: each row's prompt is redacted as a cell's is (not part of the job).
+    redactor: Redactor = field(default_factory=Redactor, compare=False)
 
     @property
     def job_id(self) -> str:
@@ -41,8 +44,10 @@ class JobSpec:
         return f"kimi-map-{self.job_id}"
 
     def messages(self, row: Mapping[str, Any]) -> list[dict[str, Any]]:
-        user = {"role": "user", "content": self.template.render(row)}
-        return [{"role": "system", "content": self.system}, user] if self.system else [user]
+        user = {"role": "user", "content": self.redactor.redact(self.template.render(row)).text}
+        if not self.system:
+            return [user]
+        return [{"role": "system", "content": self.redactor.redact(self.system).text}, user]
 
     def key(self, messages: list[dict[str, Any]]) -> str:
         return digest([self.job_id, messages[-1]["content"]])
@@ -86,19 +91,28 @@ def job_spec(
     params: dict[str, Any],
     endpoint_kind: str,
     model: str,
+    redactor: Redactor | None = None,
 ) -> JobSpec:
     spec, extra = output_spec(schema, endpoint_kind)
     shared = [text for text in (system, instruction) if text]
     if spec is not None:
         shared.append(spec.instruction())
-    return JobSpec(Template(template), "\n\n".join(shared), {**params, **extra}, spec, model)
+    return JobSpec(
+        Template(template),
+        "\n\n".join(shared),
+        {**params, **extra},
+        spec,
+        model,
+        redactor or Redactor.collect(),
+    )
 
 
 def checkpoint_for(spec: JobSpec, checkpoint: Any) -> Checkpoint:
     """checkpoint=None: the job's default file; False: none; a path: that file."""
     if checkpoint is False:
         return Checkpoint(None)
-    return Checkpoint(spec.default_checkpoint() if checkpoint in (None, True) else Path(checkpoint))
+    path = spec.default_checkpoint() if checkpoint in (None, True) else Path(checkpoint)
+    return Checkpoint(path, redactor=spec.redactor)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Progress of a job: an ipywidgets bar with a Stop button in a notebook, a text line in a
+"""Progress of a job: an ipywidgets bar with a Stop button where a frontend shows widgets, a
+markdown line updated in place in other kernels (nbconvert, papermill), a text line in a
 terminal, nothing when asked. Redrawn a few times a second, never per item."""
 
 from __future__ import annotations
@@ -59,6 +60,41 @@ class TextProgress(NoProgress):
         self.out.flush()
 
 
+def _summary(text: str) -> dict[str, str]:
+    return {
+        "text/plain": "kimi map: " + text,
+        "text/markdown": "**kimi map:** " + as_markdown(text),
+    }
+
+
+class DisplayProgress(NoProgress):
+    """The counts line in one display slot, updated in place: no widgets (design.md §9)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handle: Any = None
+        self._last = 0.0
+
+    def show(self, state: JobState) -> None:
+        from IPython.display import display
+
+        self._handle = display(self._shown(state), raw=True, display_id=True)
+
+    def tick(self, state: JobState) -> bool:
+        now = time.monotonic()
+        if now - self._last >= 1 / TEXT_UPDATES_PER_SECOND and self._handle is not None:
+            self._last = now
+            self._handle.update(self._shown(state), raw=True)
+        return self.stop_requested.is_set()
+
+    def close(self, state: JobState, summary: str = "") -> None:
+        if self._handle is not None:
+            self._handle.update(_summary(summary or state.line()), raw=True)
+
+    def _shown(self, state: JobState) -> dict[str, str]:
+        return _summary(state.line() + (f"\n{self.note}" if self.note else ""))
+
+
 class WidgetProgress(NoProgress):
     """A bar, the counts line and a Stop button; a Stop click is read between results."""
 
@@ -95,12 +131,7 @@ class WidgetProgress(NoProgress):
         self._stop.disabled = True
         if self._handle is not None:
             # A saved notebook keeps the summary, not a widget that needs a live kernel.
-            text = summary or state.line()
-            shown = {
-                "text/plain": "kimi map: " + text,
-                "text/markdown": "**kimi map:** " + as_markdown(text),
-            }
-            self._handle.update(shown, raw=True)
+            self._handle.update(_summary(summary or state.line()), raw=True)
         for widget in (self._bar, self._label, self._stop, self.box):
             widget.close()
 
@@ -117,11 +148,14 @@ class WidgetProgress(NoProgress):
 
 
 def progress_view(progress: bool | NoProgress) -> NoProgress:
-    """The view for `progress=`: True picks a widget in a kernel, text elsewhere."""
+    """The view for `progress=`: True picks a widget where widgets render, a display slot in
+    other kernels, text elsewhere."""
     if isinstance(progress, NoProgress):
         return progress
     if not progress:
         return NoProgress()
-    from ..render.display import in_kernel
+    from ..render.frontend import in_kernel, widgets_render
 
-    return WidgetProgress() if in_kernel() else TextProgress()
+    if widgets_render():
+        return WidgetProgress()
+    return DisplayProgress() if in_kernel() else TextProgress()

@@ -50,7 +50,7 @@ class ClientRequester:
                 stream.stop()
             self._open[item.index] = stream
         try:
-            answer: Answer = stream.until_done()
+            answer: Answer = stream.result()
         except BaseException:
             self._count(getattr(stream, "answer", None))  # a broken stream's tokens count too
             raise

@@ -17,6 +17,7 @@ from ..api.client import CONNECTION_KEYS
 from ..core.answer import Answer
 from ..core.constants import MAX_RETRIES
 from ..core.parameters import normalized
+from ..core.secrets import Redactor
 from ..core.settings import NAMES, Resolved
 from ..session.session import Session
 from .job import JobSpec, job_spec
@@ -124,7 +125,15 @@ def prepare(
     params = _parameters(resolved, keywords)
     kind = getattr(getattr(client, "endpoint", None), "kind", resolved["api"])
     model = str(resolved["model"])
-    spec = job_spec(template, instruction, resolved["system"] or None, schema, params, kind, model)
+    # Rows are redacted as a cell's prompt is: the token, secret-looking names, key formats.
+    token = getattr(getattr(client, "endpoint", None), "token", None)
+    redactor = Redactor.collect(
+        token=token,
+        namespace=base.notebook.namespace if base.notebook else {},
+        by_name=bool(resolved["redact_secret_names"]),
+    )
+    system_text = resolved["system"] or None
+    spec = job_spec(template, instruction, system_text, schema, params, kind, model, redactor)
     spec.template.check(source.first_fields())
     cap = resolved["max_cost"]
     return Prepared(source, spec, client, options, own, connection, flags, base, cap)

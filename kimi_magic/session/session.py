@@ -23,10 +23,11 @@ from ..api.cache import ResponseCache
 from ..api.client import ENDPOINT_KEYS, Client
 from ..api.endpoint import Endpoint, resolve_endpoint
 from ..api.wire import request_body
+from ..core.answer import Answer
 from ..core.call import Call
 from ..core.constants import CONTEXT_RESERVE_TOKENS
 from ..core.conversation import Conversation
-from ..core.errors import ConfigurationError
+from ..core.errors import ConfigurationError, KimiError
 from ..core.messages import Message
 from ..core.parameters import normalized
 from ..core.secrets import Redactor
@@ -51,6 +52,7 @@ class Session:
 
     >>> session = Session()
     >>> session.ask("Name three plots for a time series", temperature=0.3).text
+    >>> turn = session.run_turn("And for a histogram?")   # the Turn: call, notes, gauge
     """
 
     def __init__(
@@ -186,6 +188,20 @@ class Session:
         retired, self._retired = self._retired, []
         return retired
 
+    def redactor(self, resolved: Resolved) -> Redactor:
+        """What is taken out of everything sent or written for these settings: the configured
+        token, values under secret-looking names (unless redact_secret_names is off) and
+        well-known key formats."""
+        try:
+            token: tuple[str, ...] = (self.client(resolved).endpoint.token,)
+        except KimiError:  # no endpoint yet (a dry run without credentials): no token to hide
+            token = ()
+        return Redactor.collect(
+            token=token,
+            namespace=self.notebook.namespace if self.notebook else {},
+            by_name=bool(resolved["redact_secret_names"]),
+        )
+
     def _new_client(self, resolved: Resolved, endpoint: Endpoint | None) -> Client:
         """An HTTP client, or with the `record` / `replay` settings one that writes / answers
         from a replay file (replay needs no credentials)."""
@@ -263,9 +279,7 @@ class Session:
         namespace = self.notebook.namespace if self.notebook else {}
         output = spec_from(question.json, question.schema, namespace)
         # Secrets out of every prompt: the token, secret-looking names, well-known key formats.
-        redactor = Redactor.collect(
-            namespace=namespace, by_name=bool(resolved["redact_secret_names"])
-        )
+        redactor = self.redactor(resolved)
         if self.notebook is not None:
             prompt = build_prompt(
                 question.text,
@@ -390,6 +404,7 @@ class Session:
                     f"({error.strerror or error}). Set cache_dir to a writable folder."
                 )
         turn.gauge = self.gauge(turn.conversation, turn.resolved, turn.params)
+        answer.notes = _unique([*answer.notes, *call.notes, *turn.notes, answer.ended.note])
         try:
             self._notify(AnswerFinished(turn))
         finally:
@@ -416,15 +431,39 @@ class Session:
         """How many turns are still streaming."""
         return len(self._pending)
 
-    def ask(self, text: str, **options: Any) -> Turn:
-        """Run a whole turn in plain Python and return it (`turn.answer`); errors are raised
-        after the turn is recorded, so history keeps what arrived."""
+    def run_turn(
+        self, text: str, *, read: Callable[[Call], object] | None = None, **options: Any
+    ) -> Turn:
+        """The lower-level step under `ask`: prepare, start, read (by `read`, else to the end
+        keeping any error), finish; returns the Turn (its call, notes and gauge). Errors are
+        raised after the turn is recorded, so history keeps what arrived."""
         turn = self.prepare(Question.from_keywords(text, options))
         call = self.start(turn)
         try:
-            call.run()
+            if read is None:
+                call.run_keeping_errors()
+            else:
+                read(call)
         finally:
             self.finish(turn)
         if call.error is not None:
             raise call.error
         return turn
+
+    def ask(self, prompt: str, **options: Any) -> Answer:
+        """Ask once in plain Python and return the Answer. `kimi_magic.Session` adds `tools=`
+        (functions, names, groups) on top; this engine sends only JSON tool definitions."""
+        tools = options.get("tools")
+        if tools and not (
+            isinstance(tools, (list, tuple)) and all(isinstance(t, dict) for t in tools)
+        ):
+            raise ConfigurationError(
+                "tools= with functions, Tool values or names runs through kimi_magic.Session "
+                "(or kimi_magic.ask / Kimi.ask); this engine sends only JSON tool definitions."
+            )
+        return self.run_turn(prompt, **options).answer
+
+
+def _unique(notes: list[str]) -> list[str]:
+    """The notes in order, each once, without empty ones."""
+    return list(dict.fromkeys(note for note in notes if note))

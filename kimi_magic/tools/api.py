@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .loop import ToolLoop, tool_map
+from ..core.constants import APPROVE_TIMEOUT_S, RUN_PYTHON_SECONDS
+from .loop import ToolLoop
 from .registry import REGISTRY, Tool, tool_from_function
 
 if TYPE_CHECKING:
     from ..session.session import Session
     from ..session.turn import Turn
-    from .mcp_client import MCPServers
 
 ToolSpec = str | Tool | Callable[..., Any]
+
+
+class ServerTools(Protocol):
+    """Where `mcp:NAME` finds a server's tools (MCPServers, or the magic's own servers)."""
+
+    def tools(self, name: str) -> list[Tool]: ...
 
 
 def _words(spec: ToolSpec | Iterable[ToolSpec]) -> list[ToolSpec]:
@@ -34,14 +40,18 @@ def resolve_tools(
     *,
     namespace: dict[str, Any] | None = None,
     approve: str = "ask",
-    mcp: MCPServers | None = None,
+    mcp: ServerTools | None = None,
     context: Any = None,
+    approve_timeout: float | None = APPROVE_TIMEOUT_S,
+    python_timeout: float = RUN_PYTHON_SECONDS,
 ) -> dict[str, Tool]:
     """Tools by name from functions, Tool values, registered names and the groups all,
     notebook, python and mcp:NAME (the notebook ones read `namespace`, by default
-    `__main__`'s globals)."""
+    `__main__`'s globals): the one resolution of every `ask` and of `%%kimi --tools`; a name
+    clash is refused, code-running tools ask first."""
     from .approval import approver_for
     from .notebook_tools import NotebookTools
+    from .offer import offer
     from .python_tool import python_tool
 
     space = namespace if namespace is not None else vars(sys.modules["__main__"])
@@ -56,7 +66,8 @@ def resolve_tools(
         elif item == "notebook":
             chosen += NotebookTools(space, context).tools()
         elif item == "python":
-            chosen.append(python_tool(space, approver_for(approve)))
+            approver = approver_for(approve, approve_timeout)
+            chosen.append(python_tool(space, approver, python_timeout))
         elif item.startswith("mcp:"):
             if mcp is None:
                 from .mcp_client import MCPServers
@@ -69,7 +80,7 @@ def resolve_tools(
             chosen += mcp.tools(item[4:])
         else:
             chosen.append(REGISTRY.get(item))
-    return tool_map(chosen)
+    return offer(chosen, approve, approve_timeout)
 
 
 def ask_with_tools(
@@ -84,7 +95,16 @@ def ask_with_tools(
 
     turn = session.prepare(Question.from_keywords(text, options))
     resolved = turn.resolved
-    offered = resolve_tools(tools, approve=str(resolved["approve"]))
+    notebook = session.notebook  # a notebook's session: its tools read and run in its namespace
+    space = notebook.namespace if notebook is not None else None
+    offered = resolve_tools(
+        tools,
+        namespace=space if isinstance(space, dict) else None,
+        approve=str(resolved["approve"]),
+        context=notebook.context if notebook is not None else None,
+        approve_timeout=resolved["approve_timeout"],
+        python_timeout=float(resolved["python_timeout"]),
+    )
     loop = ToolLoop(
         session,
         turn,
@@ -92,7 +112,7 @@ def ask_with_tools(
         max_rounds=int(resolved["tool_max_rounds"]),
         parallel=resolved["parallel_tool_calls"] is not False,
     )
-    loop.run(read or (lambda call: call.run()))
+    loop.run(read or (lambda call: call.run_keeping_errors()))
     call = turn.call
     if call is not None and call.error is not None:
         raise call.error

@@ -1,15 +1,21 @@
-"""Asking the user before run_python runs code: Approve / Deny buttons in the cell's output,
-a prompt on the terminal, or a plain "no" where nothing can answer.
+"""Asking the user before code runs (run_python, and tools registered with `runs_code=True`):
+Approve / Deny buttons in the cell's output, a prompt on the terminal, or a plain "no" where
+nothing can answer.
 
 `approve = "auto"` runs without asking; `"ask"` (the default) asks where someone can answer:
 a notebook frontend that can click (JupyterLab, Notebook, VS Code send `allow_stdin`), or
 terminal IPython. A headless run (nbclient, papermill: no `allow_stdin`) or a plain script
-cannot answer, so the code is denied and the model is told why.
+cannot answer, so the code is denied and the model is told why. `"deny"` runs no code at all.
+
+The view shows the code once, exactly as it will run, with invisible and direction-changing
+characters made visible (core/invisible.py). Buttons nobody clicks deny after
+`approve_timeout` seconds.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import ConfigurationError
+from ..core.invisible import hidden_warning, made_visible
 
 APPROVE_MODES = ("ask", "auto", "deny")
 POLL_SECONDS = 0.05  # how often a waiting cell looks for the click
@@ -38,32 +45,57 @@ class Decision:
 
 
 Approver = Callable[[str], Decision]
+RUN_CODE = "run this code in your namespace"  # what the view says Kimi wants to do
+DENIED_BY_SETTING = (
+    'approve is set to "deny": no code runs (run_python, or a tool registered with runs_code=True).'
+)
 
 
-def approver_for(mode: str, wait_seconds: float | None = None) -> Approver:
-    """The approver for an `approve` setting: auto, deny, or ask the user."""
+def approver_for(
+    mode: str, wait_seconds: float | None = None, name: str = "run_python"
+) -> Approver:
+    """The approver for an `approve` setting and the tool `name`: auto, deny, or ask the user
+    (buttons deny after `wait_seconds` with no click)."""
     if mode == "auto":
         return lambda code: Decision(True)
     if mode == "deny":
-        return lambda code: Decision(False, 'approve is set to "deny": run_python never runs.')
+        return lambda code: Decision(False, DENIED_BY_SETTING)
     if mode != "ask":
         raise ConfigurationError(
             f"approve must be one of {', '.join(APPROVE_MODES)}, not {mode!r}."
         )
-    return lambda code: ask(code, wait_seconds)
+    return lambda code: ask(code, wait_seconds, name)
 
 
-def ask(code: str, wait_seconds: float | None = None) -> Decision:
+def _subject(name: str) -> str:
+    """What the view says Kimi wants to do (a registered tool's arguments are shown)."""
+    if name == "run_python":
+        return RUN_CODE
+    return f"call {name}, a tool that runs code, with these arguments"
+
+
+def arguments_text(arguments: object) -> str:
+    """A code-running tool's arguments as the approval view shows them."""
+    return json.dumps(arguments, indent=1, ensure_ascii=False, default=repr)
+
+
+def ask(code: str, wait_seconds: float | None = None, name: str = "run_python") -> Decision:
     """Ask whoever can answer here; deny, saying why, where nobody can."""
     shell = _shell()
     if shell is None:
         return Decision(False, NO_SHELL)
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
-        return _ask_terminal(code)
+        return _ask_terminal(code, name)
     if not getattr(kernel, "_allow_stdin", False):
         return Decision(False, HEADLESS)
-    return ask_with_buttons(code, wait_seconds)
+    return ask_with_buttons(code, wait_seconds, name)
+
+
+def shown_code(code: str) -> tuple[str, str]:
+    """(the code with hidden characters marked, the warning line or '')."""
+    visible, count = made_visible(code)
+    return visible, hidden_warning(count)
 
 
 def _shell() -> Any:
@@ -74,8 +106,11 @@ def _shell() -> Any:
     return get_ipython()
 
 
-def _ask_terminal(code: str) -> Decision:
-    print(f"Kimi wants to run this code in your namespace:\n\n{code}\n")
+def _ask_terminal(code: str, name: str = "run_python") -> Decision:
+    visible, warning = shown_code(code)
+    print(f"Kimi wants to {_subject(name)}:\n\n{visible}\n")
+    if warning:
+        print(warning)
     try:
         answer = input("Run it? [y/N] ").strip().lower()
     except (EOFError, OSError):  # no terminal to read from (stdin closed or captured)
@@ -85,7 +120,9 @@ def _ask_terminal(code: str) -> Decision:
     return Decision(False, "The user denied running this code.")
 
 
-def ask_with_buttons(code: str, wait_seconds: float | None = None) -> Decision:
+def ask_with_buttons(
+    code: str, wait_seconds: float | None = None, name: str = "run_python"
+) -> Decision:
     """Show the code with Approve / Deny and wait for a click (handled while the cell runs).
 
     An interrupt while waiting denies and is raised; with `wait_seconds` set, no click in
@@ -101,25 +138,30 @@ def ask_with_buttons(code: str, wait_seconds: float | None = None) -> Decision:
     deny = widgets.Button(description="Deny", button_style="danger", icon="times")
     approve.on_click(lambda _: chosen.append(True))
     deny.on_click(lambda _: chosen.append(False))
+    visible, warning = shown_code(code)
+    warned = f"<div style='color:#b45309'><b>{html.escape(warning)}</b></div>" if warning else ""
     code_view = widgets.HTML(
-        "<b>Kimi wants to run this code in your namespace:</b>"
-        f"<pre style='max-height:24em;overflow:auto'>{html.escape(code)}</pre>"
+        f"<b>Kimi wants to {html.escape(_subject(name))}:</b>{warned}"
+        f"<pre style='max-height:24em;overflow:auto'>{html.escape(visible)}</pre>"
     )
     box = widgets.VBox([code_view, widgets.HBox([approve, deny])])
     box.add_class("kimi-approval")
     # A display handle outside any Output widget: it can be replaced by static text after.
     handle = display(box, display_id=True)
     deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
+    late = False
     try:
         while not chosen:
             process_ui_events()
             if deadline is not None and time.monotonic() > deadline:
-                chosen.append(False)
+                late = True
                 break
             time.sleep(POLL_SECONDS)
     finally:
         approved = bool(chosen and chosen[0])
-        verdict = "run_python: approved" if approved else "run_python: denied"
+        verdict = f"{name}: approved" if approved else f"{name}: denied"
+        if late:
+            verdict = f"{name}: not approved within {wait_seconds:g} s (approve_timeout), denied"
         # Static text in place of the widgets: a saved notebook keeps no widget state.
         if handle is not None:
             handle.update({"text/markdown": f"*{verdict}*", "text/plain": verdict}, raw=True)
@@ -127,7 +169,14 @@ def ask_with_buttons(code: str, wait_seconds: float | None = None) -> Decision:
             widget.close()
     if approved:
         return Decision(True)
-    late = deadline is not None and time.monotonic() > deadline
-    return Decision(
-        False, "Nobody answered in time." if late else "The user denied running this code."
+    if late:
+        return Decision(False, timed_out(wait_seconds or 0))
+    return Decision(False, "The user denied running this code.")
+
+
+def timed_out(seconds: float) -> str:
+    """What the model reads when nobody clicked in time."""
+    return (
+        f"nobody clicked Approve or Deny within {seconds:g} s (approve_timeout): not approved "
+        "in time, so the code was not run."
     )

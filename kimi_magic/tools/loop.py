@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.answer import Answer
 from ..core.constants import TOOL_MAX_ROUNDS
-from ..core.errors import KimiError
 from ..core.messages import Message
-from ..core.secrets import redact_secrets
+from ..core.secrets import Redactor, redacting
 from ..core.types import ToolCall, Usage
 from .registry import Tool, ToolError
 from .results import ToolResult
@@ -93,6 +92,8 @@ class ToolLoop:
         if not answer.tool_calls or not answer.complete or call.stopped:
             return False
         self.note = self._cap_reached(answer)
+        if self.note:  # the answer carries it (`answer.notes`), as the magic shows it
+            self.turn.notes.append(self.note)
         return not self.note
 
     def run_tools(self) -> Call:
@@ -100,7 +101,9 @@ class ToolLoop:
         assert self.turn.exchange is not None
         answer = self.rounds[-1].answer
         calls = _with_ids(answer.tool_calls, len(self.rounds))
-        results = run_calls(calls, self.tools, parallel=self.parallel, observer=self._observe)
+        # Every cut of a tool's text (its result, a rendering, printed output) redacts first.
+        with redacting(self._redactor()):
+            results = run_calls(calls, self.tools, parallel=self.parallel, observer=self._observe)
         self.rounds[-1].results = results
         self.turn.exchange.steps.extend(self._steps(answer, calls, results))
         self.turn.params.pop("tool_choice", None)
@@ -123,7 +126,9 @@ class ToolLoop:
         self.fold_usage()
         self.session.finish(self.turn)
 
-    def run(self, read: Callable[[Call], object] = lambda call: call.run()) -> Answer:
+    def run(
+        self, read: Callable[[Call], object] = lambda call: call.run_keeping_errors()
+    ) -> Answer:
         """The whole loop, each call read by `read` (a view, or nothing); returns the answer."""
         call: Call | None = self.start()
         try:
@@ -204,17 +209,10 @@ class ToolLoop:
     def _redacted(self, text: str) -> str:
         """A tool's result as the model and the notebook see it: the token, values of
         secret-looking variables and well-known key formats redacted, as in prompts."""
-        try:
-            token: tuple[str, ...] = (self.session.client(self.turn.resolved).endpoint.token,)
-        except KimiError:  # no endpoint (a dry run): no token to hide
-            token = ()
-        notebook = self.session.notebook
-        return redact_secrets(
-            text,
-            token=token,
-            namespace=notebook.namespace if notebook is not None else None,
-            by_name=bool(self.turn.resolved["redact_secret_names"]),
-        ).text
+        return self._redactor().redact(text).text
+
+    def _redactor(self) -> Redactor:
+        return self.session.redactor(self.turn.resolved)
 
 
 def _with_ids(calls: list[ToolCall], round_number: int) -> tuple[ToolCall, ...]:
@@ -244,5 +242,7 @@ def choice_json(choice: str, tools: Mapping[str, Tool]) -> str | dict[str, Any]:
 
 
 def tool_map(tools: list[Tool]) -> dict[str, Tool]:
-    """Tools by name; a later tool of the same name wins."""
-    return {tool.name: tool for tool in tools}
+    """Tools by name; two of the same name are refused (tools/offer.py), never resolved."""
+    from .offer import offer
+
+    return offer(tools)

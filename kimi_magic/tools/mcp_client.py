@@ -5,6 +5,10 @@ each server is one task there that holds its transport and session open until `c
 (the magic calls it on `%unload_ext`, and at exit). Calls from the notebook's thread are
 submitted to that loop and waited for. The SDK's 2.x renamed `inputSchema` / `isError` /
 `mimeType` to snake case: both spellings are read.
+
+The model sees each tool as `SERVER__tool` (both parts cut to the API's name characters), so
+a server's tool can never take the name of a built-in tool (`run_python`), of a registered
+one, or of another server's tool.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from typing import Any
 
 from ..core.constants import MCP_CALL_SECONDS, MCP_START_SECONDS
 from ..core.errors import KimiError
+from ..core.secrets import redact_then
 from .registry import Tool
 from .results import ToolOutput
 
 MCP_HINT = "MCP servers need the mcp package: pip install 'kimi_magic[mcp]'."
 STDERR_SHOWN = 600  # characters of a failed server's stderr quoted in the message
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+NAME_LIMIT = 64  # characters of a function name the API accepts
+SEPARATOR = "__"  # between the server's name and its tool's in what the model sees
 
 
 class MCPError(KimiError):
@@ -180,7 +187,8 @@ def _start_failure(spec: ServerSpec, error: BaseException, stderr: str) -> str:
     grouped = getattr(error, "exceptions", None)  # an ExceptionGroup from the SDK's task group
     if grouped:
         detail = "; ".join(str(e) or type(e).__name__ for e in grouped)
-    said = f" It said: {stderr.strip()[-STDERR_SHOWN:]}" if stderr.strip() else ""
+    said = redact_then(stderr.strip())[-STDERR_SHOWN:]  # whole, before the cut
+    said = f" It said: {said}" if said else ""
     return (
         f"The MCP server {spec.name!r} could not start ({spec.describe()}): {detail}.{said} "
         "Check that the command runs in a terminal, or fix it with %kimi mcp add NAME -- "
@@ -256,7 +264,7 @@ class MCPServers:
             return as_output(self.connection(server).call(original, arguments))
 
         return Tool(
-            name=_BAD_NAME_CHARS.sub("_", original)[:64],
+            name=namespaced(server, original),
             description=str(listed.description or ""),
             parameters=dict(schema),
             function=call,
@@ -277,6 +285,19 @@ class MCPServers:
             self._loop.stop()
             self._loop = None
         atexit.unregister(self.close)
+
+
+def namespaced(server: str, tool: str) -> str:
+    """`SERVER__tool`, the name the model sees; MCPError when it is too long for the API."""
+    name = _BAD_NAME_CHARS.sub("_", server) + SEPARATOR + _BAD_NAME_CHARS.sub("_", tool)
+    if len(name) > NAME_LIMIT:
+        raise MCPError(
+            f"The MCP server {server!r} offers a tool {tool!r} whose name for the model, "
+            f"{name!r}, is longer than the {NAME_LIMIT} characters the API allows (a tool is "
+            f"named SERVER{SEPARATOR}TOOL). Add the server again under a shorter name: "
+            "%kimi mcp add SHORT -- COMMAND ARGS, or rename its [mcp_servers] table."
+        )
+    return name
 
 
 def as_output(result: Any) -> ToolOutput:

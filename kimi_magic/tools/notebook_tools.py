@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.constants import TOOL_TABLE_ROWS
 from ..core.errors import KimiError
+from ..core.secrets import MARKER, active_redactor, secret_key
 from ..prompt.context import NotebookContext
 from ..prompt.paths import is_user_variable, library_of
 from .registry import Tool, tool_from_function
@@ -108,6 +109,11 @@ class NotebookTools:
         from ..prompt.static_view import cell_text
 
         table = shown.map(cell_text) if shown.dtypes.eq(object).any() else shown
+        redactor = active_redactor()
+        hidden = [c for c in table.columns if redactor.by_name and secret_key(str(c))]
+        if hidden:  # as in `{df}`: a `password` column's cells are not shown
+            table = table.astype({c: object for c in hidden})
+            table.loc[:, hidden] = MARKER.format("secret column")
         return f"{head}; rows {start} to {start + len(shown)} (positions):\n{table.to_string()}"
 
     def cell(self, number: int) -> ToolOutput:

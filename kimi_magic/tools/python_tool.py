@@ -3,7 +3,12 @@ approval, and tell the model what happened: stdout and stderr, the last expressi
 the figures it drew (as images: the visual loop) and the error it raised, all bounded.
 
 A run past its time limit is interrupted like the kernel's interrupt button would: a
-KeyboardInterrupt raised in the running thread.
+KeyboardInterrupt raised in the running thread. Code that catches it is not let off: on the
+kernel's thread the interrupt also turns on a trace that raises it again at every line the
+code runs, so no `except` can hold it, and the interrupt is repeated until the run ends. A run
+that still does not end (stuck in C code that ignores signals) is given up on after
+STOP_TRYING_SECONDS; when it ends by itself, the model and the user read that it could not be
+stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import linecache
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +34,8 @@ from .registry import Tool, tool_from_function
 from .results import ToolOutput, clip
 
 CELL_NAME = "<kimi run_python {}>"
+REPEAT_SECONDS = 0.2  # between interrupts of a run that caught the last one
+STOP_TRYING_SECONDS = 10.0  # past its limit, a run that will not stop is left to end by itself
 _RUNS = itertools.count(1)  # each run its own file name, so its traceback shows its lines
 
 
@@ -82,7 +90,15 @@ def execute(code: str, namespace: dict[str, Any], time_limit: float = RUN_PYTHON
             run.timed_out = True
             run.error = f"The run was interrupted after its time limit of {time_limit:g} s."
         except Exception as error:  # the model's code failed: the model reads the traceback
+            timer.disarm()
             run.error = _user_traceback(error, filename)
+        if timer.fired and not run.timed_out:  # it caught every interrupt and ended by itself
+            run.timed_out = True
+            run.error = (
+                f"The run went past its time limit of {time_limit:g} s and could not be "
+                f"stopped: it ignored {timer.shots} interrupt(s) and ended by itself after "
+                f"{timer.elapsed():.1f} s."
+            )
     run.stdout, run.stderr = out.getvalue(), err.getvalue()
     run.figures = _new_figures(before)
     return run
@@ -98,46 +114,121 @@ def _user_traceback(error: BaseException, filename: str) -> str:
 
 @dataclass
 class _Timer:
-    """Raises KeyboardInterrupt in the running thread once `seconds` pass, unless disarmed
-    first (the lock keeps a late timer from interrupting whoever runs after the code)."""
+    """Interrupts the running thread once `seconds` pass, and again every REPEAT_SECONDS until
+    disarmed (the run ended) or STOP_TRYING_SECONDS more have passed; the lock keeps a late
+    shot from interrupting whoever runs after the code.
+
+    On the main thread a shot is a real SIGINT, as the kernel's interrupt sends (it also wakes
+    a sleep or a blocking read); the handler installed for the run raises `_TimeLimit` and
+    turns on a trace that raises it again at every line of every frame but this module's.
+    Elsewhere a shot is an asynchronous `_TimeLimit`.
+    """
 
     seconds: float
+    target: int
+    on_main: bool
     fired: bool = False
     armed: bool = True
+    shots: int = 0
+    started: float = field(default_factory=time.monotonic)
+    previous_trace: Any = None
+    tracing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _done: threading.Event = field(default_factory=threading.Event)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
     def disarm(self) -> None:
+        """The run ended: no more shots, and the trace is off (call on the running thread)."""
         with self._lock:
             self.armed = False
+            self._done.set()
+        if self.tracing:
+            sys.settrace(self.previous_trace)
+            self.tracing = False
 
-    def fire(self, target: int, on_main: bool) -> None:
-        with self._lock:
-            if not self.armed:
+    def watch(self) -> None:
+        """The timer thread: wait out the limit, then shoot until the run ends or we give up."""
+        if self._done.wait(self.seconds):
+            return
+        give_up = time.monotonic() + STOP_TRYING_SECONDS
+        while time.monotonic() < give_up:
+            with self._lock:
+                if not self.armed:
+                    return
+                self.fired = True
+                self.shots += 1
+                self._shoot()
+            if self._done.wait(REPEAT_SECONDS):
                 return
-            self.fired = True
-            if on_main:
-                # A real SIGINT, as the kernel's interrupt sends: it also wakes a sleep or a
-                # blocking read, which interrupt_main() would not.
-                signal.pthread_kill(target, signal.SIGINT)
-            else:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(target), ctypes.py_object(_TimeLimit)
-                )
+
+    def _shoot(self) -> None:
+        if self.on_main:
+            signal.pthread_kill(self.target, signal.SIGINT)
+        else:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.target), ctypes.py_object(_TimeLimit)
+            )
+
+    def on_sigint(self, previous: Any) -> Any:
+        """The run's SIGINT handler: ours when the limit passed, else the one it replaced."""
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.fired:
+                if not self.armed:
+                    return  # a last shot that arrived after the run ended
+                self._trace_from(frame)
+                raise _TimeLimit
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                raise KeyboardInterrupt
+
+        return handler
+
+    def _trace_from(self, frame: Any) -> None:
+        """Raise again at every line the code runs: in new frames and in the running ones."""
+        if not self.tracing:
+            self.previous_trace = sys.gettrace()
+            self.tracing = True
+            sys.settrace(self._raise_again)
+        while frame is not None and frame.f_code.co_filename != __file__:
+            frame.f_trace = self._raise_again
+            frame = frame.f_back
+
+    def _raise_again(self, frame: Any, event: str, arg: Any) -> Any:
+        if not self.armed or frame.f_code.co_filename == __file__:
+            return None
+        if event in ("call", "line"):
+            raise _TimeLimit
+        return self._raise_again
 
 
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[_Timer]:
-    """A running `_Timer` for this thread; cancelled on the way out."""
-    state = _Timer(seconds)
+    """A running `_Timer` for this thread (with its SIGINT handler on the main thread);
+    stopped, and the handler put back, on the way out."""
     on_main = threading.current_thread() is threading.main_thread()
-    timer = threading.Timer(seconds, state.fire, (threading.get_ident(), on_main))
-    timer.daemon = True
-    timer.start()
+    state = _Timer(seconds, threading.get_ident(), on_main)
+    previous = signal.getsignal(signal.SIGINT) if on_main else None
+    own_handler = previous is not None  # None: a handler not set from Python, kept as it is
+    if own_handler:
+        signal.signal(signal.SIGINT, state.on_sigint(previous))
+    watcher = threading.Thread(target=state.watch, name="kimi-magic-time-limit", daemon=True)
+    watcher.start()
     try:
         yield state
     finally:
         state.disarm()
-        timer.cancel()
+        watcher.join()
+        if own_handler:
+            _let_signals_run()
+            signal.signal(signal.SIGINT, previous)
+
+
+def _let_signals_run() -> None:
+    """A Python call, so a last shot's pending SIGINT meets our handler, not the next one."""
 
 
 def _figure_numbers() -> dict[int, Any]:
@@ -214,6 +305,7 @@ def python_tool(
         made.parameters,
         made.function,
         source="run_python",
+        runs_code=True,
         main_thread=True,
     )
 

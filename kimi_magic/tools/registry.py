@@ -23,6 +23,20 @@ from .schema import function_schema, pydantic_model
 F = TypeVar("F", bound=Callable[..., Any])
 # What the API accepts as a function name (OpenAI's rule, which Workers AI follows).
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The built-in tools' names (run_python and the notebook tools): no tool from elsewhere (a
+# registered function, an MCP server) may take one, so a call by that name is always theirs.
+BUILT_IN_NAMES = frozenset(
+    {
+        "run_python",
+        "list_variables",
+        "describe_variable",
+        "dataframe_rows",
+        "cell",
+        "last_error",
+        "cell_images",
+    }
+)
+BUILT_IN_SOURCES = frozenset({"run_python", "notebook"})
 
 
 class ToolError(ConfigurationError):
@@ -34,7 +48,8 @@ class Tool:
     """A function the model may call: its name, description, JSON Schema and how to run it.
 
     `function` takes the decoded arguments as keywords; `read_only` tools may run in parallel
-    and need no approval.
+    and need no approval; `runs_code` tools (run_python, or a function registered with
+    `runs_code=True`) run only after approval (the `approve` setting).
     """
 
     name: str
@@ -43,6 +58,7 @@ class Tool:
     function: Callable[..., Any]
     source: str = "python"  # "python", "notebook", "run_python" or "mcp:NAME"
     read_only: bool = False
+    runs_code: bool = False
     # Runs on the calling thread, one at a time (run_python: the user's namespace, and the
     # approval buttons are only clickable from the kernel's shell thread).
     main_thread: bool = False
@@ -71,6 +87,7 @@ def tool_from_function(
     description: str | None = None,
     read_only: bool = False,
     source: str = "python",
+    runs_code: bool = False,
 ) -> Tool:
     """A Tool from a Python function: schema from its hints, description from its docstring."""
     tool_name = name if name is not None else getattr(function, "__name__", "")
@@ -79,6 +96,7 @@ def tool_from_function(
             f"{tool_name!r} cannot be a tool name: use 1 to 64 letters, digits, '_' or '-' "
             "(pass name=... to @kimi_magic.tool)."
         )
+    refuse_built_in_name(tool_name, source)
     doc_description, parameters = function_schema(function)
     try:
         hints = typing.get_type_hints(function)
@@ -96,8 +114,31 @@ def tool_from_function(
         function=function,
         source=source,
         read_only=read_only,
+        runs_code=runs_code,
         converters=converters,
     )
+
+
+def describe_source(source: str) -> str:
+    """Where a tool comes from, for messages."""
+    if source.startswith("mcp:"):
+        return f"the MCP server {source[4:]!r}"
+    return {
+        "run_python": "the built-in run_python",
+        "notebook": "the built-in notebook tools",
+    }.get(source, "a registered Python function")
+
+
+def refuse_built_in_name(name: str, source: str) -> None:
+    """ToolError when a tool that is not built in would take a built-in tool's name."""
+    if name in BUILT_IN_NAMES and source not in BUILT_IN_SOURCES:
+        raise ToolError(
+            f"A tool from {describe_source(source)} cannot be called {name!r}: that is the "
+            "name of a built-in tool (run_python or a notebook tool), and a tool from "
+            "elsewhere never takes a built-in's place, so a call by that name is always the "
+            "built-in's (run_python's always asks for approval). Register it under another "
+            "name, e.g. @kimi_magic.tool(name='my_" + name + "')."
+        )
 
 
 class Registry:
@@ -160,7 +201,11 @@ REGISTRY = Registry()
 def tool(function: F, /) -> F: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, read_only: bool = False
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    read_only: bool = False,
+    runs_code: bool = False,
 ) -> Callable[[F], F]: ...
 def tool(
     function: Any = None,
@@ -169,8 +214,13 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     read_only: bool = False,
+    runs_code: bool = False,
 ) -> Any:
     """Register a function as a tool the model may call (`%%kimi --tools NAME`).
+
+    `runs_code=True` marks a tool that runs code or commands (exec, a shell, a SQL
+    console...): each call then waits for approval like run_python (the `approve` setting:
+    ask, auto, deny), showing the call's arguments. A tool cannot take a built-in's name.
 
     >>> @kimi_magic.tool
     ... def weather(city: str, unit: Literal["C", "F"] = "C") -> str:
@@ -183,7 +233,13 @@ def tool(
 
     def register(function: F) -> F:
         REGISTRY.add(
-            tool_from_function(function, name=name, description=description, read_only=read_only)
+            tool_from_function(
+                function,
+                name=name,
+                description=description,
+                read_only=read_only,
+                runs_code=runs_code,
+            )
         )
         return function
 

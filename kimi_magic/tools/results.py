@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.constants import TOOL_RESULT_CHARS
+from ..core.secrets import redact_then, scrub
 from ..core.types import ToolCall
 
 
@@ -50,7 +51,9 @@ class ToolResult:
 
 
 def clip(text: str, limit: int = TOOL_RESULT_CHARS) -> str:
-    """`text` cut to `limit` characters, saying how much was left out."""
+    """`text` with the turn's secrets redacted, then cut to `limit` characters, saying how
+    much was left out (redacted whole first: a secret across the cut never leaks in part)."""
+    text = redact_then(text)
     if len(text) <= limit:
         return text
     note = f"\n[cut: showing the first {limit:,} of {len(text):,} characters]"
@@ -70,7 +73,8 @@ def as_output(value: Any) -> ToolOutput:
         return ToolOutput("", images=(value,))
     if value is None or isinstance(value, (bool, int, float, list, dict, tuple)):
         try:
-            return ToolOutput(json.dumps(value, ensure_ascii=False, default=str))
+            # A `password` key's value, at any depth, is not returned.
+            return ToolOutput(json.dumps(scrub(value), ensure_ascii=False, default=str))
         except (TypeError, ValueError):  # e.g. a dict with non-string keys of odd types
             pass
     from ..prompt.variables import render

@@ -7,6 +7,7 @@ when the model asked for several at once, except tools that must run on the call
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +43,9 @@ def run_calls(
         try:
             for i in pooled:
                 notify(calls[i], None)
-                futures[i] = pool.submit(run_one, calls[i], tools, limit)
+                # The worker sees this thread's context: the turn's redactor included.
+                context = contextvars.copy_context()
+                futures[i] = pool.submit(context.run, run_one, calls[i], tools, limit)
             _run_rest(calls, tools, pooled, results, notify, limit)
             for i, future in futures.items():
                 results[i] = future.result()

@@ -28,7 +28,33 @@ def script(emu: Emulator, code: str) -> None:
 
 
 def output_of(page: Any) -> Any:
-    return cells(page).nth(1).locator(".jp-OutputArea")
+    """The asking cell's own output area: exactly one element. (`.jp-OutputArea` also matches
+    the Output widgets inside it, as many as the live view shows at that moment.)"""
+    return cells(page).nth(1).locator(".jp-Cell-outputArea")
+
+
+def button(page: Any, name: str) -> Any:
+    """The asking cell's button named `name`, once it shows (the failure says what the
+    cell showed instead)."""
+    # Not exact: the button's accessible name also holds its icon's glyph.
+    found = output_of(page).get_by_role("button", name=name)
+    try:
+        found.wait_for(timeout=60_000)
+    except Exception as error:  # Playwright's TimeoutError
+        shown = (output_of(page).text_content() or "")[-1500:]
+        raise AssertionError(
+            f"No {name} button in the cell after 60 s; it shows: {shown!r}"
+        ) from error
+    return found
+
+
+def wait_until_the_cell_finished(page: Any) -> None:
+    """The asking cell has its execution number: the answer is final, no longer live."""
+    page.wait_for_function(
+        "(el) => /^\\[\\d+\\]:$/.test(el.textContent.trim())",
+        arg=cells(page).nth(1).locator(".jp-InputPrompt").element_handle(),
+        timeout=60_000,
+    )
 
 
 def test_approve_runs_the_code_and_the_answer_goes_on(
@@ -39,13 +65,13 @@ def test_approve_runs_the_code_and_the_answer_goes_on(
     open_notebook(page, lab, "approve.ipynb")
     run_menu(page, "Run All Cells")
 
-    approve = output_of(page).get_by_role("button", name="Approve")
-    approve.wait_for(timeout=60_000)
+    approve = button(page, "Approve")
     assert output_of(page).get_by_text("product = 6 * 7").first.is_visible()
     page.screenshot(path=screenshots / "20-run-python-approval.png")
     approve.click()
 
-    output_of(page).get_by_text("The tool said: stdout:").wait_for(timeout=60_000)
+    wait_until_the_cell_finished(page)
+    assert "The tool said: stdout:" in output_of(page).inner_text()
     assert "run_python: approved" in output_of(page).inner_text()
     assert emu.requests[-1]["json"]["messages"][-1]["content"].startswith("stdout:\n42")
 
@@ -65,10 +91,10 @@ def test_deny_reaches_the_model(page: Any, lab: Lab, emu: Emulator, screenshots:
     open_notebook(page, lab, "deny.ipynb")
     run_menu(page, "Run All Cells")
 
-    deny = output_of(page).get_by_role("button", name="Deny")
-    deny.wait_for(timeout=60_000)
+    deny = button(page, "Deny")
     deny.click()
-    output_of(page).get_by_text("The tool said: Not run: The user denied").wait_for(timeout=60_000)
+    wait_until_the_cell_finished(page)
+    assert "The tool said: Not run: The user denied" in output_of(page).inner_text()
     page.screenshot(path=screenshots / "23-run-python-denied.png")
     assert "run_python: denied" in output_of(page).inner_text()
     sent = emu.requests[-1]["json"]["messages"][-1]

@@ -63,6 +63,7 @@ class ForeignServer:
         self.port = self._listener.getsockname()[1]
         self.requests: list[Received] = []
         self.errors: list[str] = []
+        self.left_while_held = 0  # held-open replies whose connection the client closed
         self._replies: list[Reply] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -177,8 +178,14 @@ class ForeignServer:
             elif reply.framing != "chunked":
                 conn.sendall(piece)
         if reply.hold_open:
-            while self._recv(conn):  # until the client closes its side
-                pass
+            try:
+                while data := self._recv(conn):  # until the client closes its side
+                    pass
+            except ConnectionError:  # closed with a reset: it left all the same
+                data = b""
+            if data == b"":
+                with self._lock:
+                    self.left_while_held += 1
             return False
         if reply.cut:
             return False

@@ -17,9 +17,11 @@ from foreign_server import (
     json_reply,
     sse,
 )
+from waiting import finishes
 
 import kimi_magic
 from kimi_magic import APIStatusError, Kimi, StreamError
+from kimi_magic.core.types import Retrying, TextDelta
 
 # -- errors and retries -----------------------------------------------------------------------
 
@@ -55,10 +57,13 @@ def test_capacity_errors_in_every_shape_are_retried(kimi: Kimi, server: ForeignS
         error_reply(503, None, "Service unavailable", openai=True, **{"Retry-After": "0"}),
         Reply(sse(chunks("Finally.")), framing="chunked"),
     )
-    started = time.monotonic()
-    answer = kimi.ask("hi")
-    assert answer.text == "Finally." and len(server.requests) == 4
-    assert time.monotonic() - started < 10
+    events = finishes(lambda: list(kimi.stream([{"role": "user", "content": "hi"}])), "the call")
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == "Finally." and len(server.requests) == 4
+    # Each wait the client announced (and then slept) is the short one the server asked for:
+    # the HTTP date a second ahead, a backoff, and zero.
+    waits = [e.delay for e in events if isinstance(e, Retrying)]
+    assert len(waits) == 3 and all(0 <= delay <= 2 for delay in waits), waits
 
 
 def test_a_connection_closed_without_a_reply_is_retried(kimi: Kimi, server: ForeignServer) -> None:

@@ -2,7 +2,9 @@
 
 Each scripted reply is a list of steps run in order on the connection: bytes to send, a pause
 (a float, seconds), `CUT` (close now), `RESET` (close with a TCP reset) or `HOLD` (keep the
-connection open until the client leaves). A reply's bytes may hold `{auth}`, replaced by the
+connection open until the client leaves). A client that hangs up during a pause ends it, and
+its request is marked `left_during_pause` (so a test sees that a stall was cut, not waited
+out). A reply's bytes may hold `{auth}`, replaced by the
 Authorization header the request carried (a server that echoes it). Unscripted requests get a
 whole, good answer ("OK"), so "the next call works" needs no script.
 """
@@ -13,6 +15,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -91,6 +94,26 @@ class FaultServer:
                 continue
         return None
 
+    def _pause(self, conn: socket.socket, seconds: float, request: dict[str, Any]) -> bool:
+        """Wait `seconds` with the connection open; False when the client hung up meanwhile
+        (then `request` is marked `left_during_pause`) or the server is stopping."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            conn.settimeout(min(remaining, 0.05))
+            try:
+                data = conn.recv(65536)
+            except TimeoutError:
+                data = None
+            except OSError:  # a reset: the client left too
+                data = b""
+            if data == b"":
+                request["left_during_pause"] = True
+                return False
+            if self._stop.is_set():
+                return False
+        conn.settimeout(0.05)
+        return True
+
     def _read_request(self, conn: socket.socket) -> dict[str, Any] | None:
         buffer = b""
         while b"\r\n\r\n" not in buffer:
@@ -114,6 +137,7 @@ class FaultServer:
             "path": lines[0].split(" ")[1],
             "headers": headers,
             "json": json.loads(body) if body else None,
+            "left_during_pause": False,
         }
         self.requests.append(request)
         return request
@@ -128,7 +152,7 @@ class FaultServer:
         auth = request["headers"].get("authorization", "").encode("latin-1")
         for step in steps:
             if isinstance(step, float):
-                if self._stop.wait(step):
+                if not self._pause(conn, step, request):
                     return
             elif isinstance(step, bytes):
                 conn.settimeout(10)  # a big body waits for the client to read

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from ipython_shell import loaded_shell
 from matrix import case
+from waiting import HANG_GUARD_S
 
 import kimi_magic
 from kimi_magic import ConfigurationError, Kimi, StreamError
@@ -199,12 +201,21 @@ def test_a_missing_name_suggests_the_users_names_only(
     "sent after about 2 s; the prompt says the rendering took longer than 2 s and was cut off",
 )
 def test_a_slow_repr_is_cut_off(shell: InteractiveShell, fault_env: FaultServer) -> None:
-    ok(shell, "import time\nclass Slow:\n    def __repr__(self):\n        time.sleep(30)\n")
+    # The repr blocks until the test opens its gate (or the hang guard passes): a prompt that
+    # was sent without its result was sent while the repr still ran, not after waiting it out.
+    ok(
+        shell,
+        "import threading\ngate = threading.Event()\nclass Slow:\n    def __repr__(self):\n"
+        f"        gate.wait({HANG_GUARD_S})\n        return 'REPR-FINISHED'\n",
+    )
     ok(shell, "s = Slow()")
-    started = time.monotonic()
-    ok(shell, "%kimi what is {s}?")
-    assert time.monotonic() - started < 5
-    assert "took longer than 2 s" in sent_text(fault_env)
+    try:
+        ok(shell, "%kimi what is {s}?")
+        assert shell.user_ns["gate"].is_set() is False
+    finally:
+        shell.user_ns["gate"].set()
+    sent = sent_text(fault_env)
+    assert "took longer than 2 s" in sent and "REPR-FINISHED" not in sent
 
 
 # -- secrets --------------------------------------------------------------------------------
@@ -425,11 +436,28 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
 def test_redaction_of_a_huge_prompt_takes_linear_time(name: str) -> None:
-    from kimi_magic.core.secrets import Redactor
-
-    started = time.monotonic()
-    Redactor.collect(environ={}).redact(ADVERSARIAL[name])
-    assert time.monotonic() - started < 5
+    # In a child process: a backtracking regex holds the GIL, so only a process can be stopped.
+    # The limit is a hang guard (a quadratic pattern held this prompt for minutes; the linear
+    # one takes seconds even on a loaded machine). benchmarks/bench_ui_events.py prints the time.
+    script = (
+        "import sys\n"
+        "from kimi_magic.core.secrets import Redactor\n"
+        "text = sys.stdin.read()\n"
+        "print(len(text), len(Redactor.collect(environ={}).redact(text).text))\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            input=ADVERSARIAL[name],
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD_S,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"Redacting the {name} prompt ran past {HANG_GUARD_S:g} s: it backtracks.")
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split())
+    assert before == len(ADVERSARIAL[name]) and after > 0  # the prompt comes back, redacted
 
 
 for _name in ADVERSARIAL:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from _faults import (
     stream_reply,
 )
 from matrix import CUT_CASES, WORDS, Case, case
+from waiting import HANG_GUARD_S, finishes, wait_until
 
 from kimi_magic import APIConnectionError, APITimeoutError, Kimi, StreamError
 
@@ -100,6 +100,10 @@ def test_a_connection_dropped_before_headers_is_retried(
 # -- stalls and trickles ----------------------------------------------------------------------
 
 
+# Longer than the hang guard: a client that waited such a stall out would fail the test.
+STALL_S = 10 * HANG_GUARD_S
+
+
 def _trickle(data: bytes, every: float) -> list[Step]:
     steps: list[Step] = []
     for position in range(len(data)):
@@ -115,12 +119,11 @@ def _trickle(data: bytes, every: float) -> list[Step]:
     "raise read_timeout; no retry (it would double the wait)",
 )
 def test_a_stall_before_the_headers(fault: FaultServer, make_client: Callable[..., Kimi]) -> None:
-    fault.script([3.0, CUT])
+    fault.script([STALL_S, CUT])  # a stall no client could wait out within the hang guard
     client = make_client(read_timeout=0.5, max_retries=3)
-    started = time.monotonic()
     with pytest.raises(APITimeoutError) as caught:
-        client.ask("Which plot?")
-    assert time.monotonic() - started < 2.0
+        finishes(lambda: client.ask("Which plot?"), "a call to a silent server")
+    wait_until(lambda: fault.requests[-1]["left_during_pause"], "the client to hang up mid-stall")
     assert_one_paragraph(caught.value, "sent nothing before the read timeout", "read_timeout")
     assert len(fault.requests) == 1
     assert_next_call_works(client)
@@ -173,10 +176,10 @@ def test_a_trickle_is_ended_by_call_timeout(
 ) -> None:
     fault.script([head(), EVENTS[0], *_trickle(b"".join(EVENTS[1:] + FINISH) + DONE, 0.05)])
     client = make_client(read_timeout=5, call_timeout=1)
-    started = time.monotonic()
     with pytest.raises(StreamError) as caught:
-        client.ask("Which plot?")
-    assert time.monotonic() - started < 2.5
+        finishes(lambda: client.ask("Which plot?"), "a call to a trickling server")
+    # The client hung up between two bytes of the trickle: it did not wait for the end.
+    wait_until(lambda: fault.requests[-1]["left_during_pause"], "the client to hang up mid-trickle")
     assert_one_paragraph(caught.value, "call_timeout = 1 s", "in the middle of the answer")
     assert caught.value.answer is not None and caught.value.answer.text.startswith("Plot ")
     assert_next_call_works(client)
@@ -225,12 +228,11 @@ def test_a_slow_stream_within_the_limits(
 def test_call_timeout_bounds_the_wait_for_headers(
     fault: FaultServer, make_client: Callable[..., Kimi]
 ) -> None:
-    fault.script([4.0, CUT])
+    fault.script([STALL_S, CUT])
     client = make_client(read_timeout=30, call_timeout=1)
-    started = time.monotonic()
     with pytest.raises(APITimeoutError) as caught:
-        client.ask("Which plot?")
-    assert time.monotonic() - started < 2.5
+        finishes(lambda: client.ask("Which plot?"), "a call to a silent server")
+    wait_until(lambda: fault.requests[-1]["left_during_pause"], "the client to hang up mid-stall")
     assert_one_paragraph(caught.value, "call_timeout")
     assert_next_call_works(client)
 

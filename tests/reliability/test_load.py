@@ -17,6 +17,7 @@ import pytest
 from _canary import CANARY
 from IPython.core.interactiveshell import InteractiveShell
 from matrix import case
+from waiting import accepting, wait_until
 
 CALLS = 1_000
 WARM_UP = 20
@@ -42,13 +43,7 @@ def emulator_process(tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_until(lambda: accepting(port), "the emulator process to accept connections")
         yield f"http://127.0.0.1:{port}/client/v4"
     finally:
         process.terminate()
