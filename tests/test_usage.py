@@ -106,3 +106,47 @@ def test_one_off_calls_get_their_own_row(
     controls_shell.run_cell("%kimi usage")
     out = capsys.readouterr().out
     assert "| (--new) | 1 | 100 | 0 | 10 |" in out and "| default | 1 | 200 | 0 | 20 |" in out
+
+
+def test_a_ledger_is_read_while_other_threads_add_to_it() -> None:
+    """Readers take the ledger's lock too: `%kimi usage` while background answers and map jobs
+    finish reads whole tallies, never a table that changes under it."""
+    import threading
+
+    from kimi_magic.core.answer import Answer
+    from kimi_magic.core.usage import Ledger
+
+    ledger, other = Ledger(), Ledger()
+    writers, per_writer = 4, 300
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def add(index: int) -> None:
+        for n in range(per_writer):  # a new conversation each time: the table grows
+            ledger.add(f"w{index}-{n}", Answer(usage=Usage(10, 0, 1)))
+            other.add("one", Answer(usage=Usage(1, 0, 1)))
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                table = ledger.markdown()
+                total = ledger.total
+                # A total read under the lock is a whole number of calls of 10 tokens each.
+                assert total.usage.prompt_tokens == 10 * total.calls
+                assert table.endswith("|\n")
+        except BaseException as error:
+            errors.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    reader.join()
+    assert not errors, errors
+    assert ledger.total.calls == writers * per_writer
+    assert other.total.calls == writers * per_writer
+    assert f"| **total** | {writers * per_writer:,} |" in ledger.markdown()

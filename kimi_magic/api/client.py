@@ -200,7 +200,7 @@ class Client:
             if "text/event-stream" in response.headers.get("content-type", "").lower():
                 yield from self._sse_events(response, deadline)
             else:
-                yield from completion_events(self._whole_reply(response))
+                yield from completion_events(self._whole_reply(response), self.endpoint.server)
         except KimiError as error:
             redact_error(error, self._secrets())
             raise
@@ -261,14 +261,19 @@ class Client:
             # leave a piece of it that no later redaction recognises.
             text = redact(_read_text(response), self._secrets())
             response.close()
-            return error_from_reply(response.status_code, parse_json(text) or text, retry_after)
+            return error_from_reply(
+                response.status_code,
+                parse_json(text) or text,
+                retry_after,
+                server=self.endpoint.server,
+            )
         if "application/json" in content_type.lower():
             # 200 + a JSON error (e.g. 3040) comes to streaming and whole requests alike;
             # caught here, it is retried like any other capacity error.
             body = parse_json(redact(_read_text(response), self._secrets()))
             if isinstance(body, Mapping) and (body.get("success") is False or body.get("error")):
                 response.close()
-                return error_from_reply(200, body, retry_after)
+                return error_from_reply(200, body, retry_after, server=self.endpoint.server)
         return None
 
     def _whole_reply(self, response: httpx.Response) -> Mapping[str, Any]:
@@ -308,7 +313,7 @@ class Client:
                     # No request id header: the completion id is the best handle there is.
                     identified = True
                     yield ResponseStarted(str(chunk["id"]))
-                for event in events_of(chunk, sse.data, started):
+                for event in events_of(chunk, sse.data, started, self.endpoint.server):
                     finished = finished or isinstance(event, Finish)
                     started = started or isinstance(event, _ANSWER_EVENTS)
                     yield event

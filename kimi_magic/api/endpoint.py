@@ -18,9 +18,12 @@ from ..core.constants import (
     ENV_OPENAI_BASE_URL,
     MODEL_ID,
 )
-from ..core.errors import ConfigurationError
+from ..core.errors import CLOUDFLARE, GATEWAY, OTHER_SERVER, ConfigurationError
 
 ApiKind = Literal["native", "openai"]
+# Whose server answers: Cloudflare's Workers AI (or a server shaped as it, the emulator), the
+# same through AI Gateway, or another OpenAI-compatible server (errors are labelled by it).
+ServerKind = Literal["cloudflare", "gateway", "other"]
 
 MISSING_CREDENTIALS = (
     "No Cloudflare credentials were found. Set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN "
@@ -39,6 +42,7 @@ class Endpoint:
     kind: ApiKind
     model: str = MODEL_ID
     token: str = field(default="", repr=False)
+    server: ServerKind = "cloudflare"
 
     def __repr__(self) -> str:
         shown = "set" if self.token else "none"
@@ -97,7 +101,8 @@ def resolve_endpoint(
     openai_base = openai_base_url or env.get(ENV_OPENAI_BASE_URL, "").strip()
     if openai_base:
         key = api_key or env.get(ENV_OPENAI_API_KEY, "").strip() or api_token or ""
-        return Endpoint(f"{openai_base.rstrip('/')}/chat/completions", "openai", model, key)
+        url = f"{openai_base.rstrip('/')}/chat/completions"
+        return Endpoint(url, "openai", model, key, OTHER_SERVER)
 
     token = api_token or _first_env(env, ENV_API_TOKEN)
     base = (base_url or env.get(ENV_BASE_URL, "").strip() or CLOUDFLARE_BASE_URL).rstrip("/")
@@ -107,11 +112,11 @@ def resolve_endpoint(
         if not token:
             raise ConfigurationError(MISSING_CREDENTIALS)
         url = f"{base}/{model}" if api == "native" else f"{base}/v1/chat/completions"
-        return Endpoint(url, api, model, token)
+        return Endpoint(url, api, model, token, GATEWAY)
 
     account = account_id or _first_env(env, ENV_ACCOUNT_ID)
     if not token or not account:
         raise ConfigurationError(MISSING_CREDENTIALS)
     root = f"{base}/accounts/{account}/ai"
     url = f"{root}/run/{model}" if api == "native" else f"{root}/v1/chat/completions"
-    return Endpoint(url, api, model, token)
+    return Endpoint(url, api, model, token, CLOUDFLARE)

@@ -8,17 +8,19 @@ from typing import Any
 
 import httpx
 
-from ..core.errors import APIConnectionError, APITimeoutError, KimiError, StreamError
+from ..core.errors import CLOUDFLARE, APIConnectionError, APITimeoutError, KimiError, StreamError
 from ..core.types import StreamEvent
 from .endpoint import Endpoint
 from .wire import events_from_chunk, events_from_completion
 
 
-def events_of(chunk: Mapping[str, Any], data: str, started: bool) -> list[StreamEvent]:
+def events_of(
+    chunk: Mapping[str, Any], data: str, started: bool, server: str = CLOUDFLARE
+) -> list[StreamEvent]:
     """The chunk's events; a chunk of the wrong shape (`"delta": "text"`, a count that is no
     number) is one clear StreamError, not an AttributeError from deep in the adapter."""
     try:
-        return list(events_from_chunk(chunk))
+        return list(events_from_chunk(chunk, server))
     except (AttributeError, TypeError, ValueError, KeyError, IndexError):
         raise StreamError(
             f"The server sent an event in an unexpected shape ({data[:80]!r}){where(started)}, "
@@ -27,10 +29,10 @@ def events_of(chunk: Mapping[str, Any], data: str, started: bool) -> list[Stream
         ) from None
 
 
-def completion_events(body: Mapping[str, Any]) -> list[StreamEvent]:
+def completion_events(body: Mapping[str, Any], server: str = CLOUDFLARE) -> list[StreamEvent]:
     """The events of a whole reply; one of the wrong shape is one clear error."""
     try:
-        return list(events_from_completion(body))
+        return list(events_from_completion(body, server))
     except (AttributeError, TypeError, ValueError, KeyError, IndexError):
         raise StreamError(
             f"The server's reply is JSON but not a chat completion ({str(body)[:80]!r}). Check "

@@ -8,7 +8,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ..core.errors import APIStatusError, StreamError, advice_for
+from ..core.errors import (
+    CLOUDFLARE,
+    OTHER_SERVER,
+    APIStatusError,
+    StreamError,
+    advice_for,
+    code_label,
+)
 from ..core.messages import ImagePart, Message
 from ..core.types import (
     Finish,
@@ -171,12 +178,13 @@ def logprobs_from(raw: Any, choice: int) -> LogprobsDelta | None:
     return LogprobsDelta(tuple(tokens), choice)
 
 
-def events_from_chunk(chunk: Mapping[str, Any]) -> Iterator[StreamEvent]:
-    """The events in one streamed `chat.completion.chunk` (or a Workers AI extra event)."""
+def events_from_chunk(chunk: Mapping[str, Any], server: str = CLOUDFLARE) -> Iterator[StreamEvent]:
+    """The events in one streamed `chat.completion.chunk` (or a Workers AI extra event);
+    `server` (Endpoint.server) names whose error codes an error event carries."""
     if chunk.get("error"):
-        raise StreamError(_in_stream_error_message(chunk["error"]))
+        raise StreamError(_in_stream_error_message(chunk["error"], server))
     if chunk.get("success") is False:
-        raise StreamError(_in_stream_error_message((chunk.get("errors") or [{}])[0]))
+        raise StreamError(_in_stream_error_message((chunk.get("errors") or [{}])[0], server))
     for choice in chunk.get("choices") or ():
         index = int(choice.get("index") or 0)
         delta = choice.get("delta") or {}
@@ -210,9 +218,11 @@ def events_from_chunk(chunk: Mapping[str, Any]) -> Iterator[StreamEvent]:
         yield UsageReport(usage)
 
 
-def events_from_completion(body: Mapping[str, Any]) -> Iterator[StreamEvent]:
+def events_from_completion(
+    body: Mapping[str, Any], server: str = CLOUDFLARE
+) -> Iterator[StreamEvent]:
     """The same events from a whole (non-streaming) reply, envelope unwrapped."""
-    completion = unwrap(body)
+    completion = unwrap(body, server)
     yield ResponseStarted(completion.get("id"), completion.get("model"))
     for choice in completion.get("choices") or ():
         index = int(choice.get("index") or 0)
@@ -244,10 +254,10 @@ def events_from_completion(body: Mapping[str, Any]) -> Iterator[StreamEvent]:
         yield UsageReport(usage)
 
 
-def unwrap(body: Mapping[str, Any]) -> Mapping[str, Any]:
+def unwrap(body: Mapping[str, Any], server: str = CLOUDFLARE) -> Mapping[str, Any]:
     """The chat.completion inside the native endpoint's `{"result": ..., "success": ...}`."""
     if body.get("success") is False or (body.get("error")):
-        raise error_from_reply(200, body)
+        raise error_from_reply(200, body, server=server)
     if "result" in body and isinstance(body["result"], Mapping):
         return body["result"]
     return body
@@ -291,15 +301,20 @@ def _clean(message: str) -> str:
     return message
 
 
-def error_from_reply(status: int, body: Any, retry_after: float | None = None) -> APIStatusError:
-    """One paragraph for an error reply: what happened, the server's words, what to do."""
+def error_from_reply(
+    status: int, body: Any, retry_after: float | None = None, *, server: str = CLOUDFLARE
+) -> APIStatusError:
+    """One paragraph for an error reply: what happened, the server's words, what to do;
+    `server` (Endpoint.server) names whose error codes these are."""
     code, server_message = _first_error(body)
     if code is None and isinstance(body, str):
         server_message = _one_line(body)
     server_message = _clean(server_message)
-    label = f"HTTP {status}" + (f", Cloudflare error {code}" if code is not None else "")
+    label = f"HTTP {status}" + (f", {code_label(code, server)}" if code is not None else "")
     said = f' The server said: "{server_message}".' if server_message else ""
-    message = f"{advice_for(status, code)} ({label}.){said}"
+    message = f"{advice_for(status, code, server)} ({label}.){said}"
+    if server == OTHER_SERVER:  # `code` is Cloudflare's: another server's 3040 is no capacity
+        code = None  # error to retry
     return APIStatusError(
         message, status=status, code=code, server_message=server_message, retry_after=retry_after
     )
@@ -324,12 +339,12 @@ def _one_line(body: str) -> str:
     return f"an HTML error page ({title[:120]})" if title else "an HTML error page"
 
 
-def _in_stream_error_message(error: Any) -> str:
+def _in_stream_error_message(error: Any, server: str) -> str:
     if isinstance(error, Mapping):
         code, text = _as_int(error.get("code")), _clean(str(error.get("message") or ""))
     else:
         code, text = None, _clean(str(error))
-    label = f" (Cloudflare error {code})" if code is not None else ""
+    label = f" ({code_label(code, server)})" if code is not None else ""
     return (
         f'The server reported an error in the middle of the answer{label}: "{text}". '
         "What arrived before it is kept; run the cell again to get a whole answer."

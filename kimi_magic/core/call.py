@@ -32,6 +32,10 @@ from .types import (
 
 Source = Callable[["Call"], Iterator[StreamEvent]]
 
+# How long stop() waits for the reader thread to finish the record once the response is
+# closed (the read ends at once); past it, stop() finishes the record under its lock.
+STOP_WAIT_S = 1.0
+
 
 class Call:
     """The events and the record of one request.
@@ -60,6 +64,10 @@ class Call:
         self.notes: list[str] = []  # shown above the answer (history trimmed, deprecations)
         self._source = source
         self._consumed = False
+        # Only the thread reading the source finishes the record; stop() asks it to and waits.
+        self._reader: threading.Thread | None = None
+        self._read_done = threading.Event()
+        self._handoff = threading.Lock()
         self._stop = threading.Event()
         self._closers: list[Callable[[], None]] = []
         self._record = _Record(parameters={k: v for k, v in body.items() if k != "messages"})
@@ -84,31 +92,42 @@ class Call:
     # -- streaming --------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[StreamEvent]:
-        if self._consumed:
+        with self._handoff:
+            replay = self._consumed
+            self._consumed = True
+            if not replay:
+                self._reader = threading.current_thread()
+        if replay:
             yield from self.events
             return
-        self._consumed = True
+        source = self._source(self)
         try:
-            for event in self._source(self):
-                if not isinstance(event, Retrying):  # about the transport, not the answer
-                    self._record.add(event)
-                    self.events.append(event)
+            for event in source:
+                # Retrying is about the transport, not the answer; an event that comes after
+                # stop() finished the record is not kept.
+                if not isinstance(event, Retrying) and not self._record.add(event, self.events):
+                    break
                 yield event
-            self._record.finish()
-        except StreamError as error:
-            if self.stopped:
-                return  # the read failed because stop() closed the response
-            self._fail(error, truncated=True)
-            error.answer = self._record.answer
-            raise
+                if self.stopped:  # events read before stop() closed the response stay unread
+                    break
+            self._record.finish(interrupted=self.stopped)
         except KimiError as error:
-            self._fail(error, truncated=False)
+            if self.stopped:  # the read failed because stop() closed the response
+                self._record.finish(interrupted=True)
+                return
+            self._fail(error, truncated=isinstance(error, StreamError))
+            if isinstance(error, StreamError):
+                error.answer = self._record.answer
             raise
         except (KeyboardInterrupt, GeneratorExit):
             self._record.finish(interrupted=True)
             raise
         finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
             self.close()
+            self._read_done.set()
 
     def _fail(self, error: KimiError, *, truncated: bool) -> None:
         self.error = error
@@ -149,11 +168,26 @@ class Call:
         )
         return self.result()
 
-    def stop(self) -> None:
-        """End the stream now (the Stop button): the answer so far is kept as interrupted."""
-        self._stop.set()
-        self._record.finish(interrupted=True)
+    def stop(self, wait: float = STOP_WAIT_S) -> None:
+        """End the stream now (the Stop button): the answer so far is kept as interrupted.
+
+        From another thread than the reader's, it closes the response and waits (up to `wait`
+        seconds) for the reader to finish the record, so the record is never read while the
+        reader still adds to it; with no reader yet, it finishes the record itself."""
+        with self._handoff:
+            self._stop.set()
+            reader = self._reader
+            reading = bool(self._closers)  # a response is open: closing it ends the read
         self.close()
+        if reader is threading.current_thread():
+            return  # stopped from the reader's own loop: it finishes the record as it unwinds
+        woken = reader is not None and (self._read_done.is_set() or reading)
+        if woken and self._read_done.wait(wait):
+            return
+        # No reader, one that cannot be woken (connecting, waiting for the headers), or one
+        # slower than `wait`: the record is finished here, under its lock, and what that
+        # reader brings later is not added to it.
+        self._record.finish(interrupted=True)
 
     def wait_unless_stopped(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True when stop() came meanwhile (send nothing more then)."""
@@ -191,8 +225,20 @@ class _Record:
         self._started = time.perf_counter()
         self._first_token_at: float | None = None
         self._finished = False
+        # The reader adds; the main thread may snapshot (and stop() finish) meanwhile.
+        self._lock = threading.Lock()
 
-    def add(self, event: StreamEvent) -> None:
+    def add(self, event: StreamEvent, events: list[StreamEvent]) -> bool:
+        """Fold `event` in and append it to `events`, together; False (and neither) once the
+        record is finished."""
+        with self._lock:
+            if self._finished:
+                return False
+            self._add(event)
+            events.append(event)
+            return True
+
+    def _add(self, event: StreamEvent) -> None:
         answer = self.answer
         if isinstance(event, LogprobsDelta):
             if event.choice == 0:
@@ -224,6 +270,10 @@ class _Record:
             self._first_token_at = time.perf_counter()
 
     def snapshot(self) -> Answer:
+        with self._lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> Answer:
         if self._finished:
             return self.answer
         answer = self.answer
@@ -241,10 +291,13 @@ class _Record:
     def finish(
         self, *, interrupted: bool = False, truncated: bool = False, error: str | None = None
     ) -> Answer:
-        """Freeze the record (marked as it ended) and return it."""
-        answer = self.snapshot()
-        self._finished = True
-        answer.interrupted = answer.interrupted or interrupted
-        answer.truncated = answer.truncated or truncated
-        answer.error = answer.error or error
-        return answer
+        """Freeze the record (marked as it ended) and return it; the first finish wins."""
+        with self._lock:
+            if self._finished:
+                return self.answer
+            answer = self._snapshot()
+            self._finished = True
+            answer.interrupted = answer.interrupted or interrupted
+            answer.truncated = answer.truncated or truncated
+            answer.error = answer.error or error
+            return answer

@@ -14,7 +14,7 @@ KimiError
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from .answer import Answer
@@ -128,8 +128,41 @@ _ADVICE_BY_STATUS: dict[int, str] = {
 }
 
 
-def advice_for(status: int, code: int | None) -> str:
-    """The paragraph of advice for an error reply."""
+# An OpenAI-compatible server that is not Cloudflare (KIMI_MAGIC_OPENAI_BASE_URL): its codes are
+# its own, and its credentials and URL are not Cloudflare's.
+_OTHER_ADVICE_BY_STATUS: dict[int, str] = {
+    401: "The server rejected the API key (authentication error). Check that "
+    "KIMI_MAGIC_API_KEY (or api_key=) holds a key this server accepts.",
+    403: "The server refused the request (403). Check that the API key may use this model.",
+    404: "The server has no such endpoint (404). Check KIMI_MAGIC_OPENAI_BASE_URL: it is the "
+    "base that /chat/completions is added to, e.g. http://localhost:8080/v1.",
+    429: "Too many requests: the server's rate limit was hit. kimi_magic already retried; "
+    "wait a little and run the cell again.",
+}
+
+# Where a request goes decides whose error codes come back (api/endpoint.py `Endpoint.server`).
+CLOUDFLARE: Final = "cloudflare"
+GATEWAY: Final = "gateway"
+OTHER_SERVER: Final = "other"
+
+
+def code_label(code: int, server: str = CLOUDFLARE) -> str:
+    """An error code named for whose it is: Cloudflare's, through AI Gateway, or another
+    server's (an OpenAI-compatible server's 500 is no Cloudflare error)."""
+    if server == OTHER_SERVER:
+        return f"the server's error code {code}"
+    if server == GATEWAY:
+        return f"Cloudflare error {code}, through AI Gateway"
+    return f"Cloudflare error {code}"
+
+
+def advice_for(status: int, code: int | None, server: str = CLOUDFLARE) -> str:
+    """The paragraph of advice for an error reply; another server's codes are not looked up
+    as Cloudflare's."""
+    if server == OTHER_SERVER:
+        code = None
+        if status in _OTHER_ADVICE_BY_STATUS:
+            return _OTHER_ADVICE_BY_STATUS[status]
     if code is not None and code in _ADVICE_BY_CODE:
         return _ADVICE_BY_CODE[code]
     if status in _ADVICE_BY_STATUS:

@@ -7,8 +7,10 @@ what history fits, what a dry run or a map job will cost, and when to warn.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .constants import (
     CHARS_PER_TOKEN,
@@ -44,6 +46,20 @@ def message_tokens(message: Message) -> int:
 
 def messages_tokens(messages: Iterable[Message]) -> int:
     return sum(message_tokens(m) for m in messages)
+
+
+# What a request carries besides its messages that the model reads as prompt too.
+CARRIED_KEYS = ("tools", "response_format")
+
+
+def carried_tokens(params: Mapping[str, Any]) -> int:
+    """The request's tool schemas and response_format: the server puts them in the prompt,
+    so they take room in the context window like any message."""
+    tokens = 0
+    for key in CARRIED_KEYS:
+        if params.get(key):
+            tokens += text_tokens(json.dumps(params[key], separators=(",", ":"), default=str))
+    return tokens
 
 
 @dataclass(frozen=True)

@@ -20,22 +20,25 @@ class Tally:
         return self.usage.cost
 
 
-_LOCK = threading.Lock()
-
-
 @dataclass
 class Ledger:
-    """Usage of every answered call of the session, by conversation name."""
+    """Usage of every answered call of the session, by conversation name.
+
+    Background answers and map jobs finish on other threads: writers and readers alike take
+    this ledger's own lock (a map sharing a session's ledger shares its lock with it)."""
 
     by_conversation: dict[str, Tally] = field(default_factory=dict)
     last_latency: float | None = None  # seconds to the first token of the last call
     last_seconds: float | None = None
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def add(self, conversation: str, answer: Answer) -> None:
         """Count a call's usage; a reply from the local cache cost nothing and is not counted."""
         if answer.from_cache:
             return
-        with _LOCK:  # background answers and map jobs finish on other threads
+        with self._lock:
             self._add(conversation, answer)
 
     def _add(self, conversation: str, answer: Answer) -> None:
@@ -47,6 +50,10 @@ class Ledger:
 
     @property
     def total(self) -> Tally:
+        with self._lock:
+            return self._total()
+
+    def _total(self) -> Tally:
         total = Tally()
         for tally in self.by_conversation.values():
             total.calls += tally.calls
@@ -72,8 +79,9 @@ class Ledger:
             "| conversation | calls | tokens in | cached | out | cost |\n"
             "|---|---:|---:|---:|---:|---:|\n"
         )
-        rows = [_row(name, tally) for name, tally in sorted(self.by_conversation.items())]
-        rows.append(_row("**total**", self.total))
+        with self._lock:
+            rows = [_row(name, tally) for name, tally in sorted(self.by_conversation.items())]
+            rows.append(_row("**total**", self._total()))
         return head + "\n".join(rows) + "\n"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..core.constants import CONTEXT_RESERVE_TOKENS, CONTEXT_WINDOW_TOKENS
 from ..core.errors import ConfigurationError
 from ..core.messages import Message
 from ..core.tokens import message_tokens
@@ -58,14 +59,34 @@ def fit_to_context(messages: Sequence[Message], budget_tokens: int) -> Trimmed:
     return Trimmed([*system, *kept], total, dropped, dropped_tokens)
 
 
-def refuse_if_too_long(trimmed: Trimmed, budget_tokens: int, window: int) -> None:
-    """Even with all history left out the request would overflow: say so, send nothing."""
-    if trimmed.tokens <= budget_tokens:
+def check_window(window: int, reserve: int) -> None:
+    """Refuse a context window with no room for a prompt after the room kept for the answer
+    (`reserve`: max_completion_tokens, or CONTEXT_RESERVE_TOKENS when it is unset)."""
+    if window > reserve:
         return
     raise ConfigurationError(
+        f"context_window = {window:,} tokens leaves no room for a prompt: {reserve:,} of them "
+        "are kept for the answer (max_completion_tokens, or "
+        f"{CONTEXT_RESERVE_TOKENS:,} when it is unset), so nothing can be sent. Set "
+        f"context_window to the model's window (%config KimiMagics.context_window = "
+        f"{CONTEXT_WINDOW_TOKENS}, or None for the default), or to more than {reserve:,}; or "
+        "lower max_completion_tokens."
+    )
+
+
+def refuse_if_too_long(trimmed: Trimmed, budget_tokens: int, window: int, carried: int = 0) -> None:
+    """Even with all history left out the request would overflow: say so, send nothing.
+    `carried`: the tokens of tool schemas and response_format, already out of the budget."""
+    if trimmed.tokens <= budget_tokens:
+        return
+    schemas = (
+        f", after the {carried:,} that the tool schemas and response format take" if carried else ""
+    )
+    raise ConfigurationError(
         f"This prompt is about {trimmed.tokens:,} tokens (estimated at ~4 characters a token), "
-        f"more than the {budget_tokens:,} that fit the {window:,}-token context window with "
-        "room kept for the answer, so nothing was sent. Cut what it attaches: fewer or smaller "
-        "{variables} (lower variable_tokens / context_tokens), fewer images, a shorter system "
-        "prompt; or lower max_completion_tokens to keep less room for the answer."
+        f"more than the {max(budget_tokens, 0):,} that fit the {window:,}-token context window "
+        f"with room kept for the answer{schemas}, so nothing was sent. Cut what it attaches: "
+        "fewer or smaller {variables} (lower variable_tokens / context_tokens), fewer images, "
+        "fewer tools, a shorter system prompt; or lower max_completion_tokens to keep less "
+        "room for the answer."
     )

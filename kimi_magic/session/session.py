@@ -21,7 +21,7 @@ from typing import Any
 
 from ..api.cache import ResponseCache
 from ..api.client import ENDPOINT_KEYS, Client
-from ..api.endpoint import resolve_endpoint
+from ..api.endpoint import Endpoint, resolve_endpoint
 from ..api.wire import request_body
 from ..core.answer import Answer
 from ..core.call import Call
@@ -32,12 +32,12 @@ from ..core.messages import Message
 from ..core.parameters import normalized
 from ..core.secrets import Redactor
 from ..core.settings import NAMES, Resolved, resolve
-from ..core.tokens import ContextGauge, messages_tokens
+from ..core.tokens import ContextGauge, carried_tokens, message_tokens, messages_tokens
 from ..core.trust import UntrustedProjectWarning
 from ..core.usage import Ledger
 from ..prompt.prompt import Prompt, build_prompt, replace_surrogates
 from ..prompt.structured import spec_from
-from .context_window import fit_to_context, refuse_if_too_long
+from .context_window import check_window, fit_to_context, refuse_if_too_long
 from .dry_run import DryRun
 from .events import AnswerFinished, Listener, SettingsChanged
 from .turn import Notebook, Question, Turn
@@ -68,7 +68,9 @@ class Session:
         self.notebook = notebook
         self._connection = dict(connection or {})
         self._fixed_client = client
-        self._clients: dict[tuple[Any, ...], Client] = {}
+        # Each client with the endpoint (URL, credentials) it was made for.
+        self._clients: dict[tuple[Any, ...], tuple[Endpoint | None, Client]] = {}
+        self._retired: list[Client] = []  # replaced, closed once nothing streams through them
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._pending: set[Turn] = set()
@@ -136,7 +138,8 @@ class Session:
 
     def client(self, resolved: Resolved | None = None) -> Client:
         """The HTTP client for these settings' endpoint and timeouts; a changed read_timeout or
-        model takes effect from the next call."""
+        model takes effect from the next call, and so do new credentials or a new base URL
+        (they are read again for every call, so a fixed token works with no restart)."""
         if self._fixed_client is not None:
             return self._fixed_client
         resolved = resolved or self.settings()
@@ -144,12 +147,46 @@ class Session:
             resolved[n]
             for n in ("api", "model", "read_timeout", "call_timeout", "record", "replay")
         )
+        endpoint = self._endpoint(resolved)  # cheap: a few environment look-ups
         with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._new_client(resolved)
-                self._clients[key] = client
-            return client
+            made = self._clients.get(key)
+            if made is not None and made[0] == endpoint:
+                return made[1]
+        client = self._new_client(resolved, endpoint)  # may raise (no credentials)
+        with self._lock:
+            old = self._clients.get(key)
+            if old is not None and old[0] == endpoint:  # another thread made it meanwhile
+                client, unused = old[1], [client]
+            else:
+                self._clients[key] = (endpoint, client)
+                unused = [old[1]] if old is not None else []
+            self._retired += unused
+            retired = self._retired_to_close()
+        for stale in retired:  # outside the lock: closing connections is I/O
+            stale.close()
+        return client
+
+    def _endpoint(self, resolved: Resolved) -> Endpoint | None:
+        """Where a client made now would send (None without credentials)."""
+        given = self._connection
+        if given.get("endpoint") is not None:
+            return given["endpoint"]  # type: ignore[no-any-return]
+        try:
+            return resolve_endpoint(
+                api=resolved["api"],
+                model=resolved["model"],
+                **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
+            )
+        except ConfigurationError:
+            return None
+
+    def _retired_to_close(self) -> list[Client]:
+        """Clients replaced by new credentials or a new endpoint, to close once no answer
+        may still stream through them (under the lock; the caller closes them outside it)."""
+        if self._pending:
+            return []
+        retired, self._retired = self._retired, []
+        return retired
 
     def redactor(self, resolved: Resolved) -> Redactor:
         """What is taken out of everything sent or written for these settings: the configured
@@ -165,25 +202,26 @@ class Session:
             by_name=bool(resolved["redact_secret_names"]),
         )
 
-    def _new_client(self, resolved: Resolved) -> Client:
+    def _new_client(self, resolved: Resolved, endpoint: Endpoint | None) -> Client:
         """An HTTP client, or with the `record` / `replay` settings one that writes / answers
         from a replay file (replay needs no credentials)."""
         from ..api.replay import client_for_settings
 
         record, replay = resolved["record"], resolved["replay"]
-        made = lambda: self._http_client(resolved)  # noqa: E731
+        made = lambda: self._http_client(resolved, endpoint)  # noqa: E731
         client: Client = client_for_settings(
             record, replay, resolved["model"], resolved["api"], made
         )
         return client
 
-    def _http_client(self, resolved: Resolved) -> Client:
+    def _http_client(self, resolved: Resolved, endpoint: Endpoint | None) -> Client:
         given = self._connection
-        endpoint = given.get("endpoint") or resolve_endpoint(
-            api=resolved["api"],
-            model=resolved["model"],
-            **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
-        )
+        if endpoint is None:  # no credentials: resolving again raises what to set
+            endpoint = resolve_endpoint(
+                api=resolved["api"],
+                model=resolved["model"],
+                **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
+            )
         options = {
             k: given[k]
             for k in ("connect_timeout", "max_retries", "max_retry_wait", "transport")
@@ -203,19 +241,34 @@ class Session:
         except ConfigurationError:
             return str(resolved["api"])
 
-    def gauge(self, conversation: Conversation, resolved: Resolved | None = None) -> ContextGauge:
-        """How full the conversation's context window is."""
+    def gauge(
+        self,
+        conversation: Conversation,
+        resolved: Resolved | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> ContextGauge:
+        """How full the conversation's context window is: the history, the system prompt, and
+        what the request's `params` carry besides (tool schemas, response_format)."""
         resolved = resolved or self.settings()
-        reserve = resolved["max_completion_tokens"] or CONTEXT_RESERVE_TOKENS
-        used = messages_tokens(conversation.messages)
+        params = params or {}
+        reserve = (
+            params.get("max_completion_tokens")
+            or resolved["max_completion_tokens"]
+            or CONTEXT_RESERVE_TOKENS
+        )
+        system = resolved["system"]
+        used = messages_tokens(conversation.messages) + carried_tokens(params)
+        used += message_tokens(Message.system(system)) if system else 0
         return ContextGauge(used, int(resolved["context_window"]), int(reserve))
 
     def close(self) -> None:
         """Release the HTTP connections."""
         with self._lock:
-            for client in self._clients.values():
-                client.close()
+            clients = [client for _, client in self._clients.values()] + self._retired
             self._clients.clear()
+            self._retired = []
+        for client in clients:
+            client.close()
 
     # -- the turn ----------------------------------------------------------------------------
 
@@ -271,9 +324,15 @@ class Session:
         if turn.exchange is not None:
             messages += turn.exchange.steps
         window = int(resolved["context_window"])
-        budget = window - int(turn.params.get("max_completion_tokens") or CONTEXT_RESERVE_TOKENS)
+        reserve = int(turn.params.get("max_completion_tokens") or CONTEXT_RESERVE_TOKENS)
+        # Checked when asked, not as set: a window and max_completion_tokens are often set
+        # one after the other, and the first alone may leave no room.
+        check_window(window, reserve)
+        # Tool schemas and a response format are prompt to the model as much as messages are.
+        carried = carried_tokens(turn.params)
+        budget = window - reserve - carried
         trimmed = fit_to_context(messages, budget)
-        refuse_if_too_long(trimmed, budget, window)
+        refuse_if_too_long(trimmed, budget, window, carried)
         if trimmed.note:
             turn.notes.append(trimmed.note)
         return trimmed.messages
@@ -290,7 +349,7 @@ class Session:
         except ConfigurationError:
             url, model = "(no credentials set, so no endpoint yet)", None
         body = request_body(messages, params, stream=stream is not False, model=model)
-        tokens = messages_tokens(messages[:-1]) + turn.prompt.tokens
+        tokens = messages_tokens(messages[:-1]) + turn.prompt.tokens + carried_tokens(params)
         return DryRun(url, body, turn.prompt.images, tokens)
 
     def start(self, turn: Turn) -> Call:
@@ -344,7 +403,7 @@ class Session:
                     f"The answer was not cached: {turn.cache.directory} is not writable "
                     f"({error.strerror or error}). Set cache_dir to a writable folder."
                 )
-        turn.gauge = self.gauge(turn.conversation, turn.resolved)
+        turn.gauge = self.gauge(turn.conversation, turn.resolved, turn.params)
         answer.notes = _unique([*answer.notes, *call.notes, *turn.notes, answer.ended.note])
         try:
             self._notify(AnswerFinished(turn))

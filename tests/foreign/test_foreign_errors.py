@@ -7,6 +7,8 @@ from email.utils import formatdate
 
 import pytest
 from foreign_server import (
+    ACCOUNT,
+    TOKEN,
     ForeignServer,
     Reply,
     chunks,
@@ -17,7 +19,8 @@ from foreign_server import (
 )
 from waiting import finishes
 
-from kimi_magic import APIStatusError, Kimi
+import kimi_magic
+from kimi_magic import APIStatusError, Kimi, StreamError
 from kimi_magic.core.types import Retrying, TextDelta
 
 # -- errors and retries -----------------------------------------------------------------------
@@ -86,3 +89,66 @@ def test_a_whole_reply_request_is_retried_after_a_200_capacity_error(
     )
     assert kimi.ask("hi", stream=False).text == "Done."
     assert len(server.requests) == 2
+
+
+# -- errors named for the server that sent them ------------------------------------------------
+
+STREAM_ERROR = {"error": {"code": 500, "message": "Failed to parse tool call arguments as JSON"}}
+
+
+def aim(monkeypatch: pytest.MonkeyPatch, server: ForeignServer, kind: str) -> None:
+    """Point the environment at the foreign server as `kind`: Workers AI's own API, the same
+    through AI Gateway, or an OpenAI-compatible server that is not Cloudflare."""
+    root = f"http://127.0.0.1:{server.port}"
+    if kind == "gateway":
+        monkeypatch.setenv("KIMI_MAGIC_BASE_URL", f"{root}/gw/v1/{ACCOUNT}/my-gw/workers-ai")
+    elif kind == "other":
+        monkeypatch.setenv("KIMI_MAGIC_OPENAI_BASE_URL", f"{root}/compat/v1")
+        monkeypatch.setenv("KIMI_MAGIC_API_KEY", TOKEN)
+
+
+LABELS = {
+    "cloudflare": "(Cloudflare error 500)",
+    "gateway": "(Cloudflare error 500, through AI Gateway)",
+    "other": "(the server's error code 500)",
+}
+
+
+@pytest.mark.parametrize("kind", list(LABELS))
+def test_a_stream_error_is_labelled_by_the_server_that_sent_it(
+    env: ForeignServer, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    aim(monkeypatch, env, kind)
+    env.script(Reply(sse([*chunks("Half an", finish=None), STREAM_ERROR])))
+    with pytest.raises(StreamError) as caught:
+        kimi_magic.ask("hi")
+    message = str(caught.value)
+    assert LABELS[kind] in message and "Failed to parse tool call arguments" in message
+    if kind == "other":
+        assert "Cloudflare" not in message
+    assert caught.value.answer is not None and caught.value.answer.text == "Half an"
+
+
+def test_another_servers_error_codes_are_not_read_as_cloudflares(
+    env: ForeignServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aim(monkeypatch, env, "other")
+    # 3040 is Cloudflare's "out of capacity"; from another server it means nothing of the kind.
+    env.script(error_reply(400, 3040, "Context size exceeded", openai=True))
+    with pytest.raises(APIStatusError) as caught:
+        kimi_magic.ask("hi")
+    message = str(caught.value)
+    assert "HTTP 400, the server's error code 3040" in message
+    assert "Cloudflare" not in message and "out of capacity" not in message
+
+
+def test_another_server_refusing_the_key_says_which_key(
+    env: ForeignServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aim(monkeypatch, env, "other")
+    env.script(error_reply(401, None, "Invalid API key", openai=True))
+    with pytest.raises(APIStatusError) as caught:
+        kimi_magic.ask("hi")
+    message = str(caught.value)
+    assert "rejected the API key" in message and "KIMI_MAGIC_API_KEY" in message
+    assert "CLOUDFLARE_API_TOKEN" not in message
