@@ -77,12 +77,24 @@ class Poll:
     items: tuple[ItemResult, ...] = ()
 
 
+# Cloudflare documents the async batch (`?queueRequest=true`) only on the Workers AI REST API
+# (developers.cloudflare.com/workers-ai/features/batch-api/rest-api/); its AI Gateway page for
+# Workers AI (ai-gateway/providers/workersai/) documents single runs, not the batch queue. So
+# a batch goes to Workers AI directly, and says so.
+GATEWAY_NOTE = (
+    "Batch mode does not go through AI Gateway (Cloudflare documents the async batch only on "
+    "the Workers AI API), so this job was sent to Workers AI directly."
+)
+
+
 def batch_url(client: Client) -> str:
     if not hasattr(client, "_http"):  # a replay file answers single requests only
         raise ConfigurationError(
             "Replay mode cannot run Cloudflare's async batch: a replay file holds single "
             "answers. Use batch=False with replay, or record the job without batch."
         )
+    if client.endpoint.direct_url:  # through AI Gateway: the batch goes direct (GATEWAY_NOTE)
+        return client.endpoint.direct().url
     if client.endpoint.kind != "native":
         raise ConfigurationError(
             "Cloudflare's async batch needs the native Workers AI endpoint (api='native'), not "
@@ -153,7 +165,7 @@ def _post(client: Client, body: Mapping[str, Any], query: Mapping[str, str]) -> 
     while True:
         try:
             response = client._http.post(
-                url, json=body, params=query, headers=client.endpoint.headers()
+                url, json=body, params=query, headers=client.endpoint.direct().headers()
             )
             reply = parse_json(response.text)
             if (
@@ -174,7 +186,7 @@ def _post(client: Client, body: Mapping[str, Any], query: Mapping[str, str]) -> 
             error = caught
         # A map's client retries nothing itself (map does); the batch calls retry here.
         if attempt >= max(client.max_retries, MAX_RETRIES) or not should_retry(error):
-            error.args = (redact(str(error), (client.endpoint.token,)),)
+            error.args = (redact(str(error), client.endpoint.secrets),)
             raise error
         time.sleep(retry_delay(attempt, getattr(error, "retry_after", None)))
         attempt += 1

@@ -20,6 +20,7 @@ from ..core.constants import (
     RETRY_TOTAL_WAIT_S,
 )
 from ..core.errors import (
+    GATEWAY,
     KimiError,
     StreamError,
     redact,
@@ -158,9 +159,11 @@ class Client:
         messages: Sequence[Message | Mapping[str, Any]],
         *,
         session_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
         **params: Any,
     ) -> Call:
-        """Start a call; iterate the result for events. Nothing is sent until iteration."""
+        """Start a call; iterate the result for events. Nothing is sent until iteration.
+        `headers` (cf-aig-* from api/gateway.py) go out only through an AI Gateway."""
         merged, notes = normalized({**self.defaults, **params})  # before anything is sent
         for note in notes:
             log.warning(note)
@@ -170,19 +173,21 @@ class Client:
         body = request_body(messages, merged, stream=stream, model=model)
         # The last line of defence: whatever built the messages (the prompt layer redacts
         # more), the configured token itself never goes out in a request body.
-        body = _without(body, self.endpoint.token)
+        for secret in self.endpoint.secrets:
+            body = _without(body, secret)
         return Call(
             body,
             self._events,
             session_id=session_id,
             url=self.endpoint.url,
             endpoint_kind=self.endpoint.kind,
+            headers=headers if self.endpoint.server == GATEWAY else None,
         )
 
     # -- the HTTP part -------------------------------------------------------------------
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self.endpoint.token,)
+        return self.endpoint.secrets
 
     def _events(self, call: Call) -> Iterator[StreamEvent]:
         deadline = time.monotonic() + self.call_timeout if self.call_timeout else None
@@ -196,7 +201,7 @@ class Client:
                 return
             # The model asked for, so provenance names it even when chunks do not say.
             request_id = response.headers.get("cf-ray") or response.headers.get("x-request-id")
-            yield ResponseStarted(request_id, self.endpoint.model)
+            yield ResponseStarted(request_id, self.endpoint.model, *self._gateway_said(response))
             if "text/event-stream" in response.headers.get("content-type", "").lower():
                 yield from self._sse_events(response, deadline)
             else:
@@ -223,7 +228,7 @@ class Client:
                     "POST",
                     endpoint.url,
                     json=call.body,
-                    headers=endpoint.headers(call.session_id),
+                    headers={**endpoint.headers(call.session_id), **call.headers},
                 )
                 limit_wait(request, deadline)
                 response = self._http.send(request, stream=True)
@@ -251,6 +256,13 @@ class Client:
                 return None
             waited += delay
             attempt += 1
+
+    def _gateway_said(self, response: httpx.Response) -> tuple[str | None, str | None]:
+        """An AI Gateway's cache status (HIT / MISS) and log id, from its response headers."""
+        if self.endpoint.server != GATEWAY:
+            return None, None
+        cache = response.headers.get("cf-aig-cache-status")
+        return (cache.strip().upper() if cache else None), response.headers.get("cf-aig-log-id")
 
     def _failure(self, response: httpx.Response) -> KimiError | None:
         """The error a response carries, reading its body only when it is not an answer."""

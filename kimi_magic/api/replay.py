@@ -205,7 +205,8 @@ class RecordingClient:
     def _keep(self, call: Call) -> None:
         answer = call.answer
         if call.events and call.error is None and not call.stopped and answer.complete:
-            secrets = Redactor.collect(token=getattr(self.client.endpoint, "token", None))
+            endpoint = self.client.endpoint
+            secrets = Redactor.collect(token=getattr(endpoint, "secrets", endpoint.token))
             self.file.store(request_of(call.body), answer, secrets)
 
     def __getattr__(self, name: str) -> Any:
@@ -285,6 +286,7 @@ class ReplayClient:
         messages: Sequence[Mapping[str, Any]],
         *,
         session_id: str | None = None,
+        headers: Mapping[str, str] | None = None,  # an AI Gateway's: nothing is sent here
         **params: Any,
     ) -> Call:
         """The recorded answer to this exact request, or ReplayMissing saying what differs."""

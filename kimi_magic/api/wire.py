@@ -10,11 +10,14 @@ from typing import Any
 
 from ..core.errors import (
     CLOUDFLARE,
+    GATEWAY,
+    GATEWAY_CODES,
     OTHER_SERVER,
     APIStatusError,
     StreamError,
     advice_for,
     code_label,
+    gateway_advice,
 )
 from ..core.messages import ImagePart, Message
 from ..core.types import (
@@ -279,12 +282,24 @@ def _first_error(body: Any) -> tuple[int | None, str]:
     if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
         first = errors[0]
         return _as_int(first.get("code")), str(first.get("message") or "")
-    error = body.get("error")
+    error: Any = body.get("error")
+    if _gateway_own(body):  # AI Gateway's own: `"error": [{"code": 2009, ...}]`
+        error = error[0]
     if isinstance(error, Mapping):
         return _as_int(error.get("code")), str(error.get("message") or "")
     if isinstance(error, str):
         return None, error
     return None, ""
+
+
+def _gateway_own(body: Any) -> bool:
+    """An error the AI Gateway itself sent: a list under `error` (singular), as in
+    `{"success": false, "result": [], "messages": [], "error": [{"code": 2009, ...}]}`;
+    Workers AI's errors, passed through a gateway, keep their `errors` list."""
+    if not isinstance(body, Mapping) or "errors" in body:
+        return False
+    error = body.get("error")
+    return isinstance(error, list) and bool(error) and isinstance(error[0], Mapping)
 
 
 def _as_int(value: Any) -> int | None:
@@ -312,7 +327,12 @@ def error_from_reply(
     server_message = _clean(server_message)
     label = f"HTTP {status}" + (f", {code_label(code, server)}" if code is not None else "")
     said = f' The server said: "{server_message}".' if server_message else ""
-    message = f"{advice_for(status, code, server)} ({label}.){said}"
+    advice = advice_for(status, code, server)
+    if server == GATEWAY and (_gateway_own(body) or code in GATEWAY_CODES):
+        advice = gateway_advice(status, code)
+        label = f"HTTP {status}" + (f", AI Gateway error {code}" if code is not None else "")
+        said = f' The gateway said: "{server_message}".' if server_message else ""
+    message = f"{advice} ({label}.){said}"
     if server == OTHER_SERVER:  # `code` is Cloudflare's: another server's 3040 is no capacity
         code = None  # error to retry
     return APIStatusError(

@@ -95,15 +95,23 @@ class Answer:
     choices: list[str] = field(default_factory=list)  # every choice's text when n > 1
     logprobs: list[TokenLogprob] = field(default_factory=list)  # the first choice's tokens
     from_cache: bool = False  # replayed from the local response cache: nothing was paid
+    # Through an AI Gateway: {"cache": "HIT" / "MISS" / None, "log_id": ...} from its headers,
+    # so the call can be found in the gateway's logs.
+    gateway: dict[str, str | None] | None = None
     error: str | None = None  # the paragraph of the error that ended the call, if one did
     # What the caller should know of how the turn went, as the magic shows it: history
     # trimmed, a deprecated parameter, the tool loop's round or cost cap, a partial answer.
     notes: list[str] = field(default_factory=list)
 
     @property
+    def gateway_hit(self) -> bool:
+        """The AI Gateway answered from its cache: Workers AI was not called, nothing paid."""
+        return bool(self.gateway) and (self.gateway or {}).get("cache") == "HIT"
+
+    @property
     def cost(self) -> float:
-        """Price of this call in USD."""
-        return self.usage.cost
+        """Price of this call in USD (nothing for an AI Gateway cache hit)."""
+        return 0.0 if self.gateway_hit else self.usage.cost
 
     @property
     def tokens_per_second(self) -> float:
@@ -169,7 +177,21 @@ def footer_line(answer: Answer) -> str:
         return "from the local cache, nothing sent or paid · first asked: " + " · ".join(parts[:3])
     if answer.tokens_per_second:
         parts.append(f"{answer.tokens_per_second:,.0f} tok/s")
-    return " · ".join(parts)
+    return " · ".join(parts + gateway_parts(answer))
+
+
+def gateway_parts(answer: Answer) -> list[str]:
+    """What the AI Gateway said of the call: its cache status and the id of its log entry."""
+    if not answer.gateway:
+        return []
+    cache, log_id = answer.gateway.get("cache"), answer.gateway.get("log_id")
+    if answer.gateway_hit:
+        parts = ["AI Gateway cache HIT: nothing paid"]
+    else:
+        parts = [f"AI Gateway cache {cache}" if cache else "through AI Gateway"]
+    if log_id:
+        parts.append(f"gateway log {log_id}")
+    return parts
 
 
 def status_note(answer: Answer, error: str | None = None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .answer import Answer
@@ -53,9 +53,12 @@ class Call:
         session_id: str | None = None,
         url: str = "",
         endpoint_kind: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.body = body
         self.session_id = session_id
+        # Per-call headers for an AI Gateway (cf-aig-metadata, cache and log choices).
+        self.headers = dict(headers or {})
         self.url = url
         self.endpoint_kind = endpoint_kind
         self.events: list[StreamEvent] = []
@@ -264,6 +267,8 @@ class _Record:
         elif isinstance(event, ResponseStarted):
             answer.request_id = answer.request_id or event.request_id
             answer.model = event.model or answer.model
+            if event.gateway_cache or event.gateway_log_id:
+                answer.gateway = {"cache": event.gateway_cache, "log_id": event.gateway_log_id}
 
     def _first_token(self) -> None:
         if self._first_token_at is None:

@@ -17,6 +17,13 @@ ENV_API_TOKEN = ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_AUTH_TOKEN", "CF_API_TOKEN"
 ENV_BASE_URL = "KIMI_MAGIC_BASE_URL"
 ENV_OPENAI_BASE_URL = "KIMI_MAGIC_OPENAI_BASE_URL"
 ENV_OPENAI_API_KEY = "KIMI_MAGIC_API_KEY"
+# Cloudflare AI Gateway (docs/design.md section 10): its name, its own token for an
+# authenticated gateway, and (for tests and the emulator) the host part of its URL.
+ENV_GATEWAY = "CLOUDFLARE_AI_GATEWAY"
+ENV_GATEWAY_TOKEN = "CLOUDFLARE_AI_GATEWAY_TOKEN"
+ENV_GATEWAY_URL = "KIMI_MAGIC_GATEWAY_URL"
+GATEWAY_BASE_URL = "https://gateway.ai.cloudflare.com/v1"
+GATEWAY_METADATA_ENTRIES = 5  # the gateway keeps only the first five
 
 # Retries (docs/design.md section 4): only before the first byte of an answer was shown.
 RETRY_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})

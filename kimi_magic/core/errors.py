@@ -175,6 +175,46 @@ def advice_for(status: int, code: int | None, server: str = CLOUDFLARE) -> str:
     return f"The server answered with HTTP {status}."
 
 
+# AI Gateway's own errors (a list under `error`, not Workers AI's `errors`): the gateway
+# refused the request before Workers AI saw it, so Workers AI's advice would mislead.
+# 2009 "Unauthorized" is what an authenticated gateway answers to a missing or wrong
+# cf-aig-authorization token (seen in Cloudflare's community forum, 2025).
+GATEWAY_UNAUTHORIZED: Final = 2009
+GATEWAY_CODES: Final = frozenset({GATEWAY_UNAUTHORIZED})
+
+_GATEWAY_AUTH = (
+    "The AI Gateway refused the request: it is an authenticated gateway and the gateway "
+    "token is missing or not one of its tokens. Set CLOUDFLARE_AI_GATEWAY_TOKEN to a token "
+    "made on the gateway's Settings page (Create authentication token), separate from "
+    "CLOUDFLARE_API_TOKEN, and run the cell again."
+)
+_GATEWAY_NAME = (
+    "The AI Gateway was not found: no gateway of that name exists in this account. Check "
+    "the gateway setting (or CLOUDFLARE_AI_GATEWAY) against the name on the dashboard's "
+    "AI > AI Gateway page, and CLOUDFLARE_ACCOUNT_ID; unset gateway to call Workers AI "
+    "directly."
+)
+_GATEWAY_RATE = (
+    "The AI Gateway's own rate limit was hit (set on the gateway's Settings page, not "
+    "Workers AI's). kimi_magic already retried; wait for the gateway's window to pass, "
+    "raise its limit in the dashboard, or unset gateway to call Workers AI directly."
+)
+
+
+def gateway_advice(status: int, code: int | None) -> str:
+    """The paragraph for an error the AI Gateway itself sent (not one it passed on)."""
+    if code == GATEWAY_UNAUTHORIZED or status in (401, 403):
+        return _GATEWAY_AUTH
+    if status == 404:
+        return _GATEWAY_NAME
+    if status == 429:
+        return _GATEWAY_RATE
+    return (
+        f"The AI Gateway refused the request (HTTP {status}) before Workers AI saw it. Check "
+        "the gateway's settings on the dashboard, or unset gateway to call Workers AI directly."
+    )
+
+
 def redact(text: str, secrets: tuple[str, ...]) -> str:
     """Replace every secret (of a useful length) in `text` by a marker."""
     for secret in secrets:

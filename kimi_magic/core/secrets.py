@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from .constants import ENV_API_TOKEN, ENV_OPENAI_API_KEY
+from .constants import ENV_API_TOKEN, ENV_GATEWAY_TOKEN, ENV_OPENAI_API_KEY
 
 MARKER = "[redacted: {}]"
 MIN_SECRET_CHARS = 6  # a shorter value ("", "yes", "1234") would redact ordinary words
@@ -92,7 +92,9 @@ class Redactor:
         of variables and environment entries whose names look secret."""
         env = os.environ if environ is None else environ
         tokens = [token] if isinstance(token, str) else list(token or ())
-        tokens += [env.get(name, "") for name in (*ENV_API_TOKEN, ENV_OPENAI_API_KEY)]
+        tokens += [
+            env.get(name, "") for name in (*ENV_API_TOKEN, ENV_OPENAI_API_KEY, ENV_GATEWAY_TOKEN)
+        ]
         found: dict[str, str] = {t.strip(): "the API token" for t in tokens if _usable(t)}
         if by_name:
             for source, label in ((env, "environment entry"), (namespace or {}, "variable")):

@@ -27,6 +27,7 @@ from .constants import (
     APPROVE_TIMEOUT_S,
     CALL_TIMEOUT_S,
     CONTEXT_WINDOW_TOKENS,
+    ENV_GATEWAY,
     MODEL_ID,
     READ_TIMEOUT_S,
     RUN_PYTHON_SECONDS,
@@ -62,7 +63,17 @@ OWN_SETTINGS: dict[str, tuple[str, Any]] = {
     "agent_max_cost": ("number", AGENT_MAX_COST_USD),  # per %%kimi --agent cell
     "record": ("string", ""),  # a replay file every whole answer is written to
     "replay": ("string", ""),  # a replay file that answers instead of the network
+    # Cloudflare AI Gateway (api/gateway.py): its name (also CLOUDFLARE_AI_GATEWAY), a tag for
+    # its logs, its cache (TTL in seconds; off for one call with --no-gateway-cache), and
+    # what it logs: "on", "off", or "metadata" (usage without prompts); "" keeps its default.
+    "gateway": ("string", ""),
+    "gateway_tag": ("string", ""),
+    "gateway_cache_ttl": ("integer", None),
+    "gateway_cache": ("boolean", True),
+    "gateway_log": ("string", ""),
 }
+# Settings read from another environment variable too (after KIMI_MAGIC_<NAME>).
+ENV_ALIASES: dict[str, str] = {"gateway": ENV_GATEWAY}
 DEFAULTS: dict[str, Any] = {name: None for name in PARAMETERS}
 DEFAULTS["stream"] = True
 DEFAULTS.update({name: default for name, (_, default) in OWN_SETTINGS.items()})
@@ -143,6 +154,9 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     for name in NAMES:
         variable = ENV_PREFIX + name.upper()
         text = environ.get(variable)
+        if (text is None or not text.strip()) and name in ENV_ALIASES:
+            variable = ENV_ALIASES[name]
+            text = environ.get(variable)
         if text is None or not text.strip():
             continue
         found[name] = (_value(name, text, variable), f"environment ({variable})")

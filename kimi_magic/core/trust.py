@@ -64,6 +64,9 @@ SAFE = frozenset(
         "context_window",
         # how long an approval waits for a click: a wait that ends in a denial, never a run
         "approve_timeout",
+        # AI Gateway labels (cf-aig-metadata) and skipping its cache: no new place data goes
+        "gateway_tag",
+        "gateway_cache",
     }
 )
 
@@ -107,6 +110,16 @@ VALUE_CHECKED: dict[str, tuple[ValueCheck, str]] = {
     "cache_dir": (_inside, "writes answers outside the project folder"),
     "record": (_inside, "writes answers outside the project folder"),
     "replay": (_inside, "reads a file outside the project folder"),
+    # An AI Gateway that is set keeps logs by its own settings; a project may ask it to keep
+    # less (off, metadata), not more, and may not ask it to store answers in its cache.
+    "gateway_log": (
+        lambda v, f, c: str(v or "").lower() in ("", "off", "metadata"),
+        "asks the AI Gateway to log prompts and answers",
+    ),
+    "gateway_cache_ttl": (
+        lambda v, f, c: not v,
+        "asks the AI Gateway to keep answers in its cache",
+    ),
     "model": (
         lambda v, f, c: bool(_MODEL_ID.fullmatch(str(v))),
         "is not a plain @cf/... model id, so it changes the URL requests go to",
@@ -118,6 +131,7 @@ VALUE_CHECKED: dict[str, tuple[ValueCheck, str]] = {
 RESTRICTED: dict[str, str] = {
     "mcp_servers": "starts processes or connects to servers",
     "api": "changes the endpoint requests go to",
+    "gateway": "sends every request through an AI Gateway, which may log prompts and answers",
     "max_cost": "spending limits are the user's",
     "agent_max_cost": "spending limits are the user's",
     "agent_max_rounds": "round limits are the user's",

@@ -95,6 +95,9 @@ class ResponseStarted:
 
     request_id: str | None
     model: str | None = None
+    # Through an AI Gateway: its cf-aig-cache-status (HIT / MISS) and cf-aig-log-id.
+    gateway_cache: str | None = None
+    gateway_log_id: str | None = None
 
 
 @dataclass(frozen=True)

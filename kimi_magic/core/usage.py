@@ -44,7 +44,8 @@ class Ledger:
     def _add(self, conversation: str, answer: Answer) -> None:
         tally = self.by_conversation.setdefault(conversation, Tally())
         tally.calls += 1
-        tally.usage = tally.usage + answer.usage
+        if not answer.gateway_hit:  # an AI Gateway cache hit: Workers AI was not paid
+            tally.usage = tally.usage + answer.usage
         self.last_latency = answer.latency
         self.last_seconds = answer.seconds
 

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from ._batch import BatchQueue
+from ._gateway import GATEWAY_ID, GatewayState
 from ._load import Load, LoadShaper
 from ._replies import REASONING_FIELDS, check_reply
 from ._server import EmulatorServer
@@ -16,7 +17,6 @@ from ._usage import PrefixCache
 
 # How often the serve loop looks for a stop request.
 POLL_INTERVAL_S = 0.05
-GATEWAY_ID = "my-gateway"
 
 
 class _Unset:
@@ -58,6 +58,7 @@ class Emulator:
         self.prefix_cache = PrefixCache()
         self.load = LoadShaper()
         self.batches = BatchQueue(self.load)
+        self.gateway = GatewayState()  # `gateway.token = "..."`: an authenticated gateway
         self.server_errors: list[str] = []
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -125,6 +126,11 @@ class Emulator:
         return f"{self.base_url}/accounts/{self.account_id}/ai/v1"
 
     @property
+    def gateway_url(self) -> str:
+        """The AI Gateway host part, the value for `KIMI_MAGIC_GATEWAY_URL`."""
+        return f"{self.url}/v1"
+
+    @property
     def gateway_base_url(self) -> str:
         """An AI Gateway base: POST `{this}/{model}` or `{this}/v1/chat/completions`."""
         return f"{self.url}/v1/{self.account_id}/{GATEWAY_ID}/workers-ai"
@@ -157,6 +163,7 @@ class Emulator:
             self._config = dict(self._defaults)
         self.prefix_cache.clear()
         self.batches.clear()
+        self.gateway.clear()
         self.load.reset()
         self.server_errors.clear()
 

@@ -66,6 +66,10 @@ FAULT_TYPES = frozenset(
         "stream_error",
         "no_done",
         "stall",
+        # the AI Gateway's own refusals (_gateway.py), on a gateway URL only
+        "gateway_auth",
+        "gateway_not_found",
+        "gateway_rate_limit",
     }
 )
 USAGE_MODES = ("final_chunk", "every_chunk", "trailing_response")

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..core.constants import MODEL_ID
 from . import _wire
 from ._batch import batch_item
+from ._gateway import GATEWAY_FAULTS, GATEWAY_ID, GATEWAY_PATH, gateway_error
 from ._replies import Meter, answer_for, build_completion
 from ._routes import INVALID, Route, parse_json, route
 from ._stream import build_stream, error_event, malformed_event, raw_chunks
@@ -108,6 +109,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self.ray = _wire.new_ray_id()
+        self.extra_headers: dict[str, str] = {}  # the AI Gateway's, on a gateway URL
         try:
             split = urlsplit(self.path)
             body = self._read_body()
@@ -190,6 +192,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._send_error(7003, path=raw_path)
         if self.command != "POST":
             return self._send_error(7001)
+        through = GATEWAY_PATH.match(path)
+        if through is not None:
+            self.extra_headers["cf-aig-log-id"] = emu.gateway.new_log_id()
+            if through.group(1) != GATEWAY_ID:
+                return self._send_gateway_error("gateway_not_found")
+            wanted = emu.gateway.token
+            if wanted and self.headers.get("cf-aig-authorization", "") != f"Bearer {wanted}":
+                return self._send_gateway_error("gateway_auth")
         if found.model is not None and found.model != MODEL_ID:
             return self._send_error(5007, model=found.model)
         if not isinstance(parsed, dict):
@@ -213,7 +223,24 @@ class Handler(BaseHTTPRequestHandler):
         latency = emu.load.load.latency
         if latency and self._wait(latency):
             return self._abort()
-        self._answer(found, parsed, emu.next_reply())
+        if through is None:
+            return self._answer(found, parsed, emu.next_reply())
+        # The gateway's cache: an identical request (path and body) within the TTL is a HIT.
+        key = emu.gateway.key(path, body)
+        skip = self.headers.get("cf-aig-skip-cache", "").lower() == "true"
+        hit, cached = (False, None) if skip else emu.gateway.lookup(key)
+        self.extra_headers["cf-aig-cache-status"] = "HIT" if hit else "MISS"
+        reply = cached if hit else emu.next_reply()
+        kind = ((reply or {}).get("fault") or {}).get("type")
+        if kind in GATEWAY_FAULTS:
+            return self._send_gateway_error(str(kind))
+        try:
+            ttl = float(self.headers.get("cf-aig-cache-ttl") or 0)
+        except ValueError:
+            ttl = 0.0
+        if not hit and not skip and ttl > 0 and kind is None:
+            emu.gateway.store(key, reply, ttl)
+        self._answer(found, parsed, reply)
 
     def _recorded(
         self, raw_path: str, query: dict[str, str], parsed: object, authorized: bool
@@ -291,6 +318,10 @@ class Handler(BaseHTTPRequestHandler):
             headers["Retry-After"] = str(fault["retry_after"])
         self._send_json(int(given or known_status), envelope, headers)
 
+    def _send_gateway_error(self, kind: str) -> None:
+        status, body = gateway_error(kind)
+        self._send_json(status, body)
+
     # -- batch ---------------------------------------------------------------------------------
 
     def _submit_batch(self, body: dict[str, Any]) -> None:
@@ -367,7 +398,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("cf-ray", self.ray)
-        for name, value in (headers or {}).items():
+        for name, value in {**getattr(self, "extra_headers", {}), **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
@@ -388,6 +419,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("cf-ray", self.ray)
+        for name, value in getattr(self, "extra_headers", {}).items():
+            self.send_header(name, value)
         self.end_headers()
         writes = events + tail
         after = fault.get("after_chunks") if fault else None

@@ -104,4 +104,6 @@ def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
         given["thinking"] = False
     for name in ("model", "system", "cache", "approve", "approve_timeout", "tool_max_rounds"):
         given[name] = getattr(args, name, None)
+    if getattr(args, "no_gateway_cache", False):
+        given["gateway_cache"] = False
     return {name: value for name, value in given.items() if value is not None}

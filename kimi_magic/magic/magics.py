@@ -88,6 +88,11 @@ class KimiMagics(Magics):
     agent_max_cost = setting_trait("agent_max_cost")
     record = setting_trait("record")
     replay = setting_trait("replay")
+    gateway = setting_trait("gateway")
+    gateway_tag = setting_trait("gateway_tag")
+    gateway_cache_ttl = setting_trait("gateway_cache_ttl")
+    gateway_cache = setting_trait("gateway_cache")
+    gateway_log = setting_trait("gateway_log")
     variable_tokens = CInt(
         VARIABLE_TOKENS, help="Token budget of one variable's rendering in a prompt."
     ).tag(config=True)

@@ -36,6 +36,11 @@ def _decorated(function: Callable[..., Any]) -> Callable[..., Any]:
             action="store_true",
             help="With the cache on: ask the server anyway and store the new answer.",
         ),
+        argument(
+            "--no-gateway-cache",
+            action="store_true",
+            help="Through an AI Gateway: skip its cache for this call (cf-aig-skip-cache).",
+        ),
         parameter_arguments,
         tool_arguments,
         map_arguments,

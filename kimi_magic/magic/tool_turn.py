@@ -176,6 +176,7 @@ def run_tool_turn(host: Any, turn: Turn, args: argparse.Namespace, words: list[s
     if int(turn.params.get("n") or 1) > 1:
         raise ConfigurationError("Tools run with one answer: drop -n, or drop the tools.")
     agent = bool(getattr(args, "agent", False))
+    turn.agent = agent
     tools = choose_tools(host, words, resolved)
     asking = frozenset(n for n, t in tools.items() if t.runs_code and resolved["approve"] == "ask")
     loop = ToolLoop(

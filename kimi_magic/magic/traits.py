@@ -36,11 +36,18 @@ _HELP: dict[str, str] = {
     "agent_max_cost": "USD one %%kimi --agent cell may spend before it stops.",
     "record": "A replay file (JSON lines) every whole answer is also written to.",
     "replay": "A replay file that answers instead of the network (no credentials needed).",
+    "gateway": "Cloudflare AI Gateway name (or CLOUDFLARE_AI_GATEWAY): every request goes "
+    "through it; an authenticated gateway takes CLOUDFLARE_AI_GATEWAY_TOKEN.",
+    "gateway_tag": "A tag in each request's cf-aig-metadata, to filter the gateway's logs by.",
+    "gateway_cache_ttl": "Seconds the AI Gateway may cache answers (cf-aig-cache-ttl).",
+    "gateway_cache": "Use the AI Gateway's cache (--no-gateway-cache skips it for one call).",
+    "gateway_log": "What the AI Gateway logs: 'on', 'off', or 'metadata' (usage, no prompts).",
 }
 _CHOICES: dict[str, list[str]] = {
     "api": ["native", "openai"],
     "seed_mode": ["fixed", "random"],
     "approve": ["ask", "auto", "deny"],
+    "gateway_log": ["on", "off", "metadata"],
 }
 
 

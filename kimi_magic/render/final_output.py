@@ -35,6 +35,8 @@ def provenance(answer: Answer, endpoint_kind: str | None = None) -> dict[str, An
         "truncated": answer.truncated,
         "ended": answer.ended,
         "from_cache": answer.from_cache,
+        # AI Gateway's cache status and log id (None when the call went direct)
+        "gateway": dict(answer.gateway) if answer.gateway else None,
     }
 
 

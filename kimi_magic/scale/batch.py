@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..api import batch as wire
@@ -361,6 +361,8 @@ def _output(job: BatchJob, saved: Saved, state: JobState) -> tuple[MapOutput, Ma
     state.failed = sum(1 for i in collector.errors if i in saved.errors)
     state.resumed = 0
     summary = summary_of(state, total, time.monotonic() - job.started, _where(job))
+    if getattr(job.client.endpoint, "direct_url", ""):  # a gateway is set, and was passed by
+        summary = replace(summary, note=wire.GATEWAY_NOTE)
     shaped = aligned(
         job.source, collector.values, collector.errors, summary, job.expand, job.estimate
     )

@@ -33,6 +33,8 @@ class JobSpec:
     model: str
     # The session's secrets: each row's prompt is redacted as a cell's is (not part of the job).
     redactor: Redactor = field(default_factory=Redactor, compare=False)
+    # Through an AI Gateway: each request's cf-aig-* headers (api/gateway.py; not the job's).
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def job_id(self) -> str:

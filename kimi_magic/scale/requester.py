@@ -26,6 +26,7 @@ class ClientRequester:
         session_id: str,
         params: dict[str, Any],
         count: Callable[[Answer], None] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         if isinstance(client, Client) and client.max_retries:
             client = copy.copy(client)
@@ -38,13 +39,17 @@ class ClientRequester:
         self.session_id = session_id
         self.params = params
         self.count = count
+        # cf-aig-* headers, given only for a client whose endpoint is an AI Gateway
+        self.extra = {"headers": headers} if headers else {}
         self._open: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._stopping = False
 
     def __call__(self, item: WorkItem) -> Answer:
         client = self._client()
-        stream = client.stream(item.messages, session_id=self.session_id, **self.params)
+        stream = client.stream(
+            item.messages, session_id=self.session_id, **self.extra, **self.params
+        )
         with self._lock:
             if self._stopping:
                 stream.stop()

@@ -88,7 +88,9 @@ def _map(job: Prepared) -> MapOutput | Estimate:
         batch = BatchJob(source, spec, job.client, store, options.expand, options.poll_interval)
         batch.count = job.counter("batch")
         return run_batch(batch, saved, view, told)
-    requester = ClientRequester(job.client, spec.session_id, spec.params, job.counter("map"))
+    requester = ClientRequester(
+        job.client, spec.session_id, spec.params, job.counter("map"), spec.headers
+    )
     item_cost = told.cost / max(told.items or 1, 1)
     concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
     limits = Limits(concurrency, retries, options.job_max_cost, item_cost, job.room, job.cap)

@@ -126,7 +126,8 @@ def prepare(
     kind = getattr(getattr(client, "endpoint", None), "kind", resolved["api"])
     model = str(resolved["model"])
     # Rows are redacted as a cell's prompt is: the token, secret-looking names, key formats.
-    token = getattr(getattr(client, "endpoint", None), "token", None)
+    endpoint = getattr(client, "endpoint", None)
+    token = getattr(endpoint, "secrets", getattr(endpoint, "token", None))
     redactor = Redactor.collect(
         token=token,
         namespace=base.notebook.namespace if base.notebook else {},
@@ -134,6 +135,8 @@ def prepare(
     )
     system_text = resolved["system"] or None
     spec = job_spec(template, instruction, system_text, schema, params, kind, model, redactor)
+    if getattr(endpoint, "server", None) == "gateway":
+        spec = replace(spec, headers=base.gateway_headers(resolved, "map"))
     spec.template.check(source.first_fields())
     cap = resolved["max_cost"]
     return Prepared(source, spec, client, options, own, connection, flags, base, cap)

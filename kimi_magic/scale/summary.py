@@ -24,9 +24,11 @@ class MapSummary:
     seconds: float
     stopped: str
     checkpoint: str | None
+    note: str = ""  # one line on how the job ran (batch mode passing by an AI Gateway)
 
     def __str__(self) -> str:
-        lines = [
+        lines = [self.note] if self.note else []
+        lines += [
             f"{self.done + self.resumed:,} of {self.total:,} items answered"
             + (f" ({self.resumed:,} from the checkpoint)" if self.resumed else "")
             + f", {self.failed:,} failed, {self.not_run:,} not sent"

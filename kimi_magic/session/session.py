@@ -19,9 +19,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..api import gateway
 from ..api.cache import ResponseCache
 from ..api.client import ENDPOINT_KEYS, Client
 from ..api.endpoint import Endpoint, resolve_endpoint
+from ..api.gateway import CallKind
 from ..api.wire import request_body
 from ..core.answer import Answer
 from ..core.call import Call
@@ -175,6 +177,7 @@ class Session:
             return resolve_endpoint(
                 api=resolved["api"],
                 model=resolved["model"],
+                gateway=resolved["gateway"],
                 **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
             )
         except ConfigurationError:
@@ -193,7 +196,7 @@ class Session:
         token, values under secret-looking names (unless redact_secret_names is off) and
         well-known key formats."""
         try:
-            token: tuple[str, ...] = (self.client(resolved).endpoint.token,)
+            token: tuple[str, ...] = self.client(resolved).endpoint.secrets
         except KimiError:  # no endpoint yet (a dry run without credentials): no token to hide
             token = ()
         return Redactor.collect(
@@ -220,6 +223,7 @@ class Session:
             endpoint = resolve_endpoint(
                 api=resolved["api"],
                 model=resolved["model"],
+                gateway=resolved["gateway"],
                 **{k: v for k, v in given.items() if k in ENDPOINT_KEYS},
             )
         options = {
@@ -232,6 +236,16 @@ class Session:
             read_timeout=resolved["read_timeout"],
             call_timeout=resolved["call_timeout"],
             **options,
+        )
+
+    def gateway_headers(
+        self, resolved: Resolved, kind: CallKind, conversation: str | None = None
+    ) -> dict[str, str]:
+        """The cf-aig-* headers of a call (sent only through an AI Gateway): its settings,
+        and what it is filed under: notebook, cell, conversation, kind of call, tag."""
+        notebook, cell = gateway.notebook_of(self.notebook.namespace if self.notebook else {})
+        return gateway.headers(
+            resolved, kind=kind, notebook=notebook, cell=cell, conversation=conversation
         )
 
     def endpoint_kind(self, resolved: Resolved) -> str:
@@ -359,7 +373,13 @@ class Session:
         self.ledger.check(turn.resolved["max_cost"])
         messages = self._fitted(turn)
         client = self.client(turn.resolved)
-        call = client.stream(messages, session_id=turn.conversation.session_id, **turn.params)
+        kind: CallKind = "agent" if turn.agent else "cell"
+        call = client.stream(
+            messages,
+            session_id=turn.conversation.session_id,
+            headers=self.gateway_headers(turn.resolved, kind, turn.label),
+            **turn.params,
+        )
         if turn.resolved["cache"]:
             cache_dir = turn.resolved["cache_dir"]
             turn.cache = ResponseCache(Path(cache_dir).expanduser() if cache_dir else None)
@@ -380,7 +400,13 @@ class Session:
         self.ledger.check(turn.resolved["max_cost"])
         messages = self._fitted(turn)
         client = self.client(turn.resolved)
-        turn.call = client.stream(messages, session_id=turn.conversation.session_id, **turn.params)
+        kind: CallKind = "agent" if turn.agent else "tool_round"
+        turn.call = client.stream(
+            messages,
+            session_id=turn.conversation.session_id,
+            headers=self.gateway_headers(turn.resolved, kind, turn.label),
+            **turn.params,
+        )
         turn.cache = None
         return turn.call
 

@@ -91,6 +91,7 @@ class Turn:
     exchange: Exchange | None = None
     cache: ResponseCache | None = None
     gauge: ContextGauge | None = None  # how full the window is, once the turn finished
+    agent: bool = False  # a %%kimi --agent cell (its rounds are filed as "agent" in a gateway)
 
     @property
     def answer(self) -> Answer:
