@@ -103,9 +103,9 @@ def test_metadata_names_the_notebook_and_cell_in_a_magic(
     emulator: Emulator, controls_shell: Any, gateway_env: dict[str, Any]
 ) -> None:
     controls_shell.user_ns["__session__"] = "/home/me/analysis/quarterly.ipynb"
-    controls_shell.run_cell("1 + 1")
-    controls_shell.run_cell("%config KimiMagics.gateway = 'my-gateway'")
-    result = controls_shell.run_cell("%kimi what is a Series?")
+    controls_shell.run_cell("1 + 1", store_history=True)
+    controls_shell.run_cell("%config KimiMagics.gateway = 'my-gateway'", store_history=True)
+    result = controls_shell.run_cell("%kimi what is a Series?", store_history=True)
     assert result.error_in_exec is None
     [headers] = sent_headers(emulator)
     metadata = metadata_of(headers)
@@ -113,6 +113,24 @@ def test_metadata_names_the_notebook_and_cell_in_a_magic(
     assert metadata["cell"] == result.execution_count
     assert metadata["kind"] == "cell" and metadata["conversation"] == "default"
     assert "Series" not in headers["cf-aig-metadata"]
+
+
+def test_a_tool_round_is_filed_as_one(
+    emulator: Emulator, gateway_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def weather(city: str) -> str:
+        """Today's weather in a city."""
+        return f"{city}: 21 C, sunny"
+
+    monkeypatch.setenv("CLOUDFLARE_AI_GATEWAY", "my-gateway")
+    emulator.script(
+        {"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]},
+        {"content": "It says: {{tool_result:0}}"},
+    )
+    answer = kimi_magic.ask("Weather in Oslo?", tools=[weather], **gateway_env)
+    assert answer.text == "It says: Oslo: 21 C, sunny"
+    kinds = [metadata_of(h)["kind"] for h in sent_headers(emulator)]
+    assert kinds == ["cell", "tool_round"]
 
 
 def test_cache_ttl_gives_a_hit_on_the_repeat_that_costs_nothing(
@@ -144,13 +162,13 @@ def test_no_gateway_cache_flag_sends_skip_cache_and_misses(
 ) -> None:
     controls_shell.run_cell("%config KimiMagics.gateway = 'my-gateway'")
     controls_shell.run_cell("%config KimiMagics.gateway_cache_ttl = 600")
-    controls_shell.run_cell("%kimi --new -o first Name a colour")
-    controls_shell.run_cell("%kimi --new --no-gateway-cache -o second Name a colour")
-    controls_shell.run_cell("%kimi --new -o third Name a colour")
-    first, second, third = (controls_shell.user_ns[n] for n in ("first", "second", "third"))
+    for flag in ("--chat a", "--chat b --no-gateway-cache", "--chat c"):
+        controls_shell.run_cell(f"%kimi {flag} Name a colour")
+    session = controls_shell.magics_manager.registry["KimiMagics"].session
+    answers = [session.conversation(n).exchanges[0].answer for n in "abc"]
     headers = sent_headers(emulator)
     assert [h.get("cf-aig-skip-cache") for h in headers] == [None, "true", None]
-    assert [a.gateway["cache"] for a in (first, second, third)] == ["MISS", "MISS", "HIT"]
+    assert [a.gateway["cache"] for a in answers] == ["MISS", "MISS", "HIT"]
 
 
 @pytest.mark.parametrize(
