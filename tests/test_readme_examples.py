@@ -23,6 +23,9 @@ GALLERY = (
     "not help), so these lines do not run as typed; each command runs in its own tests"
 )
 NOT_RUN = {
+    '%config KimiMagics.gateway = "my-gateway"': (
+        "routes every later block through an AI Gateway (tests/test_gateway.py runs it)"
+    ),
     "%kimi How is that different from a numpy array?": GALLERY,
     "%kimi panel                 # the settings sidebar": GALLERY,
     "%%kimi\nWhat story does {df} tell? Compare it with {Out[4]} and the error {Err[7]}.": (
