@@ -189,6 +189,16 @@ def test_gateway_log_sets_the_collect_log_headers(
     assert {k: v for k, v in headers.items() if k.startswith("cf-aig-collect")} == expected
 
 
+@pytest.mark.parametrize("ttl", [30, 40 * 24 * 3600])
+def test_a_cache_ttl_out_of_the_gateways_range_is_one_paragraph(
+    emulator: Emulator, session: Session, ttl: int
+) -> None:
+    session.configure(gateway_cache_ttl=ttl)
+    with pytest.raises(ConfigurationError, match="from 60 to 2,592,000"):
+        session.ask("hello")
+    assert not emulator.requests
+
+
 def test_a_wrong_gateway_log_value_is_one_paragraph(session: Session) -> None:
     session.configure(gateway_log="everything")
     with pytest.raises(ConfigurationError, match="'on', 'off' or 'metadata'"):

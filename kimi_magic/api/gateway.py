@@ -20,6 +20,8 @@ from ..core.errors import ConfigurationError
 CallKind = Literal["cell", "tool_round", "agent", "map", "batch"]
 METADATA_VALUE_CHARS = 100  # a name, not a document: longer values are cut
 LOG_MODES = ("on", "off", "metadata")
+# cf-aig-cache-ttl is in seconds, "minimum 60 seconds and maximum one month" (caching page).
+CACHE_TTL_RANGE_S = (60, 30 * 24 * 3600)
 
 
 def metadata(
@@ -71,6 +73,12 @@ def headers(
     }
     ttl = settings["gateway_cache_ttl"]
     if ttl:
+        low, high = CACHE_TTL_RANGE_S
+        if not low <= int(ttl) <= high:
+            raise ConfigurationError(
+                f"gateway_cache_ttl is in seconds, from {low} to {high:,} (one month), as AI "
+                f"Gateway takes it; {ttl} is outside that. Set it in range, or unset it."
+            )
         found["cf-aig-cache-ttl"] = str(int(ttl))
     if settings["gateway_cache"] is False:
         found["cf-aig-skip-cache"] = "true"
