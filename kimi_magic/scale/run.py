@@ -24,6 +24,8 @@ from .state import JobState
 if TYPE_CHECKING:
     from .output import MapOutput
 
+MAP_STOP_WAIT_S = 10.0  # how long a closing session waits for a running job's workers
+
 
 def map_items(
     items: Any,
@@ -93,11 +95,13 @@ def _map(job: Prepared) -> MapOutput | Estimate:
     item_cost = told.cost / max(told.items or 1, 1)
     concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
     limits = Limits(concurrency, retries, options.job_max_cost, item_cost, job.room, job.cap)
-    stop = threading.Event()
+    stop, ended, runner = threading.Event(), threading.Event(), threading.current_thread()
 
     def stop_job() -> None:  # the session closes: end the job, close what is in flight
         stop.set()
         requester.stop_all()
+        if threading.current_thread() is not runner:
+            ended.wait(MAP_STOP_WAIT_S)  # its workers joined, within a bounded time
 
     forget = job.spending.on_close(stop_job)
     try:
@@ -107,6 +111,7 @@ def _map(job: Prepared) -> MapOutput | Estimate:
     finally:
         forget()
         requester.close()
+        ended.set()
 
 
 def _threaded(
