@@ -250,6 +250,12 @@ def test_one_session_keeps_one_server_for_its_asks_and_closes_it(
     assert len(pids) == 1 and len(pids.pop()) == 1
     session.close()
     assert _server_processes() == before
+    kimi = kimi_magic.Kimi(**emulator_connection)  # a Kimi's close stops its session's servers
+    emulator.script(_add_call(3, 3), {"content": "{{tool_result:0}}"})
+    assert kimi.ask("add", tools="mcp:demo").text == "6"
+    assert len(_server_processes()) == len(before) + 1
+    kimi.close()
+    assert _server_processes() == before
 
 
 def _add_call(a: int, b: int) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 A server starts on first use and stays up: one background thread runs an asyncio loop, and
 each server is one task there that holds its transport and session open until `close()`
-(the magic calls it on `%unload_ext`, and at exit). Calls from the notebook's thread are
-submitted to that loop and waited for. The SDK's 2.x renamed `inputSchema` / `isError` /
-`mimeType` to snake case: both spellings are read.
+(the session that owns the set calls it: `Session.close()`, `%unload_ext`, and at exit). Calls
+from the notebook's thread are submitted to that loop and waited for. A server that exited is
+found dead by the next call and replaced by exactly one new one. The SDK's 2.x renamed
+`inputSchema` / `isError` / `mimeType` to snake case: both spellings are read.
 
 The model sees each tool as `SERVER__tool` (both parts cut to the API's name characters), so
 a server's tool can never take the name of a built-in tool (`run_python`), of a registered
