@@ -106,6 +106,12 @@ class Kimi(Client):
             self._session = Session(client=self)
         return self._session
 
+    def close(self) -> None:
+        """Close the session (its MCP servers stop) and the HTTP connections."""
+        if self._session is not None:
+            self._session.close()
+        super().close()
+
     def ask(
         self,
         prompt: str,
