@@ -240,7 +240,8 @@ def panel(where: str = "auto") -> Panel:
 
 
 def wait(timeout: float | None = None) -> bool:
-    """Block until the notebook's background answers (`%%kimi --bg`) have finished.
+    """Block until the notebook's background answers (`%%kimi --bg`) have finished; True
+    when they have (at once in a script, where there are none), False if `timeout` passed.
 
     >>> kimi_magic.wait()   # before a cell that uses their -o variables
     """
