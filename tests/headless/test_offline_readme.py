@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from headless_env import offline_environment
 from user_notebook import RUN_TIMEOUT_S, WIDGET_VIEW, _jupyter
 
 pytestmark = pytest.mark.notebook
@@ -87,3 +88,29 @@ def test_the_readme_offline_steps_run_the_quickstart_with_no_setup(tmp_path: Pat
         ran.append(line.split()[0])
     assert env.get("KIMI_MAGIC_EMULATOR") == "1"
     assert ran == ["jupyter", "papermill"]
+
+
+SCRIPT = """
+import kimi_magic
+
+def shout(word: str) -> str:
+    '''The word in capitals.'''
+    return word.upper()
+
+answer = kimi_magic.ask("Shout `hello`", tools=[shout])
+print(answer.text)
+"""
+
+
+def test_a_script_with_the_variable_set_uses_the_emulator_and_its_tools(tmp_path: Path) -> None:
+    with offline_environment(tmp_path):
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "`shout`" in done.stdout and "HELLO" in done.stdout
+    assert "not from Kimi K2.6" in done.stdout
