@@ -17,6 +17,8 @@ ENV_API_TOKEN = ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_AUTH_TOKEN", "CF_API_TOKEN"
 ENV_BASE_URL = "KIMI_MAGIC_BASE_URL"
 ENV_OPENAI_BASE_URL = "KIMI_MAGIC_OPENAI_BASE_URL"
 ENV_OPENAI_API_KEY = "KIMI_MAGIC_API_KEY"
+# Set to 1: the extension starts an emulator in its own process and aims at it (offline.py).
+ENV_EMULATOR = "KIMI_MAGIC_EMULATOR"
 
 # Retries (docs/design.md section 4): only before the first byte of an answer was shown.
 RETRY_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})

@@ -86,6 +86,11 @@ def open_panel_from_python(where: str) -> Any:
 
 
 def wait_for_background(timeout: float | None) -> bool:
-    """`kimi_magic.wait()`: True once no background answer is streaming."""
+    """`kimi_magic.wait()`: True once no background answer is streaming. Outside IPython
+    (a script) no background answer can exist, so it returns True at once."""
+    from IPython import get_ipython
+
+    if get_ipython() is None:
+        return True
     magics = _current(load_if_needed=False)
     return True if magics is None else magics.wait_for_background(timeout)

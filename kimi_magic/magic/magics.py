@@ -169,6 +169,11 @@ class KimiMagics(Magics):
         """Block until the background answers are done (and their -o variables set)."""
         return self._background is None or self._background.wait(timeout)
 
+    @property
+    def background_running(self) -> int:
+        """How many background answers are still streaming."""
+        return 0 if self._background is None else self._background.running
+
     @no_var_expand
     @magic_arguments()
     @question_arguments

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigurationError, KimiError
 from ..render.frontend import in_kernel, show_markdown
-from .code_cells import code_to_new_cell, copy_button_html
+from .code_cells import code_to_new_cell, copy_button_html, where_code_went
 
 if TYPE_CHECKING:
     from ..core.settings import Resolved
@@ -219,6 +219,8 @@ def offer_code(code: str) -> None:
     from IPython import get_ipython
     from IPython.display import HTML, display
 
-    code_to_new_cell(get_ipython(), code)
+    placed = code_to_new_cell(get_ipython(), code)
     if in_kernel():
         display(HTML(copy_button_html(code)))
+    else:
+        show_markdown(where_code_went(code, placed))
