@@ -122,8 +122,10 @@ def ask(
     >>> answer.text, answer.reasoning, answer.usage, answer.cost, answer.notes
     """
     from .api.client import CONNECTION_KEYS
+    from .offline import start_if_asked
     from .python_api import Session, ask_in
 
+    start_if_asked()
     connection = {k: params.pop(k) for k in list(params) if k in CONNECTION_KEYS}
     session = Session(connection=connection)
     try:
@@ -238,7 +240,8 @@ def panel(where: str = "auto") -> Panel:
 
 
 def wait(timeout: float | None = None) -> bool:
-    """Block until the notebook's background answers (`%%kimi --bg`) have finished.
+    """Block until the notebook's background answers (`%%kimi --bg`) have finished; True
+    when they have (at once in a script, where there are none), False if `timeout` passed.
 
     >>> kimi_magic.wait()   # before a cell that uses their -o variables
     """
@@ -248,9 +251,14 @@ def wait(timeout: float | None = None) -> bool:
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
-    """`%load_ext kimi_magic`: registers `%kimi` and `%%kimi`; nothing is sent yet."""
+    """`%load_ext kimi_magic`: registers `%kimi` and `%%kimi`; nothing is sent yet.
+    With KIMI_MAGIC_EMULATOR=1 it first starts the offline emulator, and says so."""
     from .magic.extension import load
+    from .offline import start_if_asked
 
+    note = start_if_asked()
+    if note:
+        print(note)
     load(ipython)
 
 

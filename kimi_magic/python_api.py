@@ -17,6 +17,7 @@ from .api.client import Client
 from .core.answer import Answer
 from .core.call import Call
 from .core.conversation import Conversation
+from .offline import start_if_asked
 from .session import session as engine
 from .tools.api import ToolSpec
 
@@ -69,6 +70,10 @@ class Session(engine.Session):
     >>> session.ask("Which is the best?", chat="plots", tools=[my_function]).notes
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        start_if_asked()  # KIMI_MAGIC_EMULATOR=1: aim at the in-process emulator first
+        super().__init__(*args, **kwargs)
+
     def ask(  # the engine's ask, with tools, chat, system and echo
         self,
         prompt: str,
@@ -99,12 +104,22 @@ class Kimi(Client):
 
     _session: Session | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        start_if_asked()  # KIMI_MAGIC_EMULATOR=1: aim at the in-process emulator first
+        super().__init__(*args, **kwargs)
+
     @property
     def session(self) -> Session:
         """The session this client's questions run in (made on first use)."""
         if self._session is None:
             self._session = Session(client=self)
         return self._session
+
+    def close(self) -> None:
+        """Close the session (its MCP servers stop) and the HTTP connections."""
+        if self._session is not None:
+            self._session.close()
+        super().close()
 
     def ask(
         self,

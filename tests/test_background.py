@@ -115,3 +115,19 @@ def test_a_background_error_stays_in_its_cell(kernel: KernelSession, emulator: E
     assert not run.errors
     text = final_markdown(kernel, run)
     assert "Workers Paid plan" in text and "Traceback" not in text
+
+
+def test_a_background_answer_that_cannot_be_stored_says_so(
+    kernel: KernelSession, emulator: Emulator
+) -> None:
+    emulator.script({"content": "Sure! Here it is: not JSON at all."})
+    run = kernel.run("%%kimi --bg --new --json -o parsed\nthe numbers as JSON")
+    assert not run.errors
+    text = final_markdown(kernel, run)
+    # In the answer's own slot: the answer, then why `parsed` was not set.
+    assert "not JSON at all" in text and "`kimi_raw`" in text and "Traceback" not in text
+    waited = kernel.run("%kimi wait")  # said again where the user waits
+    said = str([m["content"] for m in waited.messages])
+    assert "A background answer" in said and "`kimi_raw`" in said
+    check = kernel.run("print('parsed' in dir())")
+    assert check.stream_text() == "False\n"

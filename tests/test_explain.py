@@ -135,3 +135,31 @@ def test_a_magics_own_usage_error_is_not_an_error_to_explain(
     kimi_shell.run_cell("%kimi {no_such_name}", store_history=True)  # a UsageError
     kimi_shell.run_cell("%kimi explain", store_history=True)
     assert "ZeroDivisionError" in last_text(emulator)
+
+
+CAUGHT_CELL = """\
+temperatures = ["21.5", "23.0"]
+try:
+    average = sum(temperatures) / len(temperatures)
+except TypeError as error:
+    student_error = error
+"""
+
+
+def test_explain_a_caught_exception_kept_in_a_variable(kimi_shell: Any, emulator: Emulator) -> None:
+    """A cell that catches its error (so papermill runs on) can still have it explained."""
+    count = kimi_shell.execution_count
+    assert kimi_shell.run_cell(CAUGHT_CELL, store_history=True).error_in_exec is None
+    emulator.script({"content": "The numbers are text: convert them first."})
+    assert kimi_shell.run_cell("%kimi explain student_error", store_history=True).success
+    text = last_text(emulator)
+    assert f"Cell [{count}]:\n```python\n{CAUGHT_CELL.rstrip()}\n```" in text
+    assert "TypeError: unsupported operand type(s) for +: 'int' and 'str'" in text
+    assert "The failing line: `average = sum(temperatures) / len(temperatures)`" in text
+    assert "### temperatures" in text
+
+
+def test_explain_a_name_that_holds_no_exception_says_so(kimi_shell: Any) -> None:
+    kimi_shell.run_cell("not_an_error = 3")
+    with pytest.raises(UsageError, match="not_an_error is of type int, not an exception"):
+        kimi_shell.run_line_magic("kimi", "explain not_an_error")

@@ -112,14 +112,26 @@ def test_a_generator_in_a_batch_is_read_once_and_every_item_comes_back(
 
 @pytest.mark.parametrize("refused", [0.0, 0.25])
 def test_map_never_has_more_requests_in_flight_than_its_concurrency(
-    emulator: Emulator, session: Session, refused: float
+    emulator_connection: dict[str, Any], refused: float
 ) -> None:
-    emulator.configure_load(latency=0.03, rate_limited=refused, seed=5)
-    items = [f"row {i}" for i in range(240)]
-    out = kimi_magic.map(items, "Echo {item}", session=session, concurrency=6, **QUIET)
-    assert out.summary.done == 240
-    # Counted by the server, from each request read to its response starting.
-    assert 2 <= emulator.load.most_in_flight <= 6
+    # An emulator of its own: the session's shared one may still hold a stalled request of an
+    # earlier test, which its in-flight count would include.
+    with Emulator(token=emulator_connection["api_token"]) as own:
+        own.configure_load(latency=0.03, rate_limited=refused, seed=5)
+        connection = {
+            **emulator_connection,
+            "base_url": own.base_url,
+            "account_id": own.account_id,
+        }
+        session = Session(connection=connection)
+        try:
+            items = [f"row {i}" for i in range(240)]
+            out = kimi_magic.map(items, "Echo {item}", session=session, concurrency=6, **QUIET)
+        finally:
+            session.close()
+        assert out.summary.done == 240
+        # Counted by the server, from each request read to its response starting.
+        assert 2 <= own.load.most_in_flight <= 6
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from waiting import accepting, wait_until
@@ -180,3 +181,82 @@ def test_a_server_over_streamable_http(tmp_path: Path) -> None:
         servers.close()
         process.terminate()
         process.wait(timeout=10)
+
+
+def _server_processes() -> list[int]:
+    """This process's live children running the demo server (a /proc scan: no psutil)."""
+    import os
+
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == me and stat[0] != "Z" and DEMO.encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_fifty_parallel_calls_against_a_server_killed_halfway_leave_one_server(
+    servers: MCPServers,
+) -> None:
+    import os
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    tools = {t.name: t for t in servers.tools("demo")}
+    (first,) = _server_processes()
+    with ThreadPoolExecutor(50) as pool:
+        futures = []
+        for n in range(50):
+            if n == 25:  # halfway: the server dies under the calls in flight
+                os.kill(first, signal.SIGKILL)
+            call = ToolCall(str(n), "demo__add", json.dumps({"a": n, "b": 1}))
+            futures.append(pool.submit(run_one, call, tools))
+        results = [f.result() for f in futures]
+    # Each call is answered: those the dead server dropped ran again on the next one.
+    assert [r.text for r in results] == [str(n + 1) for n in range(50)]
+    left = wait_until(lambda: _server_processes() or None, "a server process")
+    assert len(left) == 1 and left != [first]  # exactly one, tracked: close() stops it
+    servers.close()
+    wait_until(lambda: not _server_processes(), "the server to stop")
+
+
+def test_one_session_keeps_one_server_for_its_asks_and_closes_it(
+    emulator: Any, emulator_connection: dict[str, Any], tmp_path: Path
+) -> None:
+    import kimi_magic
+
+    config = tmp_path / "config" / "kimi_magic" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f"[mcp_servers.demo]\ncommand = {json.dumps(sys.executable)}\nargs = [{json.dumps(DEMO)}]\n"
+    )
+    before = _server_processes()
+    for _ in range(3):  # each ask stops the servers of the session it made
+        emulator.script(_add_call(1, 2), {"content": "{{tool_result:0}}"})
+        assert kimi_magic.ask("add", tools=["mcp:demo"], **emulator_connection).text == "3"
+        assert _server_processes() == before
+    session = kimi_magic.Session(connection=emulator_connection)
+    pids = set()
+    for _ in range(3):  # a session's asks share one server
+        emulator.script(_add_call(2, 2), {"content": "{{tool_result:0}}"})
+        assert session.ask("add", tools="mcp:demo").text == "4"
+        pids.add(tuple(_server_processes()))
+    assert len(pids) == 1 and len(pids.pop()) == 1
+    session.close()
+    assert _server_processes() == before
+    kimi = kimi_magic.Kimi(**emulator_connection)  # a Kimi's close stops its session's servers
+    emulator.script(_add_call(3, 3), {"content": "{{tool_result:0}}"})
+    assert kimi.ask("add", tools="mcp:demo").text == "6"
+    assert len(_server_processes()) == len(before) + 1
+    kimi.close()
+    assert _server_processes() == before
+
+
+def _add_call(a: int, b: int) -> dict[str, Any]:
+    return {"tool_calls": [{"name": "demo__add", "arguments": {"a": a, "b": b}}]}

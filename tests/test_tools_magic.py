@@ -12,6 +12,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from kimi_magic.emulator import Emulator
+from kimi_magic.magic.tool_turn import mcp_servers
 from kimi_magic.tools.registry import REGISTRY, tool_from_function
 
 DEMO = str(Path(__file__).with_name("mcp_demo_server.py"))
@@ -158,7 +159,7 @@ def test_mcp_tools_from_a_real_server_with_an_image_result(
         "data:image/png;base64,"
     )
     magics = controls_shell.magics_manager.registry["KimiMagics"]
-    servers = magics._mcp_servers
+    servers = mcp_servers(magics)  # the session's: %unload_ext closes the session
     assert servers.running("demo")
     controls_shell.run_line_magic("unload_ext", "kimi_magic")  # stops the servers
     assert not servers.running("demo")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -191,10 +193,14 @@ class Client:
 
     def _events(self, call: Call) -> Iterator[StreamEvent]:
         deadline = time.monotonic() + self.call_timeout if self.call_timeout else None
+        reading = _Reading(call)
         try:
-            response = yield from self._open(call, deadline)
+            response = yield from self._open(call, deadline, reading)
             if response is None:  # stopped while waiting to retry
                 return
+            # Closing a socket from another thread does not wake a read blocked on it; a
+            # shutdown does, so a stopped call's reader ends at once, not at read_timeout.
+            reading.hang_up_on_stop(response.extensions.get("network_stream"))
             call.on_close(response.close)
             if call.stopped:  # stopped while waiting for the headers
                 response.close()
@@ -209,9 +215,11 @@ class Client:
         except KimiError as error:
             redact_error(error, self._secrets())
             raise
+        finally:
+            reading.active = False
 
     def _open(
-        self, call: Call, deadline: float | None
+        self, call: Call, deadline: float | None, reading: _Reading
     ) -> Generator[Retrying, None, httpx.Response | None]:
         """POST with retries, announcing each wait as a `Retrying` event; returns (as the
         generator's value) a response whose body is an answer, None once stopped, or raises."""
@@ -229,6 +237,9 @@ class Client:
                     endpoint.url,
                     json=call.body,
                     headers={**endpoint.headers(call.session_id), **call.headers},
+                    # A new connection's socket is known here, so a Stop while the server
+                    # holds back the headers hangs it up (a reused one waits for them).
+                    extensions={"trace": reading.trace},
                 )
                 limit_wait(request, deadline)
                 response = self._http.send(request, stream=True)
@@ -236,6 +247,8 @@ class Client:
             except httpx.TimeoutException as exc:
                 error = timeout_error(endpoint, exc)
             except httpx.RequestError as exc:  # a transport error, or a body that won't decode
+                if call.stopped:  # Stop hung up while the headers were awaited: send no more
+                    return None
                 error = connection_error(endpoint, exc)
             else:
                 if failure is None:
@@ -361,6 +374,34 @@ class Client:
 
 _ANSWER_EVENTS = (TextDelta, ReasoningDelta, ToolCallDelta)
 TOKEN_MARKER = MARKER.format("the API token")
+
+
+class _Reading:
+    """While one call's reader uses a connection: what its Stop may hang up."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.active = True  # false once the reader is done with the connection
+
+    def hang_up_on_stop(self, stream: Any) -> None:
+        """When the call stops while it still reads, shut the socket of httpcore's network
+        stream down: a read blocked on it then returns at once (closing a socket from
+        another thread does not wake it). Nothing without a socket (a test transport)."""
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+
+        def hang_up() -> None:
+            if self.active and self.call.stopped:  # never a connection back in the pool
+                with contextlib.suppress(OSError):  # already closed by the other side or by us
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        self.call.on_close(hang_up)
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's trace hook: a new connection's socket is known as soon as it opens."""
+        if event == "connection.connect_tcp.complete":
+            self.hang_up_on_stop(info.get("return_value"))
 
 
 def _without(value: Any, token: str) -> Any:

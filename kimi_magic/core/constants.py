@@ -24,6 +24,8 @@ ENV_GATEWAY_TOKEN = "CLOUDFLARE_AI_GATEWAY_TOKEN"
 ENV_GATEWAY_URL = "KIMI_MAGIC_GATEWAY_URL"
 GATEWAY_BASE_URL = "https://gateway.ai.cloudflare.com/v1"
 GATEWAY_METADATA_ENTRIES = 5  # the gateway keeps only the first five
+# Set to 1: the extension starts an emulator in its own process and aims at it (offline.py).
+ENV_EMULATOR = "KIMI_MAGIC_EMULATOR"
 
 # Retries (docs/design.md section 4): only before the first byte of an answer was shown.
 RETRY_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})

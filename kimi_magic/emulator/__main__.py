@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from ..core.constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, MODEL_ID
+from ..core.constants import ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_BASE_URL, ENV_EMULATOR, MODEL_ID
 from ._emulator import Emulator
 from ._replies import REASONING_FIELDS
 
@@ -56,6 +56,8 @@ def banner(emu: Emulator) -> str:
             f"  export {ENV_ACCOUNT_ID[0]}={emu.account_id}",
             f"  export {ENV_API_TOKEN[0]}={emu.token}",
             f"OpenAI-compatible base: {emu.openai_base_url}",
+            f"Or, with no server to keep running, set {ENV_EMULATOR}=1 in the environment: "
+            "each kernel (JupyterLab, nbconvert, papermill) then starts its own emulator.",
             f"Scripting: POST {emu.url}/_emulator/script, GET {emu.url}/_emulator/requests",
             "Press Ctrl-C to stop.",
         ]

@@ -31,6 +31,7 @@ from typing import Any
 
 from . import _choices, _wire
 from ._default import DEFAULT_REASONING, default_answer
+from ._tool_model import tool_reply
 from ._tools import filled_reply
 from ._usage import CHARS_PER_TOKEN, tokens_for_chars, usage
 
@@ -216,9 +217,15 @@ class Answer:
 def answer_for(reply: Mapping[str, Any] | None, body: Mapping[str, Any]) -> Answer:
     """The answer `reply` scripts, or the default answer to `body` when there is none.
 
-    Scripted replies are sent as written; the default reply honours thinking off,
-    `max_completion_tokens` / `max_tokens` and `response_format`.
+    Scripted replies are sent as written; with none, a request that offers tools gets the
+    calls (or the answer from their results) of a model that uses them (_tool_model.py); the
+    default reply honours thinking off, `max_completion_tokens` / `max_tokens` and
+    `response_format`.
     """
+    if reply is None:
+        reply = tool_reply(body)
+        if reply is not None and not _thinking_enabled(body):
+            reply.pop("reasoning", None)
     if reply is not None:
         reply = filled_reply(reply, body)
         calls = tuple(

@@ -41,3 +41,10 @@ def code_to_new_cell(shell: Any, code: str) -> bool:
     except TypeError:  # shells whose set_next_input has no `replace`
         setter(code)
     return True
+
+
+def where_code_went(code: str, placed: bool) -> str:
+    """What a terminal is told: the code is in the next prompt (or here, to copy)."""
+    if placed:
+        return f"The code is in your next prompt, ready to edit and run:\n\n```python\n{code}\n```"
+    return f"Copy this code to run it:\n\n```python\n{code}\n```"

@@ -30,7 +30,12 @@ def _usage(host: Any, rest: str) -> None:
 
 
 def _wait(host: Any, rest: str) -> None:
+    running = host.background_running
     host.wait_for_background()
+    if running:
+        show_markdown(f"{running} background answer(s) finished; their `-o` variables are set.")
+    else:
+        show_markdown("No background answer was running: nothing to wait for.")
 
 
 def _help(host: Any, rest: str) -> None:
@@ -49,7 +54,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "explain": Command(
         explain_command,
-        "explain the last error: its cell, traceback and values (`%kimi explain N`)",
+        "explain the last error: its cell, traceback and values (`%kimi explain N` or NAME)",
     ),
     "fix": Command(
         fix_command, "explain the last error and put corrected code in a new cell (`%kimi fix N`)"

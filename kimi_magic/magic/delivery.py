@@ -11,7 +11,7 @@ from ..core.errors import StructuredOutputError
 from ..prompt.structured import OutputSpec
 from ..render.frontend import in_kernel, show_markdown
 from ..session.turn import Question
-from .code_cells import code_to_new_cell, copy_button_html, extract_code
+from .code_cells import code_to_new_cell, copy_button_html, extract_code, where_code_went
 from .flags import flag_settings
 
 # Where the raw text of a structured answer that failed to parse is kept.
@@ -67,6 +67,8 @@ def show_code(text: str) -> None:
     if not code:
         show_markdown("*The answer has no code block to put in a new cell.*")
         return
-    code_to_new_cell(get_ipython(), code)
+    placed = code_to_new_cell(get_ipython(), code)
     if in_kernel():
         display(HTML(copy_button_html(code)))
+    else:
+        show_markdown(where_code_went(code, placed))

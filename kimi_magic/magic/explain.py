@@ -1,4 +1,5 @@
-"""`%kimi explain` and `%kimi fix`: the last error (or cell N's) with its cell source,
+"""`%kimi explain` and `%kimi fix`: the last error (or cell N's, or a caught exception kept in
+a variable) with its cell source,
 traceback and the values of the names its failing line uses, sent as a question."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from typing import Any
 
 from ..core.errors import KimiError
 from ..core.secrets import Redactor
-from ..prompt.error_capture import CellError
+from ..prompt.error_capture import CellError, caught_error
 from ..prompt.variables import render
 
 TRACEBACK_TOKENS = 2_000
@@ -45,15 +46,19 @@ def error_question(error: CellError, fix: bool, variable_tokens: int) -> str:
 
 
 def explain_command(host: Any, rest: str, fix: bool = False) -> None:
-    """`%kimi explain [N] [flags]` / `%kimi fix [N] [flags]`: flags as the magic reads them."""
+    """`%kimi explain [N | NAME] [flags]` / `%kimi fix [N | NAME] [flags]`: flags as the magic
+    reads them; NAME is a variable holding a caught exception."""
     args, which = host.parse(rest)
     which = which.strip()
     errors = host.context.errors
-    if which:
+    if which.isidentifier():
+        error = _kept_error(host, which, fix)
+    elif which:
         if not which.isdigit():
             raise KimiError(
                 f"`%kimi {'fix' if fix else 'explain'} {which}`: give a cell number "
-                "(the N of In [N]), or nothing for the last error."
+                "(the N of In [N]), the name of a variable holding a caught exception, or "
+                "nothing for the last error."
             )
         try:
             error = errors[int(which)]
@@ -65,6 +70,21 @@ def explain_command(host: Any, rest: str, fix: bool = False) -> None:
     if fix:
         args.format = "code"
     host.ask(error_question(error, fix, host.variable_tokens), args)
+
+
+def _kept_error(host: Any, name: str, fix: bool) -> CellError:
+    """The exception a notebook caught and kept in the variable `name`."""
+    namespace = host.shell.user_ns
+    value = namespace.get(name)
+    if not isinstance(value, BaseException):
+        kind = "not defined" if name not in namespace else f"of type {type(value).__name__}"
+        raise KimiError(
+            f"`%kimi {'fix' if fix else 'explain'} {name}`: {name} is {kind}, not an exception. "
+            "Keep a caught one with `except Exception as error: kept = error`, or give a cell "
+            "number, or nothing for the last error."
+        )
+    cells = [str(cell) for cell in namespace.get("In") or []]
+    return caught_error(value, namespace, cells)
 
 
 def fix_command(host: Any, rest: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigurationError
@@ -19,6 +20,7 @@ def load(ipython: InteractiveShell) -> KimiMagics:
     """Register `%kimi` / `%%kimi` and the notebook hooks; nothing is sent yet."""
     magics = KimiMagics(shell=ipython)
     ipython.register_magics(magics)
+    atexit.register(magics.close)  # at exit too: background answers, servers, map jobs
     magics.context.install(ipython)  # remembers displayed images and cell errors from now on
     if protect_question_marks not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(protect_question_marks)
@@ -36,6 +38,7 @@ def unload(ipython: InteractiveShell) -> None:
     if magics is not None:
         magics.context.uninstall()
         magics.close()
+        atexit.unregister(magics.close)
     # Otherwise `%config KimiMagics.x` after a reload could read or set the old instance.
     ipython.configurables[:] = [
         c for c in ipython.configurables if type(c).__name__ != REGISTRY_NAME
@@ -83,6 +86,11 @@ def open_panel_from_python(where: str) -> Any:
 
 
 def wait_for_background(timeout: float | None) -> bool:
-    """`kimi_magic.wait()`: True once no background answer is streaming."""
+    """`kimi_magic.wait()`: True once no background answer is streaming. Outside IPython
+    (a script) no background answer can exist, so it returns True at once."""
+    from IPython import get_ipython
+
+    if get_ipython() is None:
+        return True
     magics = _current(load_if_needed=False)
     return True if magics is None else magics.wait_for_background(timeout)

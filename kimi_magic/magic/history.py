@@ -71,9 +71,17 @@ def history_command(host: Any, rest: str) -> None:
 def reset_command(host: Any, rest: str) -> None:
     name = rest.strip()
     if name == "--all":
+        count = len(host.session.conversations)
         host.session.conversations.clear()
+        show_markdown(f"Forgot every conversation ({count}): the next question starts a new one.")
         return
-    host.session.conversation(name or None).reset()
+    conversation = host.session.conversation(name or None)
+    turns = len(conversation.answers)
+    conversation.reset()
+    show_markdown(
+        f"Forgot the conversation `{conversation.name}` ({turns} turns): the next question "
+        "in it starts fresh."
+    )
 
 
 def save_command(host: Any, rest: str) -> None:
@@ -86,6 +94,11 @@ def save_command(host: Any, rest: str) -> None:
     session = host.session
     names = words[1:] or sorted(session.conversations)
     save(Path(words[0]), [session.conversation(name) for name in names])
+    listed = ", ".join(f"`{name}`" for name in names) or "none"
+    show_markdown(
+        f"Saved {len(names)} conversation(s) to `{words[0]}`: {listed}. "
+        f"`%kimi load {words[0]}` brings them back."
+    )
 
 
 def load_command(host: Any, rest: str) -> None:

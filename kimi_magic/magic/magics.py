@@ -137,7 +137,7 @@ class KimiMagics(Magics):
         if self._background is None:
             from .background import Background
 
-            self._background = Background()
+            self._background = Background(self.session.finish)
         return self._background
 
     def budgets(self) -> Budgets:
@@ -161,18 +161,23 @@ class KimiMagics(Magics):
                     setattr(self, name, value)
 
     def close(self) -> None:
-        """Stop what streams and release the HTTP connections (on `%unload_ext`)."""
-        if getattr(self, "_mcp_servers", None) is not None:
-            from .tool_turn import close_tools
-
-            close_tools(self)
+        """Stop everything the extension runs, each within a bounded time: background
+        answers (nothing they do is shown or stored afterwards), the calls still streaming,
+        map jobs and MCP servers; then release the HTTP connections (on `%unload_ext`, and
+        at exit)."""
+        if self._background is not None:
+            self._background.close()
         if self._session is not None:
-            self._session.stop_all()
             self._session.close()
 
     def wait_for_background(self, timeout: float | None = None) -> bool:
         """Block until the background answers are done (and their -o variables set)."""
         return self._background is None or self._background.wait(timeout)
+
+    @property
+    def background_running(self) -> int:
+        """How many background answers are still streaming."""
+        return 0 if self._background is None else self._background.running
 
     @no_var_expand
     @magic_arguments()
@@ -258,39 +263,54 @@ class KimiMagics(Magics):
 
     def _finish(
         self, turn: Turn, slot: AnswerSlot, args: argparse.Namespace, quiet: bool = False
-    ) -> None:
+    ) -> str | None:
         """Record the turn, leave the static answer, then store or place it; in the foreground
-        our errors are raised, in the background they stay in the answer's slot."""
+        our errors are raised, in the background (`quiet`) they stay in the answer's slot and
+        are returned (for `%kimi wait` to say again)."""
         from ..render.frontend import show_markdown
-        from .delivery import deliver
 
         self.session.finish(turn)
         gauge = turn.gauge
-        slot.end(_gauge_text(gauge), keep_error=quiet)
         call = turn.call
+        if quiet:  # stored first: a problem storing it is shown in the answer's own slot
+            problem = self._deliver(turn, args) if call is not None else None
+            slot.end(_gauge_text(gauge), keep_error=True, problem=problem or "")
+            return problem
+        slot.end(_gauge_text(gauge))
         if call is None:  # finish() always leaves a call; a turn without one has nothing to show
-            return
-        if not quiet:  # notes from finishing (a tool loop's cap, the cache missed out); a
-            # thread has no cell. Those shown above the answer, and its status, are not repeated.
-            answer = call.answer
-            for note in answer.notes:
-                if note not in call.notes and note != answer.ended.note:
-                    show_markdown(f"<small>⚠ {note}</small>", plain=note)
+            return None
+        # Notes from finishing (a tool loop's cap, the cache missed out); those shown above
+        # the answer, and its status, are not repeated.
+        answer = call.answer
+        for note in answer.notes:
+            if note not in call.notes and note != answer.ended.note:
+                show_markdown(f"<small>⚠ {note}</small>", plain=note)
         if call.error is not None:
-            if not quiet:
-                raise UsageError(str(call.error))
-            return
+            raise UsageError(str(call.error))
+        problem = self._deliver(turn, args)
+        if problem and call.answer.complete:
+            raise UsageError(problem)
+        if problem:
+            show_markdown(f"<small>{problem}</small>", plain=problem)
+        return None
+
+    def _deliver(self, turn: Turn, args: argparse.Namespace) -> str | None:
+        """Parse, store and place a whole answer; what went wrong (or why a partial answer
+        was not stored), else None. A failed call's error is the slot's to show."""
+        from .delivery import deliver
+
+        call = turn.call
+        if call is None or call.error is not None:
+            return None
         if call.answer.complete:
             namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-            problem = deliver(namespace, call.answer, args, turn.output)
-            if problem and not quiet:
-                raise UsageError(problem)
-        elif args.output and not quiet:  # a partial answer is never stored as if it were whole
-            note = (
+            return deliver(namespace, call.answer, args, turn.output)
+        if args.output:  # a partial answer is never stored as if it were whole
+            return (
                 f"`{args.output}` was not set: the answer is partial "
                 f"({call.answer.ended.history.split(':')[0]}). Ask again to store it."
             )
-            show_markdown(f"<small>{note}</small>", plain=note)
+        return None
 
     def parse(self, line: str, cell: str | None = None) -> tuple[argparse.Namespace, str]:
         """Flags from the magic line; the question is the cell, or the line after its flags.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigurationError, KimiError
 from ..render.frontend import in_kernel, show_markdown
-from .code_cells import code_to_new_cell, copy_button_html
+from .code_cells import code_to_new_cell, copy_button_html, where_code_went
 
 if TYPE_CHECKING:
     from ..core.settings import Resolved
@@ -56,27 +56,21 @@ def agent_question(question: Question, system: str) -> Question:
 
 
 def mcp_servers(host: Any) -> MCPServers:
-    """The MCP servers of this magic: those `%kimi mcp add` added, and those the config files
-    declare now (read on every use, so trusting, untrusting or editing the project file takes
-    effect at once). Nothing is started here."""
-    from ..tools.mcp_client import MCPServers, ServerSpec
+    """The MCP servers of this magic's session: those `%kimi mcp add` added, and those the
+    config files declare now (read on every use, so trusting, untrusting or editing the
+    project file takes effect at once). Nothing is started here; the session stops them when
+    it closes (`%unload_ext`, exit)."""
+    from ..tools.mcp_client import MCPServers
     from ..tools.mcp_config import configured_servers
 
     found, notes, ignored = configured_servers()
     host._mcp_ignored = ignored
-    servers = getattr(host, "_mcp_servers", None)
-    if servers is None:
+    if not getattr(host, "_mcp_noted", False):
+        host._mcp_noted = True
         for note in notes:
             show_markdown(f"<small>{note}</small>", plain=note)
-        servers = MCPServers()
-        host._mcp_servers = servers
-    added = ServerSpec("").origin
-    for name, spec in list(servers.specs.items()):
-        if spec.origin != added and found.get(name) != spec:
-            servers.stop(name)
-            del servers.specs[name]
-    for name, spec in found.items():
-        servers.specs.setdefault(name, spec)
+    servers = host.session.owned("mcp", MCPServers)
+    servers.follow(found)
     return servers
 
 
@@ -90,14 +84,6 @@ def mcp_tools(host: Any, name: str) -> list[Tool]:
     if spec is not None and name not in servers.specs:
         raise untrusted_server(spec)
     return servers.tools(name)
-
-
-def close_tools(host: Any) -> None:
-    """Stop the MCP servers (on %unload_ext)."""
-    servers = getattr(host, "_mcp_servers", None)
-    if servers is not None:
-        servers.close()
-        host._mcp_servers = None
 
 
 def choose_tools(host: Any, words: list[str], resolved: Resolved) -> dict[str, Tool]:
@@ -234,6 +220,8 @@ def offer_code(code: str) -> None:
     from IPython import get_ipython
     from IPython.display import HTML, display
 
-    code_to_new_cell(get_ipython(), code)
+    placed = code_to_new_cell(get_ipython(), code)
     if in_kernel():
         display(HTML(copy_button_html(code)))
+    else:
+        show_markdown(where_code_went(code, placed))

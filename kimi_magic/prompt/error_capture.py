@@ -130,6 +130,25 @@ class ErrorMemory:
         return len(self.by_cell)
 
 
+def caught_error(error: BaseException, user_ns: dict[str, Any], cells: list[str]) -> CellError:
+    """A CellError for an exception the notebook caught and kept in a variable (so a run by
+    papermill, which stops at any failing cell, can still explain it): the cell is found by
+    its source among `cells` (the shell's `In`)."""
+    line, names = _failing_frame(error, user_ns)
+    source = ""
+    tb: TracebackType | None = error.__traceback__
+    while tb is not None and not source:
+        if tb.tb_frame.f_globals is user_ns:
+            import linecache
+
+            source = "".join(linecache.getlines(tb.tb_frame.f_code.co_filename))
+        tb = tb.tb_next
+    count = max(
+        (i for i, cell in enumerate(cells) if source and cell.strip() == source.strip()), default=0
+    )
+    return CellError(count, source, error, line, names, _machinery_frames(error, user_ns))
+
+
 def _failing_frame(error: BaseException, user_ns: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The failing line of notebook code and the values of the names it uses."""
     frame: FrameType | None = None

@@ -8,6 +8,7 @@ and nothing left behind when the call failed before any of the answer arrived.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -81,16 +82,22 @@ class AnswerSlot:
             raise
         return False
 
-    def end(self, context: str = "", keep_error: bool = False) -> None:
+    def end(self, context: str = "", keep_error: bool = False, problem: str = "") -> None:
         """The static answer replaces the live view; `context` is the gauge line for the
         footer. A call that failed before any of the answer arrived leaves nothing (the magic
-        raises its error), or with `keep_error` (a background answer) the error paragraph."""
+        raises its error), or with `keep_error` (a background answer) the error paragraph;
+        `problem` (a background answer that could not be stored) is said under the answer."""
         if self.view is not None:
-            self.view.end(self.call, context, keep_error)
+            if problem:
+                self.view.end(self.call, context, keep_error, problem)
+            else:  # the n > 1 view takes no problem (a background answer has one choice)
+                self.view.end(self.call, context, keep_error)
         elif self.n == 1:
             from .render_text import print_footer
 
             print_footer(self.call, context)
+            if problem:
+                sys.stdout.write(f"⚠ {problem}\n")  # stdout is this slot's output here
         if self.call.answer.logprobs and not keep_error:  # a background thread has no cell
             from .logprobs import show_logprobs
 

@@ -61,9 +61,12 @@ class FinalSlot:
         self.handle: Any = None  # IPython's DisplayHandle, once shown
         self.final: tuple[dict[str, str], dict[str, Any]] | None = None
 
-    def end(self, call: Any, context: str = "", keep_error: bool = False) -> None:
+    def end(
+        self, call: Any, context: str = "", keep_error: bool = False, problem: str = ""
+    ) -> None:
         """The static answer replaces the view; a call that failed before any of the answer
-        arrived leaves nothing (the magic prints its error), or with `keep_error` the error."""
+        arrived leaves nothing (the magic prints its error), or with `keep_error` the error.
+        `problem` (e.g. a background answer that could not be stored) is said under it."""
         answer = call.answer
         if call.error is not None and not (answer.text or answer.reasoning or answer.tool_calls):
             if keep_error:
@@ -73,7 +76,14 @@ class FinalSlot:
             else:
                 self.discard()
             return
-        self.finish(answer, call.endpoint_kind, str(call.error) if call.error else None, context)
+        error = str(call.error) if call.error else None
+        if not problem:
+            self.finish(answer, call.endpoint_kind, error, context)
+            return
+        data, metadata = output_bundle(answer, call.endpoint_kind, error, context)
+        data = {mime: f"{text.rstrip()}\n\n⚠ {problem}\n" for mime, text in data.items()}
+        self._replace(data, metadata)
+        self.close()
 
     def finish(
         self,

@@ -86,10 +86,14 @@ def run(
     listener: Listener,
     limits: Limits,
     state: JobState,
+    stop: threading.Event | None = None,
 ) -> JobState:
-    """Run every item of `work`; returns the final state (never raises for an item)."""
+    """Run every item of `work`; returns the final state (never raises for an item). `stop`
+    set (from any thread) ends the job as an interrupt does."""
     limit = AdaptiveLimit(limits.concurrency)
     dispatcher = _Dispatcher(work, requester, listener, limits, state, limit)
+    if stop is not None:
+        dispatcher.interrupted = stop
     pool = ThreadPoolExecutor(limits.concurrency, thread_name_prefix="kimi-map")
     try:
         with interrupts_stop(dispatcher.interrupted):

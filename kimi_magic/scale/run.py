@@ -4,6 +4,7 @@ inside a session: its spending cap bounds the job and its ledger counts every it
 from __future__ import annotations
 
 import difflib
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from .state import JobState
 
 if TYPE_CHECKING:
     from .output import MapOutput
+
+MAP_STOP_WAIT_S = 10.0  # how long a closing session waits for a running job's workers
 
 
 def map_items(
@@ -94,10 +97,23 @@ def _map(job: Prepared) -> MapOutput | Estimate:
     item_cost = told.cost / max(told.items or 1, 1)
     concurrency, retries = max(1, int(options.concurrency)), max(0, int(options.max_retries))
     limits = Limits(concurrency, retries, options.job_max_cost, item_cost, job.room, job.cap)
+    stop, ended, runner = threading.Event(), threading.Event(), threading.current_thread()
+
+    def stop_job() -> None:  # the session closes: end the job, close what is in flight
+        stop.set()
+        requester.stop_all()
+        if threading.current_thread() is not runner:
+            ended.wait(MAP_STOP_WAIT_S)  # its workers joined, within a bounded time
+
+    forget = job.spending.on_close(stop_job)
     try:
-        return _threaded(source, spec, requester, store, saved, view, limits, options.expand, told)
+        return _threaded(
+            source, spec, requester, store, saved, view, limits, options.expand, told, stop
+        )
     finally:
+        forget()
         requester.close()
+        ended.set()
 
 
 def _threaded(
@@ -110,6 +126,7 @@ def _threaded(
     limits: Limits,
     expand: bool,
     told: Estimate | None = None,
+    stop: threading.Event | None = None,
 ) -> MapOutput:
     started = time.monotonic()
     state = JobState(source.length)
@@ -118,7 +135,7 @@ def _threaded(
     summary = None
     try:
         work = work_items(source, spec, saved, collector, state)
-        run(work, requester, collector, limits, state)
+        run(work, requester, collector, limits, state, stop)
         total = source.length if source.length is not None else len(collector.values)
         collector.values.extend([None] * (total - len(collector.values)))
         summary = summary_of(state, total, time.monotonic() - started, _shown(store))

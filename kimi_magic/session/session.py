@@ -17,7 +17,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..api import gateway
 from ..api.cache import ResponseCache
@@ -46,6 +46,7 @@ from .turn import Notebook, Question, Turn
 
 RANDOM_SEED_LIMIT = 2**31  # random seeds stay small enough for every server's integer type
 NEW_CHAT_LABEL = "(--new)"  # how a one-off question is listed in the ledger
+T = TypeVar("T")
 
 
 class Session:
@@ -78,6 +79,8 @@ class Session:
         self._pending: set[Turn] = set()
         self._idle = threading.Condition(self._lock)
         self._noticed: set[tuple[Path, str]] = set()  # untrusted project files already said
+        self._owned: dict[str, Any] = {}  # what lives as long as the session (MCP servers)
+        self._closers: list[Callable[[], None]] = []  # stop what runs in it (map jobs)
 
     # -- settings and listeners ------------------------------------------------------------
 
@@ -275,12 +278,42 @@ class Session:
         used += message_tokens(Message.system(system)) if system else 0
         return ContextGauge(used, int(resolved["context_window"]), int(reserve))
 
-    def close(self) -> None:
-        """Release the HTTP connections."""
+    def owned(self, key: str, make: Callable[[], T]) -> T:
+        """The session's one `key` thing (e.g. its MCP servers), made by `make` (which must be
+        quick: it runs under the lock) on first use; `close()` closes it."""
         with self._lock:
+            if key not in self._owned:
+                self._owned[key] = make()
+            return self._owned[key]  # type: ignore[no-any-return]
+
+    def on_close(self, stop: Callable[[], None]) -> Callable[[], None]:
+        """Run `stop` when the session closes (a map job's workers); returns the function
+        that takes it off again (when the job ended by itself)."""
+        with self._lock:
+            self._closers.append(stop)
+
+        def remove() -> None:
+            with self._lock:
+                if stop in self._closers:
+                    self._closers.remove(stop)
+
+        return remove
+
+    def close(self) -> None:
+        """Stop every call still streaming and everything running in the session (map jobs,
+        MCP servers), each within a bounded time, then release the HTTP connections. No lock
+        is held while they stop."""
+        self.stop_all()
+        with self._lock:
+            closers, self._closers = self._closers[::-1], []
+            owned, self._owned = list(self._owned.values()), {}
             clients = [client for _, client in self._clients.values()] + self._retired
             self._clients.clear()
             self._retired = []
+        for stop in closers:
+            stop()
+        for thing in owned:
+            thing.close()
         for client in clients:
             client.close()
 

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.constants import APPROVE_TIMEOUT_S, RUN_PYTHON_SECONDS
+from ..core.errors import ConfigurationError
 from .loop import ToolLoop
 from .registry import REGISTRY, Tool, tool_from_function
 
 if TYPE_CHECKING:
     from ..session.session import Session
     from ..session.turn import Turn
+    from .mcp_client import MCPServers
 
 ToolSpec = str | Tool | Callable[..., Any]
 
@@ -69,18 +71,42 @@ def resolve_tools(
             approver = approver_for(approve, approve_timeout)
             chosen.append(python_tool(space, approver, python_timeout))
         elif item.startswith("mcp:"):
-            if mcp is None:
-                from .mcp_client import MCPServers
-                from .mcp_config import configured_servers, untrusted_server
-
-                found, _, ignored = configured_servers()
-                if item[4:] in ignored and item[4:] not in found:
-                    raise untrusted_server(ignored[item[4:]])
-                mcp = MCPServers(found)
+            if mcp is None:  # a server set made here would outlive the call: nobody closes it
+                raise ConfigurationError(
+                    f"{item} needs the servers of a session, which stops them when it closes: "
+                    "ask through kimi_magic.ask, Session.ask or Kimi.ask, or pass "
+                    "mcp=session_servers(session)."
+                )
             chosen += mcp.tools(item[4:])
         else:
             chosen.append(REGISTRY.get(item))
     return offer(chosen, approve, approve_timeout)
+
+
+class _ConfiguredServers:
+    """`mcp:NAME` from the config files, in a set of servers someone else owns and closes
+    (the session's): read on every use, so a trusted or edited project file counts at once;
+    one from an untrusted project file is refused, saying how to trust it."""
+
+    def __init__(self, servers: MCPServers) -> None:
+        self.servers = servers
+
+    def tools(self, name: str) -> list[Tool]:
+        from .mcp_config import configured_servers, untrusted_server
+
+        found, _, ignored = configured_servers()
+        self.servers.follow(found)
+        if name in ignored and name not in self.servers.specs:
+            raise untrusted_server(ignored[name])
+        return self.servers.tools(name)
+
+
+def session_servers(session: Session) -> ServerTools:
+    """The session's MCP servers: made on first use, reused by its every ask, stopped by
+    `session.close()`."""
+    from .mcp_client import MCPServers
+
+    return _ConfiguredServers(session.owned("mcp", MCPServers))
 
 
 def ask_with_tools(
@@ -101,6 +127,7 @@ def ask_with_tools(
         tools,
         namespace=space if isinstance(space, dict) else None,
         approve=str(resolved["approve"]),
+        mcp=session_servers(session),
         context=notebook.context if notebook is not None else None,
         approve_timeout=resolved["approve_timeout"],
         python_timeout=float(resolved["python_timeout"]),

@@ -2,9 +2,10 @@
 
 A server starts on first use and stays up: one background thread runs an asyncio loop, and
 each server is one task there that holds its transport and session open until `close()`
-(the magic calls it on `%unload_ext`, and at exit). Calls from the notebook's thread are
-submitted to that loop and waited for. The SDK's 2.x renamed `inputSchema` / `isError` /
-`mimeType` to snake case: both spellings are read.
+(the session that owns the set calls it: `Session.close()`, `%unload_ext`, and at exit). Calls
+from the notebook's thread are submitted to that loop and waited for. A server that exited is
+found dead by the next call and replaced by exactly one new one. The SDK's 2.x renamed
+`inputSchema` / `isError` / `mimeType` to snake case: both spellings are read.
 
 The model sees each tool as `SERVER__tool` (both parts cut to the API's name characters), so
 a server's tool can never take the name of a built-in tool (`run_python`), of a registered
@@ -32,12 +33,18 @@ from .results import ToolOutput
 MCP_HINT = "MCP servers need the mcp package: pip install 'kimi_magic[mcp]'."
 STDERR_SHOWN = 600  # characters of a failed server's stderr quoted in the message
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+CONNECTION_CLOSED = -32000  # the SDK's JSON-RPC code for a connection that closed
+MCP_CLOSE_SECONDS = 5.0  # how long closing waits for a server to stop
 NAME_LIMIT = 64  # characters of a function name the API accepts
 SEPARATOR = "__"  # between the server's name and its tool's in what the model sees
 
 
 class MCPError(KimiError):
     """An MCP server could not start, died, or is not configured."""
+
+
+class ServerDied(MCPError):
+    """The server exited (or was stopped) before it answered a call."""
 
 
 @dataclass(frozen=True)
@@ -82,15 +89,25 @@ class _Loop:
 
 
 class _Connection:
-    """One running server: its task holds the transport and the session open."""
+    """One server's life: made idle, started once (`start`), then its task holds the transport
+    and the session open until `close()`. A connection that ended or broke is `dead`: it is
+    replaced, never started again."""
 
-    def __init__(self, spec: ServerSpec, loop: _Loop) -> None:
+    def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
         self.session: Any = None
         self.tools: list[Any] = []
-        self._loop = loop
+        self._loop: _Loop | None = None
         self._ready: Future[None] = Future()
         self._stop: asyncio.Event | None = None
+        self._task: Future[None] | None = None
+        self._closing = False
+        self._broken = False  # a call found the connection closed (the server exited)
+        self.errlog: Any = None
+
+    def start(self, loop: _Loop) -> None:
+        """Start the server on `loop` (once; the registry calls it outside its lock)."""
+        self._loop = loop
         # Open for the server's life, closed in close(); a context manager cannot span that.
         self.errlog = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         self._task = loop.submit(self._serve())
@@ -99,6 +116,8 @@ class _Connection:
         from mcp import ClientSession
 
         self._stop = asyncio.Event()
+        if self._closing:  # closed before the task ran
+            self._stop.set()
         try:
             async with (
                 _transport(self.spec, self.errlog) as streams,
@@ -115,6 +134,8 @@ class _Connection:
             raise
         finally:
             self.session = None
+            if not self._ready.done():  # stopped before it was ready
+                self._ready.set_exception(MCPError(_died(self.spec)))
 
     def wait_ready(self) -> None:
         try:
@@ -125,23 +146,33 @@ class _Connection:
                 f"within {MCP_START_SECONDS:g} s of starting. Check that the command runs in a "
                 "terminal and speaks MCP on stdin/stdout."
             ) from None
+        except MCPError:
+            raise
         except Exception as error:
             raise MCPError(_start_failure(self.spec, error, self._stderr())) from None
 
     def _stderr(self) -> str:
         """What the server wrote to stderr (kept in a file: the kernel's stderr has no fd)."""
+        if self.errlog is None or self.errlog.closed:
+            return ""
         self.errlog.flush()
         self.errlog.seek(0)
-        return self.errlog.read()
+        return str(self.errlog.read())
 
     @property
     def alive(self) -> bool:
-        return self.session is not None and not self._task.done()
+        return self.session is not None and not self.dead
+
+    @property
+    def dead(self) -> bool:
+        """Started and ended, or found broken: to be replaced, not waited for."""
+        return self._broken or (self._task is not None and self._task.done())
 
     def call(self, tool: str, arguments: Mapping[str, Any]) -> Any:
-        if not self.alive:
-            raise MCPError(_died(self.spec))
-        future = self._loop.submit(self.session.call_tool(tool, dict(arguments)))
+        session, loop = self.session, self._loop
+        if session is None or loop is None or self.dead:
+            raise ServerDied(_died(self.spec))
+        future = loop.submit(session.call_tool(tool, dict(arguments)))
         try:
             return future.result(timeout=MCP_CALL_SECONDS)
         except TimeoutError:
@@ -151,19 +182,38 @@ class _Connection:
                 f"{MCP_CALL_SECONDS:g} s."
             ) from None
         except Exception as error:
-            if not self.alive:
-                raise MCPError(_died(self.spec)) from None
+            if _connection_closed(error):  # the server exited: the next use starts another
+                self._broken = True
+                self._request_stop()
+            if self.dead:
+                raise ServerDied(_died(self.spec)) from None
             raise MCPError(f"The MCP server {self.spec.name!r} refused {tool}: {error}") from None
 
+    def _request_stop(self) -> None:
+        self._closing = True
+        stop, loop = self._stop, self._loop
+        if stop is not None and loop is not None and not loop.loop.is_closed():
+            loop.loop.call_soon_threadsafe(stop.set)
+
     def close(self) -> None:
-        stop = self._stop
-        if stop is not None and not self._loop.loop.is_closed():
-            self._loop.loop.call_soon_threadsafe(stop.set)
-        try:
-            self._task.result(timeout=5)
-        except Exception:  # it failed or was slow to stop: nothing more to do for it
-            self._task.cancel()
-        self.errlog.close()
+        """Stop the server and wait (a bounded time) for its task; safe to call again."""
+        self._request_stop()
+        if self._task is not None:
+            try:
+                self._task.result(timeout=MCP_CLOSE_SECONDS)
+            except Exception:  # it failed or was slow to stop: nothing more to do for it
+                self._task.cancel()
+        if self.errlog is not None:
+            self.errlog.close()
+
+
+def _connection_closed(error: BaseException) -> bool:
+    """Whether an SDK error says the connection closed (JSON-RPC CONNECTION_CLOSED)."""
+    data = getattr(error, "error", None)
+    code = getattr(error, "code", None)
+    if code is None and data is not None:
+        code = getattr(data, "code", None)
+    return code == CONNECTION_CLOSED or "Connection closed" in str(error)
 
 
 def _transport(spec: ServerSpec, errlog: Any) -> Any:
@@ -211,6 +261,7 @@ class MCPServers:
         self.specs: dict[str, ServerSpec] = dict(specs or {})
         self._running: dict[str, _Connection] = {}
         self._loop: _Loop | None = None
+        # Guards _running and _loop only: never held while a server starts, stops or answers.
         self._lock = threading.Lock()
         atexit.register(self.close)
 
@@ -219,12 +270,27 @@ class MCPServers:
         self.stop(spec.name)
         self.specs[spec.name] = spec
 
+    def follow(self, configured: Mapping[str, ServerSpec]) -> None:
+        """Take the servers the config files declare now: one whose declaration changed or
+        went is stopped and dropped; those `%kimi mcp add` added stay."""
+        added = ServerSpec("").origin
+        for name, spec in list(self.specs.items()):
+            if spec.origin != added and configured.get(name) != spec:
+                self.stop(name)
+                self.specs.pop(name, None)
+        for name, spec in configured.items():
+            self.specs.setdefault(name, spec)
+
     def running(self, name: str) -> bool:
         connection = self._running.get(name)
         return connection is not None and connection.alive
 
     def connection(self, name: str) -> _Connection:
-        """The running server called `name`, started now if needed."""
+        """The running server called `name`, started now if needed.
+
+        Race-free: the entry is swapped under the lock only when it is missing or dead, so of
+        many threads that find a server dead exactly one starts the next (outside the lock) and
+        closes the dead one; the others wait for that one to be ready."""
         _require_sdk()
         if name not in self.specs:
             known = ", ".join(sorted(self.specs)) or "none yet"
@@ -232,24 +298,35 @@ class MCPServers:
                 f"There is no MCP server called {name!r} (known: {known}). Add one with "
                 "%kimi mcp add NAME -- COMMAND ARGS, or in [tool.kimi_magic.mcp_servers.NAME]."
             )
+        dead: _Connection | None = None
+        loop: _Loop | None = None
         with self._lock:
             connection = self._running.get(name)
-            if connection is not None and connection.alive:
-                return connection
-            if connection is not None:
-                connection.close()
-            if self._loop is None:
-                self._loop = _Loop()
-            connection = _Connection(self.specs[name], self._loop)
-            self._running[name] = connection
+            if connection is None or connection.dead:
+                dead, connection = connection, _Connection(self.specs[name])
+                self._running[name] = connection
+                if self._loop is None:
+                    self._loop = _Loop()
+                loop = self._loop
+        if loop is not None:  # this thread replaced the entry: it starts the new server
+            connection.start(loop)
+            if dead is not None:
+                dead.close()
         try:
             connection.wait_ready()
         except MCPError:
-            with self._lock:
-                self._running.pop(name, None)
+            self._forget(name, connection)
             connection.close()
             raise
         return connection
+
+    def _forget(self, name: str, connection: _Connection) -> bool:
+        """Drop `connection` from the registry if it is still the entry (compare and swap)."""
+        with self._lock:
+            if self._running.get(name) is not connection:
+                return False
+            del self._running[name]
+            return True
 
     def tools(self, name: str) -> list[Tool]:
         """The server's tools, ready to offer the model (named so the API accepts them)."""
@@ -261,7 +338,10 @@ class MCPServers:
         schema = _field(listed, "input_schema", "inputSchema") or {"type": "object"}
 
         def call(**arguments: Any) -> ToolOutput:
-            return as_output(self.connection(server).call(original, arguments))
+            try:
+                return as_output(self.connection(server).call(original, arguments))
+            except ServerDied:  # it exited before answering: once more, on the next server
+                return as_output(self.connection(server).call(original, arguments))
 
         return Tool(
             name=namespaced(server, original),
@@ -278,12 +358,14 @@ class MCPServers:
             connection.close()
 
     def close(self) -> None:
-        """Stop every server and the background loop."""
-        for name in list(self._running):
-            self.stop(name)
-        if self._loop is not None:
-            self._loop.stop()
-            self._loop = None
+        """Stop every server and the background loop (each within a bounded time)."""
+        with self._lock:
+            running, self._running = list(self._running.values()), {}
+            loop, self._loop = self._loop, None
+        for connection in running:
+            connection.close()
+        if loop is not None:
+            loop.stop()
         atexit.unregister(self.close)
 
 

@@ -1,6 +1,13 @@
 """`run_python` (`--tools python`): run code the model wrote in the user's namespace, after
 approval, and tell the model what happened: stdout and stderr, the last expression's value,
-the figures it drew (as images: the visual loop) and the error it raised, all bounded.
+the figures it drew and the images it displayed (as images: the visual loop) and the error it
+raised, all bounded.
+
+Pictures reach the model however the code shows them: a figure left open in pyplot's registry,
+and anything shown through IPython's display machinery during the run (`plt.show()` under the
+inline backend, which displays the figures and closes them; `display(fig)`; an
+`IPython.display.Image`; a displayed PIL image; any object with `_repr_png_`). Each is sent
+once, and shown to the user in the tool block rather than published mid-answer.
 
 A run past its time limit is interrupted like the kernel's interrupt button would: a
 KeyboardInterrupt raised in the running thread. Code that catches it is not let off: on the
@@ -14,6 +21,7 @@ stopped.
 from __future__ import annotations
 
 import ast
+import base64
 import contextlib
 import ctypes
 import io
@@ -72,6 +80,7 @@ def execute(code: str, namespace: dict[str, Any], time_limit: float = RUN_PYTHON
     before = _figure_numbers()
     out, err = io.StringIO(), io.StringIO()
     with (
+        _capturing_displays() as shown,
         _time_limit(time_limit) as timer,
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
@@ -100,7 +109,7 @@ def execute(code: str, namespace: dict[str, Any], time_limit: float = RUN_PYTHON
                 f"{timer.elapsed():.1f} s."
             )
     run.stdout, run.stderr = out.getvalue(), err.getvalue()
-    run.figures = _new_figures(before)
+    run.figures = _once(_new_figures(before) + shown)
     return run
 
 
@@ -231,6 +240,95 @@ def _let_signals_run() -> None:
     """A Python call, so a last shot's pending SIGINT meets our handler, not the next one."""
 
 
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def _capturing_displays() -> Iterator[list[Any]]:
+    """The images the code displays through IPython while the block runs: a Figure, PIL or
+    IPython Image object as itself, anything else by the PNG / JPEG bytes of its display. Such
+    a display is kept for the model, not published (the tool block shows it)."""
+    shown: list[Any] = []
+    shell = _shell()
+    if shell is None:
+        yield shown
+        return
+    formatter, publisher = shell.display_formatter, shell.display_pub
+    saved = [
+        (o, n, vars(o).get(n, _MISSING)) for o, n in ((formatter, "format"), (publisher, "publish"))
+    ]
+    original_format, original_publish = formatter.format, publisher.publish
+    kept: list[Any] = []  # the bundles of kept displays, by identity: not published
+
+    def format(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_format(obj, *args, **kwargs)
+        data = result[0] if isinstance(result, tuple) and result else None
+        image = _displayed_image(obj, data)
+        if image is not None:
+            shown.append(image)
+            kept.append(data)
+        return result
+
+    def publish(*args: Any, **kwargs: Any) -> Any:
+        data = kwargs.get("data", args[0] if args else None)
+        if data is not None and any(data is bundle for bundle in kept):
+            return None
+        return original_publish(*args, **kwargs)
+
+    formatter.format = format
+    publisher.publish = publish
+    try:
+        yield shown
+    finally:
+        for owner, name, value in saved:
+            if value is _MISSING:
+                with contextlib.suppress(AttributeError):
+                    delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+
+
+def _shell() -> Any:
+    """The running IPython shell, or None (plain Python: nothing displays)."""
+    module = sys.modules.get("IPython.core.interactiveshell")
+    if module is None or not module.InteractiveShell.initialized():
+        return None
+    return module.InteractiveShell.instance()
+
+
+def _displayed_image(obj: Any, data: Any) -> Any:
+    """What to send for a displayed object: itself (a figure or image object), the image
+    bytes of its display, or its `_repr_png_`; None for a display that is not a picture."""
+    from ..prompt.images import is_image_object
+
+    if is_image_object(obj):
+        return obj
+    if isinstance(data, dict):
+        for mime in ("image/png", "image/jpeg"):
+            raw = data.get(mime)
+            if isinstance(raw, bytes) and raw:
+                return raw
+            if isinstance(raw, str) and raw:
+                return base64.b64decode(raw)
+    method = getattr(type(obj), "_repr_png_", None)
+    if method is not None:
+        png = method(obj)
+        if isinstance(png, bytes) and png:
+            return png
+    return None
+
+
+def _once(images: list[Any]) -> list[Any]:
+    """Each image once: a figure both displayed and still open is one picture."""
+    seen: set[int] = set()
+    unique = []
+    for image in images:
+        if id(image) not in seen:
+            seen.add(id(image))
+            unique.append(image)
+    return unique
+
+
 def _figure_numbers() -> dict[int, Any]:
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is None:
@@ -322,4 +420,7 @@ def _close(figures: list[Any]) -> None:
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         for figure in figures:
-            pyplot.close(figure)
+            if type(figure).__name__ == "Figure" and type(figure).__module__.startswith(
+                "matplotlib"
+            ):
+                pyplot.close(figure)

@@ -272,3 +272,26 @@ def test_an_unterminated_last_event(fault: FaultServer, make_client: Callable[..
     assert_one_paragraph(caught.value, "stream ended before")
     assert caught.value.answer is not None and caught.value.answer.text == "Plot "
     assert_next_call_works(client)
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["before-headers", "after-headers"])
+def test_a_stopped_stall_ends_its_reader_at_once(
+    headers: bool, fault: FaultServer, make_client: Callable[..., Kimi]
+) -> None:
+    """Stop (or an interrupt) during a stall: the thread reading the stream ends now, not
+    at read_timeout (here longer than the hang guard); it is not left alive in the kernel."""
+    import threading
+
+    fault.script([head(), STALL_S, CUT] if headers else [STALL_S, CUT])
+    client = make_client(read_timeout=STALL_S, max_retries=3)
+    call = client.stream([{"role": "user", "content": "Which plot?"}])
+    reader = threading.Thread(target=call.run_keeping_errors, name="kimi-magic-stream")
+    reader.start()
+    wait_until(lambda: fault.requests, "the request to arrive")
+    call.stop()
+    finishes(reader.join, "the stopped call's reader")
+    assert not reader.is_alive()
+    wait_until(lambda: fault.requests[-1]["left_during_pause"], "the client to hang up mid-stall")
+    assert len(fault.requests) == 1  # a stop is not retried
+    assert call.answer.interrupted
+    assert_next_call_works(client)

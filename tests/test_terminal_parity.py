@@ -1,0 +1,96 @@
+"""In a plain IPython (no kernel, no notebook) every `%kimi` command says what it did, `%kimi
+fix` says where the corrected code went, and the public functions work or say plainly that
+they need a notebook (issue 16)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kimi_magic.emulator import Emulator
+
+# Each command with arguments that make it do its work; what it prints must say what it did.
+COMMANDS = {
+    "config": ("config", "model"),
+    "help": ("help", "%kimi commands"),
+    "history": ("history", "Hi"),
+    "usage": ("usage", "calls"),
+    "save": ("save chats.json", "Saved 1 conversation"),
+    "load": ("load chats.json", "Loaded conversations"),
+    "reset": ("reset", "Forgot the conversation `default`"),
+    "reset --all": ("reset --all", "Forgot every conversation"),
+    "wait": ("wait", "No background answer"),
+    "mcp": ("mcp", "MCP"),
+    "record": ("record answers.jsonl", "answers.jsonl"),
+    "record off": ("record off", "record"),
+    "replay": ("replay answers.jsonl", "answers.jsonl"),
+    "replay off": ("replay off", "replay"),
+    "trust": ("trust", "pyproject.toml"),
+    "untrust": ("untrust", "pyproject.toml"),
+    "panel": ("panel", "panel"),
+}
+
+
+@pytest.mark.parametrize("line, says", COMMANDS.values(), ids=COMMANDS.keys())
+def test_every_command_says_what_it_did(
+    line: str,
+    says: str,
+    controls_shell: Any,
+    emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.kimi_magic]\ntemperature = 0.5\n")
+    emulator.script({"content": "Hi there."})
+    controls_shell.run_line_magic("kimi", "Hi")
+    if line.startswith("load"):
+        controls_shell.run_line_magic("kimi", "save chats.json")
+    if line.startswith("replay"):
+        controls_shell.run_line_magic("kimi", "record answers.jsonl")
+        controls_shell.run_line_magic("kimi", "record off")
+    if line == "untrust":
+        controls_shell.run_line_magic("kimi", "trust")
+    capsys.readouterr()
+    controls_shell.run_line_magic("kimi", line)
+    printed = capsys.readouterr()
+    shown = printed.out + printed.err
+    assert shown.strip(), f"`%kimi {line}` printed nothing"
+    assert says.lower() in shown.lower(), shown
+
+
+def test_fix_says_where_the_code_went(
+    controls_shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controls_shell.run_cell("numbers = ['1', '2']\ntotal = sum(numbers)")
+    emulator.script({"content": "Convert first.\n\n```python\ntotal = sum(map(int, numbers))\n```"})
+    capsys.readouterr()
+    controls_shell.run_line_magic("kimi", "fix")
+    shown = capsys.readouterr().out
+    assert "next prompt" in shown and "total = sum(map(int, numbers))" in shown
+    assert controls_shell.rl_next_input == "total = sum(map(int, numbers))"
+
+
+def test_wait_in_a_script_returns_at_once() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import kimi_magic; print('waited', kimi_magic.wait())"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "waited True" and "Traceback" not in done.stderr
+
+
+def test_panel_in_a_script_says_it_needs_a_notebook() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import kimi_magic; kimi_magic.panel()"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "needs a notebook or IPython" in done.stderr
