@@ -115,6 +115,7 @@ def dump(conversations: Sequence[Conversation]) -> dict[str, Any]:
                             for m in e.steps
                         ],
                         "answer": _answer_json(e.answer),
+                        **_marks_json(e),
                     }
                     for e in c.exchanges
                     if e.answer is not None  # one still streaming is saved once it ends
@@ -123,6 +124,28 @@ def dump(conversations: Sequence[Conversation]) -> dict[str, Any]:
             for c in conversations
         ],
     }
+
+
+def _marks_json(exchange: Exchange) -> dict[str, Any]:
+    """`%kimi forget` / `pin` / `edit` marks, written only when set (older files have none)."""
+    marks: dict[str, Any] = {}
+    if exchange.forgotten:
+        marks["forgotten"] = True
+    if exchange.pinned:
+        marks["pinned"] = True
+    if exchange.edited:
+        marks["edited"] = list(exchange.edited)
+    return marks
+
+
+def _marks(item: dict[str, Any], exchange: Exchange, where: str) -> None:
+    exchange.forgotten = item.get("forgotten") is True
+    exchange.pinned = item.get("pinned") is True
+    edited = as_list(item.get("edited"), f"{where}.edited")
+    exchange.edited = [as_choice(e, f"{where}.edited", EDITED) for e in edited]
+
+
+EDITED = frozenset({"question", "answer"})
 
 
 def undump(data: Any, source: str = "the file") -> list[Conversation]:
@@ -155,6 +178,7 @@ def _conversation(value: Any, where: str) -> Conversation:
             steps = as_list(item.get("steps"), f"{at}.steps")
             exchange.steps = [_message(m, f"{at}.steps[{n}]") for n, m in enumerate(steps)]
             exchange.answer = _answer(item.get("answer"), f"{at}.answer")
+            _marks(item, exchange, at)
             conversation.exchanges.append(exchange)
         return conversation
     # Version 1: the messages as sent, and a usage record per answer.

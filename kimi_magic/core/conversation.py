@@ -4,10 +4,14 @@ were asked, and the id that keeps its requests on one prefix cache."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
+from . import export
 from .answer import Answer
 from .messages import Message
+from .secrets import Redactor
 
 
 @dataclass
@@ -18,10 +22,13 @@ class Exchange:
     user: Message
     answer: Answer | None = None
     steps: list[Message] = field(default_factory=list)  # tool-call turns and tool results
+    forgotten: bool = False  # `%kimi forget`: kept in history, not sent again
+    pinned: bool = False  # `%kimi pin`: kept when the context window trims old turns
+    edited: list[str] = field(default_factory=list)  # "question" / "answer": `%kimi edit`
 
     def messages(self) -> list[Message]:
         """What the next request sends of this exchange; never an assistant turn with no text."""
-        if self.answer is None:
+        if self.answer is None or self.forgotten:
             return []
         sent = [self.user, *self.steps]
         text = self.answer.text.strip()
@@ -30,6 +37,16 @@ class Exchange:
         if text:
             sent.append(Message.assistant(text))
         return sent
+
+    def edit(self, text: str, question: bool = False) -> None:
+        """Replace the answer's text (or the question's, images kept), marked as edited."""
+        if question:
+            self.user = replace(self.user, text=text)
+        elif self.answer is not None:
+            self.answer.text = text
+        part = "question" if question else "answer"
+        if part not in self.edited:
+            self.edited.append(part)
 
 
 @dataclass
@@ -44,6 +61,11 @@ class Conversation:
     def messages(self) -> list[Message]:
         """The history the next request sends (finished exchanges only)."""
         return [m for exchange in self.exchanges for m in exchange.messages()]
+
+    @property
+    def pinned(self) -> list[Message]:
+        """The questions of pinned turns: the context window keeps their turns."""
+        return [e.user for e in self.exchanges if e.pinned and not e.forgotten]
 
     @property
     def answers(self) -> list[Answer]:
@@ -79,3 +101,15 @@ class Conversation:
         """Forget the exchanges and start a new prefix-cache session."""
         self.exchanges.clear()
         self.session_id = uuid.uuid4().hex
+
+    def to_markdown(self, redactor: Redactor | None = None, images: Path | None = None) -> str:
+        """The conversation as Markdown: questions, reasoning and tool rounds folded in
+        `<details>`, answers (partial ones marked), usage and cost at the end. `images`: a
+        folder to write the images into, linked by its name (else they are embedded). Text is
+        redacted (`redactor`, by default the environment's token and secret-looking entries)."""
+        return export.to_markdown(self, redactor, images)
+
+    def to_notebook(self, redactor: Redactor | None = None) -> dict[str, Any]:
+        """The conversation as an nbformat 4 notebook dict: markdown cells for questions and
+        answers, code cells for the code the agent ran, with their results."""
+        return export.to_notebook(self, redactor)

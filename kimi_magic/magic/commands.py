@@ -12,7 +12,16 @@ from typing import Any, NamedTuple
 from ..render.frontend import show_markdown
 from .config_view import config_command
 from .explain import explain_command, fix_command
-from .history import history_command, load_command, reset_command, save_command
+from .history import (
+    edit_command,
+    export_command,
+    forget_command,
+    history_command,
+    load_command,
+    pin_command,
+    reset_command,
+    save_command,
+)
 from .map_command import record_command, replay_command
 from .mcp_command import mcp_command
 from .panel import panel_command
@@ -52,6 +61,14 @@ COMMANDS: dict[str, Command] = {
     "config": Command(
         config_command, "each effective setting and where it came from (the token redacted)"
     ),
+    "edit": Command(
+        edit_command,
+        "replace turn N's answer (`--question`: its question), marked as edited "
+        "(`%kimi edit N TEXT`)",
+    ),
+    "export": Command(
+        export_command, "write a conversation as Markdown or a notebook (`%kimi export FILE.md`)"
+    ),
     "explain": Command(
         explain_command,
         "explain the last error: its cell, traceback and values (`%kimi explain N` or NAME)",
@@ -59,9 +76,13 @@ COMMANDS: dict[str, Command] = {
     "fix": Command(
         fix_command, "explain the last error and put corrected code in a new cell (`%kimi fix N`)"
     ),
+    "forget": Command(
+        forget_command, "stop sending turns N (or N-M), kept in history (`%kimi forget N`)"
+    ),
     "help": Command(_help, "list the %kimi commands"),
     "history": Command(
-        history_command, "show a conversation with each turn's usage (`%kimi history NAME`)"
+        history_command,
+        "show a conversation's numbered turns with their usage (`%kimi history NAME`)",
     ),
     "load": Command(load_command, "load conversations saved with %kimi save (`%kimi load FILE`)"),
     "mcp": Command(
@@ -70,6 +91,7 @@ COMMANDS: dict[str, Command] = {
     "panel": Command(
         panel_command, "open the settings panel (`%kimi panel inline` to show it in the notebook)"
     ),
+    "pin": Command(pin_command, "keep turn N when old turns are trimmed (`%kimi pin N`)"),
     "record": Command(
         record_command, "keep every whole answer in a file for replay (`%kimi record FILE`, `off`)"
     ),

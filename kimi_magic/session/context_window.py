@@ -3,7 +3,7 @@ prompt that cannot fit even alone is refused before anything is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ..core.constants import CONTEXT_RESERVE_TOKENS, CONTEXT_WINDOW_TOKENS
@@ -32,11 +32,15 @@ class Trimmed:
         )
 
 
-def fit_to_context(messages: Sequence[Message], budget_tokens: int) -> Trimmed:
+def fit_to_context(
+    messages: Sequence[Message], budget_tokens: int, pinned: Collection[Message] = ()
+) -> Trimmed:
     """Drop the oldest whole turns (a user message and its replies) until the estimate fits.
 
-    System messages at the head and the newest turn are always kept.
+    System messages at the head, the newest turn and the turns whose question is in `pinned`
+    (`%kimi pin`, by identity) are always kept.
     """
+    keep = {id(m) for m in pinned}
     messages = list(messages)
     head = 0
     while head < len(messages) and messages[head].role == "system":
@@ -49,8 +53,11 @@ def fit_to_context(messages: Sequence[Message], budget_tokens: int) -> Trimmed:
         turns[-1].append(message)
     total = sum(message_tokens(m) for m in messages)
     dropped = dropped_tokens = 0
-    while total > budget_tokens and len(turns) > 1:
-        turn = turns.pop(0)
+    while total > budget_tokens:
+        droppable = [i for i, t in enumerate(turns[:-1]) if id(t[0]) not in keep]
+        if not droppable:
+            break
+        turn = turns.pop(droppable[0])
         size = sum(message_tokens(m) for m in turn)
         total -= size
         dropped += 1

@@ -378,7 +378,7 @@ class Session:
         # Tool schemas and a response format are prompt to the model as much as messages are.
         carried = carried_tokens(turn.params)
         budget = window - reserve - carried
-        trimmed = fit_to_context(messages, budget)
+        trimmed = fit_to_context(messages, budget, turn.conversation.pinned)
         refuse_if_too_long(trimmed, budget, window, carried)
         if trimmed.note:
             turn.notes.append(trimmed.note)
