@@ -31,6 +31,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 ASKING_COMMANDS = frozenset({"explain", "fix"})
 LOCAL_COMMANDS = frozenset(
     {"reset", "help", "usage", "history", "panel", "config", "save", "load", "mcp"}
+    | {"export", "forget", "pin", "edit"}
 )
 
 

@@ -32,6 +32,10 @@ COMMANDS = {
     "trust": ("trust", "pyproject.toml"),
     "untrust": ("untrust", "pyproject.toml"),
     "panel": ("panel", "panel"),
+    "forget": ("forget 1", "forgotten"),
+    "pin": ("pin 1", "pinned"),
+    "edit": ("edit 1 Hello.", "marked as edited"),
+    "export": ("export chat.md", "Exported `default`"),
 }
 
 

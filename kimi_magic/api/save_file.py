@@ -4,7 +4,7 @@ wire's own shapes (images as data URLs) and each answer's record, including how 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ def _marks_json(exchange: Exchange) -> dict[str, Any]:
     return marks
 
 
-def _marks(item: dict[str, Any], exchange: Exchange, where: str) -> None:
+def _marks(item: Mapping[str, Any], exchange: Exchange, where: str) -> None:
     exchange.forgotten = item.get("forgotten") is True
     exchange.pinned = item.get("pinned") is True
     edited = as_list(item.get("edited"), f"{where}.edited")

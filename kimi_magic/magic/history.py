@@ -198,7 +198,9 @@ def edit_command(host: Any, rest: str) -> None:
     if len(words) != 2 or not words[1].strip():
         raise ConfigurationError(f"Say which turn and its new text: {usage}.")
     conversation = host.session.conversation(chat)
-    (exchange,) = _turns(conversation, words[0], usage)[:1]
+    if "-" in words[0]:
+        raise ConfigurationError(f"Edit one turn at a time: {usage}.")
+    exchange = _turns(conversation, words[0], usage)[0]
     if exchange.answer is None and not question:
         raise ConfigurationError(
             f"Turn {words[0]} is still being answered: wait for it (%kimi wait), then edit."

@@ -1,0 +1,112 @@
+"""`%kimi export FILE.md` / `FILE.ipynb` and `Conversation.to_markdown` / `to_notebook`: a
+conversation with reasoning, an image, a run_python tool round and a broken-off answer, written
+as a readable document and as a notebook that validates with nbformat; no token is written."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kimi_magic.emulator import Emulator
+
+nbformat = pytest.importorskip("nbformat")
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode("ascii")
+CODE = "total = 6 * 7\nprint(total)"
+
+
+def magics(shell: Any) -> Any:
+    return shell.magics_manager.registry["KimiMagics"]
+
+
+@pytest.fixture
+def chatted(controls_shell: Any, emulator: Emulator) -> Any:
+    """A conversation: an image question answered with reasoning, a run_python round whose
+    answer quotes the API token, and an answer the connection broke off."""
+    controls_shell.user_ns["png"] = DATA_URL
+    emulator.script(
+        {"content": "A single pixel.", "reasoning": "Tiny image, one colour."},
+        {"tool_calls": [{"name": "run_python", "arguments": {"code": CODE}}]},
+        {"content": f"It printed 42. (Your token {emulator.token} was not needed.)"},
+        {"content": "Half an answer that", "fault": {"type": "disconnect", "after_chunks": 2}},
+    )
+    controls_shell.run_cell("%kimi --image png what is this?")
+    controls_shell.run_cell_magic("kimi", "--tools python --approve auto", "compute 6 times 7")
+    controls_shell.run_cell("%kimi and explain it at length")
+    conversation = magics(controls_shell).session.conversation()
+    assert len(conversation.exchanges) == 3
+    assert not conversation.exchanges[-1].answer.complete
+    return conversation
+
+
+def test_export_markdown_is_a_readable_document(
+    controls_shell: Any, emulator: Emulator, chatted: Any, tmp_path: Path
+) -> None:
+    result = controls_shell.run_cell("%kimi export chat.md")
+    assert result.error_in_exec is None, result.error_in_exec
+    text = (tmp_path / "chat.md").read_text(encoding="utf-8")
+    assert emulator.token not in text and "It printed 42." in text
+    assert text.index("## 1. You") < text.index("what is this?") < text.index("A single pixel.")
+    assert "<details><summary>Reasoning</summary>\n\nTiny image, one colour." in text
+    assert "![image 1](chat_files/img-1.png)" in text
+    assert (tmp_path / "chat_files" / "img-1.png").read_bytes() == PNG
+    assert "<details><summary>Tool call: <code>run_python</code></summary>" in text
+    assert f"```python\n{CODE}\n```" in text
+    assert "<details><summary>Result of <code>run_python</code></summary>" in text
+    assert "42" in text.split("Result of <code>run_python</code>")[1].split("</details>")[0]
+    assert "Half an" in text and "> ⚠ Partial answer:" in text
+    usage = text.split("## Usage")[1]
+    assert "3 answers · in " in usage and "$" in usage
+
+
+def test_export_notebook_validates_and_keeps_the_order(
+    controls_shell: Any, emulator: Emulator, chatted: Any, tmp_path: Path
+) -> None:
+    result = controls_shell.run_cell("%kimi export chat.ipynb")
+    assert result.error_in_exec is None, result.error_in_exec
+    raw = (tmp_path / "chat.ipynb").read_text(encoding="utf-8")
+    assert emulator.token not in raw
+    notebook = nbformat.reads(raw, as_version=4)
+    nbformat.validate(notebook)
+    kinds = [(c.cell_type, c.source.splitlines()[0]) for c in notebook.cells]
+    assert [k for k, _ in kinds] == [
+        "markdown",  # title
+        "markdown",  # 1. You (the image as an attachment)
+        "markdown",  # 1. Kimi
+        "markdown",  # 2. You
+        "code",  # the code the agent ran
+        "markdown",  # 2. Kimi
+        "markdown",  # 3. You
+        "markdown",  # 3. Kimi, partial
+    ]
+    image_cell = notebook.cells[1]
+    assert "attachment:" in image_cell.source and image_cell.attachments
+    code = notebook.cells[4]
+    assert code.source == CODE and "42" in "".join(o.text for o in code.outputs)
+    assert "Partial answer" in notebook.cells[-1].source
+
+
+def test_the_python_api_exports_the_same(chatted: Any, emulator: Emulator) -> None:
+    text = chatted.to_markdown()  # the environment's token is redacted by default
+    assert emulator.token not in text and DATA_URL in text  # no folder: the image is embedded
+    notebook = chatted.to_notebook()
+    nbformat.validate(nbformat.from_dict(notebook))
+    assert emulator.token not in json.dumps(notebook)
+
+
+def test_export_keeps_the_curated_marks(
+    controls_shell: Any, emulator: Emulator, chatted: Any, tmp_path: Path
+) -> None:
+    for line in ("pin 1", "forget 2", "edit 1 One pixel, grey."):
+        controls_shell.run_cell(f"%kimi {line}")
+    controls_shell.run_cell("%kimi export chat.md")
+    text = (tmp_path / "chat.md").read_text(encoding="utf-8")
+    assert "## 1. You *(pinned, answer edited)*" in text and "One pixel, grey." in text
+    assert "## 2. You *(forgotten: not sent any more)*" in text
