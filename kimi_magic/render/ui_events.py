@@ -78,6 +78,10 @@ _state = threading.local()
 # last status they received, whatever request it answers, so the main thread says "busy" again.
 _foreign_idle = threading.Event()
 _WATCHED = "_kimi_magic_status_watch"
+# The request of the cell running on the main thread while it polls for UI events (set by
+# `_drain`, cleared by that thread's own "idle"), so another thread's "idle" is answered at once.
+_running_parent: Any = None
+_status_lock = threading.Lock()
 
 
 def watch_kernel_status() -> None:
@@ -99,9 +103,19 @@ def watch_kernel_status() -> None:
         return
 
     def publish_status(status: str, channel: str, parent: Any = None) -> None:
-        publish(status, channel, parent)
-        if status == "idle" and threading.current_thread() is not threading.main_thread():
-            _foreign_idle.set()
+        global _running_parent
+        with _status_lock:  # one order for the two threads' statuses on iopub
+            main = threading.current_thread() is threading.main_thread()
+            if status == "idle" and main:
+                _running_parent = None  # the cell ended: nothing to say "busy" for any more
+            publish(status, channel, parent)
+            if status == "idle" and not main:
+                _foreign_idle.set()
+                if _running_parent is not None:
+                    # Said at once, not at the next poll: the status bar would read Idle
+                    # until then (seen in tests/browser as a first sample reading Idle).
+                    publish("busy", "shell", _running_parent)
+                    _foreign_idle.clear()
 
     kernel._publish_status = publish_status  # type: ignore[union-attr]
     setattr(kernel, _WATCHED, True)
@@ -137,6 +151,9 @@ def _drain() -> None:
     if found is None:
         return
     stream, reply_stream = found
+    global _running_parent
+    with _status_lock:
+        _running_parent = kernel.get_parent("shell") or None
     if _foreign_idle.is_set() and threading.current_thread() is threading.main_thread():
         _foreign_idle.clear()
         kernel._publish_status("busy", "shell")  # parent: the running cell's request
