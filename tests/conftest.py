@@ -91,19 +91,10 @@ def emulator_kernel(
 ) -> Iterator[Any]:
     """A real python3 kernel (shared by a test module) with kimi_magic loaded, aimed at the
     session emulator, its config and cache folders private, its working folder a temporary one."""
-    from kernel_session import KernelSession
+    from kernel_session import kernel_aimed_at
 
-    emu = _emulator_server
     home = tmp_path_factory.mktemp("home")
-    env = {
-        "KIMI_MAGIC_BASE_URL": emu.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-        "CLOUDFLARE_API_TOKEN": emu.token,
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-    }
-    with KernelSession(env) as session:
-        assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
+    with kernel_aimed_at(_emulator_server, home) as session:
         yield session
 
 

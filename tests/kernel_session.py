@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Message = dict[str, Any]
@@ -208,3 +210,20 @@ def widget_of(message: Message) -> tuple[str, dict[str, Any]] | None:
         return None
     state = message["content"].get("data", {}).get("state", {})
     return state.get("_model_name", ""), state
+
+
+@contextmanager
+def kernel_aimed_at(emulator: Any, home: Path, widgets: bool = True) -> Iterator[KernelSession]:
+    """A real kernel with kimi_magic loaded, aimed at `emulator`, its config and cache folders
+    and its working folder under `home` (no config of this machine reaches it)."""
+    env = {
+        "KIMI_MAGIC_BASE_URL": emulator.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": emulator.account_id,
+        "CLOUDFLARE_API_TOKEN": emulator.token,
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }
+    with KernelSession(env, widgets=widgets) as session:
+        loaded = session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic")
+        assert not loaded.errors, loaded.errors
+        yield session

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_session import KernelSession
+from kernel_session import KernelSession, kernel_aimed_at
 from waiting import wait_until
 
 from kimi_magic.emulator import Emulator
@@ -42,17 +42,8 @@ def kernel(
     _emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KernelSession]:
     """A kernel of this module's own (it unloads the extension), aimed at the emulator."""
-    emu = _emulator_server
     home = tmp_path_factory.mktemp("home")
-    env = {
-        "KIMI_MAGIC_BASE_URL": emu.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-        "CLOUDFLARE_API_TOKEN": emu.token,
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-    }
-    with KernelSession(env) as session:
-        assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
+    with kernel_aimed_at(_emulator_server, home) as session:
         yield session
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kernel_session import KernelSession
+from kernel_session import KernelSession, kernel_aimed_at
 
 from kimi_magic.emulator import Emulator
 
@@ -21,17 +21,8 @@ def plain_kernel(
     _emulator_server: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KernelSession]:
     """A kernel driven by a client that answers no comm, as nbclient does."""
-    emu = _emulator_server
     home = tmp_path_factory.mktemp("home")
-    env = {
-        "KIMI_MAGIC_BASE_URL": emu.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-        "CLOUDFLARE_API_TOKEN": emu.token,
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-    }
-    with KernelSession(env, widgets=False) as session:
-        assert not session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic").errors
+    with kernel_aimed_at(_emulator_server, home, widgets=False) as session:
         yield session
 
 
