@@ -55,7 +55,7 @@ from .failures import (
     where,
 )
 from .retry import parse_retry_after, retry_delay, retry_reason, should_retry
-from .sse import iter_sse
+from .sse import SSEDecoder
 from .wire import (
     error_from_reply,
     parse_json,
@@ -324,24 +324,29 @@ class Client:
         started = False  # some of the answer (reasoning, text or a tool call) arrived
         identified = bool(response.headers.get("cf-ray") or response.headers.get("x-request-id"))
         try:
+            decoder = SSEDecoder()
             # Decoded bytes: httpx asks for gzip, and a proxy may compress the stream.
-            for sse in iter_sse(coalesced(until(response.iter_bytes(), deadline))):
-                if sse.data.strip() == "[DONE]":  # a stray space or CR is no reason to fail
-                    done = True
+            for raw in coalesced(until(response.iter_bytes(), deadline)):
+                for sse in decoder.feed(raw):  # the events this read completed
+                    data = sse.data.strip()
+                    if data == "[DONE]":  # a stray space or CR is no reason to fail
+                        done = True
+                        break
+                    if not data and sse.event != "error":
+                        continue  # `data:` alone (WHATWG dispatches it) carries nothing
+                    chunk = parse_json(sse.data)
+                    if sse.event == "error" or not isinstance(chunk, dict):
+                        raise StreamError(bad_event_message(sse.event, sse.data, started))
+                    if not identified and chunk.get("id"):
+                        # No request id header: the completion id is the best handle there is.
+                        identified = True
+                        yield ResponseStarted(str(chunk["id"]))
+                    for event in events_of(chunk, sse.data, started, self.endpoint.server):
+                        finished = finished or isinstance(event, Finish)
+                        started = started or isinstance(event, _ANSWER_EVENTS)
+                        yield event
+                if done:
                     break
-                if not sse.data.strip() and sse.event != "error":
-                    continue  # `data:` alone (WHATWG dispatches it) carries nothing
-                chunk = parse_json(sse.data)
-                if sse.event == "error" or not isinstance(chunk, Mapping):
-                    raise StreamError(bad_event_message(sse.event, sse.data, started))
-                if not identified and chunk.get("id"):
-                    # No request id header: the completion id is the best handle there is.
-                    identified = True
-                    yield ResponseStarted(str(chunk["id"]))
-                for event in events_of(chunk, sse.data, started, self.endpoint.server):
-                    finished = finished or isinstance(event, Finish)
-                    started = started or isinstance(event, _ANSWER_EVENTS)
-                    yield event
         except CallTimeUp:
             raise StreamError(
                 f"The call took longer than its time limit (call_timeout = "

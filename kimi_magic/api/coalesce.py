@@ -3,9 +3,11 @@ gather in the socket buffer and arrive in one read.
 
 A server that writes one small event per token (100 a second) would otherwise wake the reader
 thread, the HTTP parser and the notebook's event loop once per token, and that per-wakeup cost,
-not the parsing, is most of the kernel CPU a stream takes. The view re-renders at most 15
-times a second, so reading about 10 times a second loses little a user could see; the first
-event is delayed by at most one pause.
+not the parsing, is most of the kernel CPU a stream takes. Each burst also runs the whole
+reading stack with cold caches (about 1 ms of CPU a burst, benchmarks/bench_streaming.py), so
+bursts are paced to what the live view can show: it sends at most 6 messages a second
+(render/live_view.py), so reading 6 times a second loses nothing a user could see. The first
+event is never delayed; later ones by at most one pause.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable, Iterator
 
 # Pause after a read that had to wait for the network; what arrives meanwhile comes with the
 # next read.
-READ_PAUSE_S = 0.1
+READ_PAUSE_S = 1 / 6
 # A chunk that took longer than this to come was waited for: the buffer was empty.
 WAITED_S = 0.001
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..core.call import Call
-from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.errors import KimiError
 from ..core.types import ReasoningDelta, Retrying, StreamEvent, TextDelta
 from .frontend import in_kernel, show_markdown, widgets_render
@@ -147,7 +146,9 @@ class _Mailbox:
     def put(self, item: object) -> None:
         with self._lock:
             self._items.append(item)
-        self._ready.set()
+            # Set once per take, not per event: Event.set takes a lock and notifies each time.
+            if not self._ready.is_set():
+                self._ready.set()
 
     def take(self, timeout: float) -> list[object]:
         self._ready.wait(timeout)
@@ -174,7 +175,9 @@ def batches(call: Call, until_due: Callable[[], float]) -> Iterator[list[StreamE
 
     reader = threading.Thread(target=read, name="kimi-magic-stream", daemon=True)
     reader.start()
-    tick = 1.0 / MAX_UPDATES_PER_SECOND
+    # Events wake the main thread at once; with none, it wakes only to move the footer's
+    # clock and look for a Stop click, which need no more than this.
+    tick = UI_POLL_INTERVAL_S
     try:
         while True:
             wait = until_due()
