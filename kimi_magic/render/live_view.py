@@ -19,6 +19,7 @@ from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.types import Retrying, Usage
 from .final_output import MIME_MARKDOWN, FinalSlot
 from .markdown_blocks import BlockSplitter
+from .publish import publish_display
 from .ui_events import watch_kernel_status
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
@@ -120,7 +121,7 @@ class MarkdownStream:
             # The blocks finished since the last render as one output: a message costs the
             # kernel and the browser about the same whatever it holds, and an answer of many
             # small blocks would otherwise send one per block.
-            display({MIME_MARKDOWN: "\n\n".join(finished)}, raw=True)
+            publish_display({MIME_MARKDOWN: "\n\n".join(finished)})
             sent += 1
         tail = "" if final else self._splitter.tail
         if tail != self._shown_tail and (finished or self._tail_due(tail)):
