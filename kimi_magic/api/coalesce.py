@@ -23,15 +23,27 @@ WAITED_S = 0.001
 
 
 def coalesced(chunks: Iterable[bytes], pause: float = READ_PAUSE_S) -> Iterator[bytes]:
-    """`chunks` as they come, pausing after each one the network made us wait for. Chunks
-    already buffered pass at once, so a consumer slower than the stream is never slowed."""
+    """`chunks` as they come, pausing on each one the network made us wait for. Chunks
+    already buffered pass at once, so a consumer slower than the stream is never slowed.
+
+    A chunk that ends a silence of at least `pause` (the first one, or the first after the
+    model paused) passes at once and the pause follows it. In a steady stream the pause comes
+    first and the chunk passes with those that gathered meanwhile: one pass through the
+    consumer per burst, not a second one for that lone chunk."""
     source = iter(chunks)
+    passed = -pause  # when the last chunk was passed on
     while True:
         asked = time.monotonic()
         chunk = next(source, None)
         if chunk is None:
             return
-        waited = time.monotonic() - asked >= WAITED_S
-        yield chunk
-        if waited:
+        now = time.monotonic()
+        if now - asked < WAITED_S:
+            yield chunk
+        elif now - passed < pause:
             time.sleep(pause)
+            yield chunk
+        else:
+            yield chunk
+            time.sleep(pause)
+        passed = time.monotonic()
