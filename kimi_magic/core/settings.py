@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .constants import (
     AGENT_MAX_COST_USD,
@@ -35,7 +35,9 @@ from .constants import (
 )
 from .errors import ConfigurationError
 from .parameters import PARAMETERS, coerce, parse_boolean
-from .trust import Ignored, TrustStore, UntrustedFile, digest, needs_trust, store_path
+
+if TYPE_CHECKING:
+    from .trust import Ignored, UntrustedFile
 
 # Settings that are ours rather than request parameters, with their kinds and defaults.
 OWN_SETTINGS: dict[str, tuple[str, Any]] = {
@@ -214,6 +216,10 @@ class ConfigFiles:
 def read_config_files(cwd: Path | None = None, user_config: Path | None = None) -> ConfigFiles:
     """Settings from the nearest pyproject.toml (which wins) and the user config file; the
     project file's restricted settings only once the user trusts it (core/trust.py)."""
+    # Imported here, not at the top: %load_ext needs these settings' names, not the trust
+    # store (5 ms of the load, benchmarks/bench_streaming.py).
+    from .trust import TrustStore, UntrustedFile, digest, store_path
+
     files = ConfigFiles()
     loads = _toml_loader()
     user = user_config if user_config is not None else user_config_path()
@@ -258,6 +264,8 @@ def _screen(
 ) -> tuple[dict[str, tuple[Any, str]], dict[str, Ignored], list[str]]:
     """One file's settings: those that apply, those an untrusted project file may not set
     (when `guarded`), and notes on unknown names."""
+    from .trust import Ignored, needs_trust  # see read_config_files
+
     found: dict[str, tuple[Any, str]] = {}
     ignored: dict[str, Ignored] = {}
     notes: list[str] = []
