@@ -70,6 +70,9 @@ def _marks(exchange: Any) -> str:
 
 def _usage_line(answer: Any) -> str:
     u = answer.usage
+    if u.total_tokens == 0 and not answer.from_cache:  # usage comes with a stream's last chunk
+        cut = "for an answer cut short" if not answer.complete else "by the server"
+        return f"usage not reported {cut}"
     cached = f" (cached {u.cached_tokens:,})" if u.cached_tokens else ""
     return f"in {u.prompt_tokens:,}{cached} · out {u.completion_tokens:,} · ${answer.cost:.4f}"
 
