@@ -233,7 +233,7 @@ class Handler(BaseHTTPRequestHandler):
         reply = cached if hit else emu.next_reply()
         kind = ((reply or {}).get("fault") or {}).get("type")
         if kind in GATEWAY_FAULTS:
-            return self._send_gateway_error(str(kind))
+            return self._send_gateway_error(str(kind), (reply or {}).get("fault"))
         try:
             ttl = float(self.headers.get("cf-aig-cache-ttl") or 0)
         except ValueError:
@@ -318,8 +318,8 @@ class Handler(BaseHTTPRequestHandler):
             headers["Retry-After"] = str(fault["retry_after"])
         self._send_json(int(given or known_status), envelope, headers)
 
-    def _send_gateway_error(self, kind: str) -> None:
-        status, body = gateway_error(kind)
+    def _send_gateway_error(self, kind: str, fault: dict[str, Any] | None = None) -> None:
+        status, body = gateway_error(kind, fault)
         self._send_json(status, body)
 
     # -- batch ---------------------------------------------------------------------------------
