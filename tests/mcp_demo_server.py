@@ -1,7 +1,8 @@
 """A real MCP stdio server written with the official SDK, started by the MCP tests.
 
 `python tests/mcp_demo_server.py` speaks MCP on stdin/stdout: add (marked read-only), a 2x2
-PNG, a tool that fails, and one that writes a line to a file and then kills its server. Written for both SDK majors (FastMCP in 1.x, MCPServer in 2.x).
+PNG, a tool that fails, and one that writes a line to a file and then kills its server.
+Written for both SDK majors (FastMCP in 1.x, MCPServer in 2.x).
 """
 
 from __future__ import annotations
