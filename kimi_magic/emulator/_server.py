@@ -10,7 +10,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -18,6 +18,7 @@ from ..core.constants import MODEL_ID
 from . import _wire
 from ._batch import batch_item
 from ._gateway import GATEWAY_FAULTS, GATEWAY_ID, GATEWAY_PATH, gateway_error
+from ._headers import LeanRequestHandler
 from ._replies import Meter, answer_for, build_completion
 from ._routes import INVALID, Route, parse_json, route
 from ._stream import build_stream, error_event, malformed_event, raw_chunks
@@ -76,7 +77,7 @@ class EmulatorServer(ThreadingHTTPServer):
             self.emulator.server_errors.append(traceback.format_exc())
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(LeanRequestHandler):
     """One client connection: HTTP/1.1 keep-alive, any number of requests."""
 
     protocol_version = "HTTP/1.1"
