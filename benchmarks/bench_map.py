@@ -80,6 +80,12 @@ def timed_map(
     return wall, (cpu_seconds() - cpu) / wall, result
 
 
+def per_item(wall: float, share: float) -> str:
+    """CPU per item: steadier than the wall time on a busy machine, and the client's pace
+    (with 32 threads and one GIL, CPU per item x items per second must stay well under 1)."""
+    return f"{wall * share / ITEMS * 1000:.2f} ms of CPU per item"
+
+
 def most_in_flight(base_url: str) -> int:
     """The most model requests the emulator had in flight at once since its last reset."""
     root = base_url.rsplit("/client/v4", 1)[0]
@@ -204,9 +210,9 @@ def main() -> None:
         print(
             f"{ITEMS:,} items, {LATENCY_S * 1000:.0f} ms latency, concurrency {CONCURRENCY}: "
             f"{wall:.2f} s against the ideal {IDEAL_S:.3f} s = {IDEAL_S / wall:.1%} of ideal; "
-            f"this process used {share:.0%} of one core meanwhile; at most "
-            f"{most_in_flight(base_url)} requests in flight at the server (plain httpx on 32 "
-            f"threads, no map, against the same emulator: {floor:.2f} s = "
+            f"this process used {share:.0%} of one core meanwhile ({per_item(wall, share)}); "
+            f"at most {most_in_flight(base_url)} requests in flight at the server (plain httpx "
+            f"on 32 threads, no map, against the same emulator: {floor:.2f} s = "
             f"{IDEAL_S / floor:.1%})"
         )
         session = Session(connection=dict(CONNECTION, base_url=base_url))
@@ -219,7 +225,8 @@ def main() -> None:
         assert session.ledger.total.calls == ITEMS
         print(
             f"the same in a Session with a spending cap (as a notebook's): {wall:.2f} s = "
-            f"{IDEAL_S / wall:.1%} of ideal; {share:.0%} of one core; the ledger counted "
+            f"{IDEAL_S / wall:.1%} of ideal; {share:.0%} of one core ({per_item(wall, share)}); "
+            "the ledger counted "
             f"{session.ledger.total.calls:,} calls, ${session.ledger.total.cost:.4f}"
         )
         kernel_wall, kernel_share = in_a_kernel(base_url)

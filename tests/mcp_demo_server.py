@@ -1,13 +1,18 @@
 """A real MCP stdio server written with the official SDK, started by the MCP tests.
 
-`python tests/mcp_demo_server.py` speaks MCP on stdin/stdout: add, a 2x2 PNG, a tool that
-fails. Written for both SDK majors (FastMCP in 1.x, MCPServer in 2.x).
+`python tests/mcp_demo_server.py` speaks MCP on stdin/stdout: add (marked read-only), a 2x2
+PNG, a tool that fails, and one that writes a line to a file and then kills its server.
+Written for both SDK majors (FastMCP in 1.x, MCPServer in 2.x).
 """
 
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import sys
+
+from mcp.types import ToolAnnotations
 
 try:  # mcp 2.x
     from mcp.server.mcpserver import Image
@@ -26,7 +31,7 @@ PNG = base64.b64decode(
 server = Server("demo")
 
 
-@server.tool()
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))  # camelCase: both SDK majors
 def add(a: int, b: int) -> str:
     """Add two integers."""
     return str(a + b)
@@ -42,6 +47,15 @@ def red_square() -> Image:
 def fail(reason: str) -> str:
     """Always fails (a ToolError's text reaches the client; 2.x hides other exceptions')."""
     raise ToolError(f"failed on purpose: {reason}")
+
+
+@server.tool()
+def append_then_die(path: str) -> str:
+    """Appends a line to `path`, then the server dies before it answers (not idempotent)."""
+    with open(path, "a") as file:
+        file.write("ran\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+    return "never sent"
 
 
 if __name__ == "__main__":

@@ -244,7 +244,10 @@ def test_an_unknown_gateway_name_is_its_own_paragraph(session: Session) -> None:
         session.ask("hello")
     message = str(caught.value)
     assert message.startswith("The AI Gateway was not found") and "CLOUDFLARE_AI_GATEWAY" in message
-    assert "(HTTP 404" in message and "\n" not in message
+    # What the real gateway answers for a name the account does not have (emulator/_gateway.py).
+    assert "(HTTP 400, AI Gateway error 2001.)" in message and "\n" not in message
+    assert 'The gateway said: "Please configure AI Gateway in the Cloudflare dashboard".' in message
+    assert "Workers AI' read and edit" not in message
 
 
 def test_the_gateways_rate_limit_is_not_workers_ais(emulator: Emulator, session: Session) -> None:
@@ -253,7 +256,62 @@ def test_the_gateways_rate_limit_is_not_workers_ais(emulator: Emulator, session:
         session.ask("hello")
     message = str(caught.value)
     assert message.startswith("The AI Gateway's own rate limit was hit")
+    assert "(HTTP 429, AI Gateway error 2003.)" in message
     assert "300 a minute" not in message  # Workers AI's limit is another one
+    assert caught.value.status == 429 and caught.value.code == 2003
+
+
+@pytest.mark.parametrize(
+    ("fault", "starts", "label"),
+    [
+        # The gateway's spend limit (a code with no paragraph of its own): still the gateway's.
+        (
+            {"type": "gateway_rate_limit", "code": 2041, "message": "Spend limit exceeded"},
+            "The AI Gateway refused the request with one of its own limits (HTTP 429)",
+            "(HTTP 429, AI Gateway error 2041.)",
+        ),
+        # Out of gateway credit (402): a paragraph naming the gateway, with its own words.
+        (
+            {"type": "gateway_auth", "status": 402, "code": 2021, "message": "Insufficient credit"},
+            "The AI Gateway refused the request (HTTP 402) before Workers AI saw it",
+            "(HTTP 402, AI Gateway error 2021.)",
+        ),
+        # An unknown code on a 401 is still the gateway's own authentication.
+        (
+            {"type": "gateway_auth", "code": 2999, "message": "Nope"},
+            "The AI Gateway refused the request as unauthorized",
+            "(HTTP 401, AI Gateway error 2999.)",
+        ),
+    ],
+)
+def test_gateway_codes_without_a_paragraph_still_read_as_the_gateways(
+    emulator: Emulator, session: Session, fault: dict[str, Any], starts: str, label: str
+) -> None:
+    emulator.script({"fault": fault})
+    with pytest.raises(APIStatusError) as caught:
+        session.ask("hello")
+    message = str(caught.value)
+    assert message.startswith(starts) and label in message
+    assert f'The gateway said: "{fault["message"]}".' in message
+    assert "Workers AI' read and edit" not in message and "300 a minute" not in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # The shape before 2026: a list under `error`, no name.
+        {"success": False, "result": [], "messages": [], "error": [{"code": 2009, "message": "x"}]},
+        # A bare AiGatewayError, as some clients logged it.
+        {"name": "AiGatewayError", "internalCode": 2009, "message": "Unauthorized"},
+    ],
+)
+def test_both_shapes_of_the_gateways_errors_are_its_own(body: dict[str, Any]) -> None:
+    from kimi_magic.api.wire import error_from_reply
+    from kimi_magic.core.errors import GATEWAY
+
+    error = error_from_reply(401, body, server=GATEWAY)
+    assert str(error).startswith("The AI Gateway refused the request as unauthorized")
+    assert error.code == 2009
 
 
 def test_workers_ai_errors_through_the_gateway_keep_their_advice(

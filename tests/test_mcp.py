@@ -31,7 +31,12 @@ def test_a_server_starts_on_first_use_and_lists_its_tools(servers: MCPServers) -
     assert not servers.running("demo")
     tools = {t.name: t for t in servers.tools("demo")}
     assert servers.running("demo")
-    assert sorted(tools) == ["demo__add", "demo__fail", "demo__red_square"]  # by server
+    assert sorted(tools) == [
+        "demo__add",
+        "demo__append_then_die",
+        "demo__fail",
+        "demo__red_square",
+    ]  # by server
     add = tools["demo__add"].definition()["function"]
     assert add["description"] == "Add two integers."
     assert add["parameters"]["required"] == ["a", "b"]
@@ -218,7 +223,8 @@ def test_fifty_parallel_calls_against_a_server_killed_halfway_leave_one_server(
             call = ToolCall(str(n), "demo__add", json.dumps({"a": n, "b": 1}))
             futures.append(pool.submit(run_one, call, tools))
         results = [f.result() for f in futures]
-    # Each call is answered: those the dead server dropped ran again on the next one.
+    # Each call is answered: `add` is marked read-only, so those the dead server dropped ran
+    # again on the next one.
     assert [r.text for r in results] == [str(n + 1) for n in range(50)]
     left = wait_until(lambda: _server_processes() or None, "a server process")
     assert len(left) == 1 and left != [first]  # exactly one, tracked: close() stops it
@@ -226,16 +232,44 @@ def test_fifty_parallel_calls_against_a_server_killed_halfway_leave_one_server(
     wait_until(lambda: not _server_processes(), "the server to stop")
 
 
+def test_a_tool_whose_server_dies_while_running_it_is_not_run_twice(
+    emulator: Any, emulator_connection: dict[str, Any], tmp_path: Path
+) -> None:
+    """A tool with side effects and no read-only / idempotent mark may have done its work
+    when its server died: the model and the user are told, and it is not repeated."""
+    import kimi_magic
+
+    _demo_config(tmp_path)
+    ledger = tmp_path / "ran.txt"
+    call = {"tool_calls": [{"name": "demo__append_then_die", "arguments": {"path": str(ledger)}}]}
+    emulator.script(
+        call, {"content": "{{tool_result:0}}"}, _add_call(2, 3), {"content": "{{tool_result:0}}"}
+    )
+    session = kimi_magic.Session(connection=emulator_connection)
+    try:
+        answer = session.ask("log it", tools="mcp:demo")
+        assert ledger.read_text() == "ran\n"  # once, not again on a new server
+        assert "stopped while it was running append_then_die" in answer.text
+        assert "may or may not have done its work" in answer.text
+        assert session.ask("add", tools="mcp:demo").text == "5"  # a new server answers
+    finally:
+        session.close()
+
+
+def _demo_config(tmp_path: Path) -> None:
+    config = tmp_path / "config" / "kimi_magic" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f"[mcp_servers.demo]\ncommand = {json.dumps(sys.executable)}\nargs = [{json.dumps(DEMO)}]\n"
+    )
+
+
 def test_one_session_keeps_one_server_for_its_asks_and_closes_it(
     emulator: Any, emulator_connection: dict[str, Any], tmp_path: Path
 ) -> None:
     import kimi_magic
 
-    config = tmp_path / "config" / "kimi_magic" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(
-        f"[mcp_servers.demo]\ncommand = {json.dumps(sys.executable)}\nargs = [{json.dumps(DEMO)}]\n"
-    )
+    _demo_config(tmp_path)
     before = _server_processes()
     for _ in range(3):  # each ask stops the servers of the session it made
         emulator.script(_add_call(1, 2), {"content": "{{tool_result:0}}"})

@@ -98,3 +98,58 @@ def test_panel_in_a_script_says_it_needs_a_notebook() -> None:
     )
     assert done.returncode != 0
     assert "needs a notebook or IPython" in done.stderr
+
+
+@pytest.mark.parametrize("typed", ["", "y"], ids=["nobody-answers", "approved"])
+def test_the_terminal_approval_prompt_denies_when_nobody_answers(
+    typed: str, emulator: Emulator, tmp_path: Path
+) -> None:
+    """Terminal IPython in a real terminal (a pty): run_python's prompt waits approve_timeout
+    seconds for an answer, then denies and tells the model; a typed `y` runs the code."""
+    import os
+
+    import pexpect  # IPython's own dependency on POSIX
+
+    marker = tmp_path / "ran.txt"
+    code = f"open({str(marker)!r}, 'w').write('ran')"
+    emulator.script(
+        {"tool_calls": [{"name": "run_python", "arguments": {"code": code}}]},
+        {"content": "Result: {{tool_result:0}}"},
+    )
+    env = dict(
+        os.environ,
+        KIMI_MAGIC_BASE_URL=emulator.base_url,
+        CLOUDFLARE_ACCOUNT_ID=emulator.account_id,
+        CLOUDFLARE_API_TOKEN=emulator.token,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        TERM="dumb",
+    )
+    shell = pexpect.spawn(
+        sys.executable,
+        ["-m", "IPython", "--no-banner", "--colors=NoColor", "--simple-prompt"],
+        env=env,
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=120,
+    )
+    try:
+        shell.expect(r"In \[1\]: ")
+        shell.sendline("%load_ext kimi_magic")
+        shell.expect(r"In \[2\]: ")
+        shell.sendline("%kimi --tools python --approve-timeout 1 Write the file")
+        shell.expect_exact("Run it? [y/N] ")
+        if typed:
+            shell.sendline(typed)
+        shell.expect(r"In \[3\]: ")
+        shown = shell.before
+    finally:
+        shell.sendline("exit")
+        shell.close(force=True)
+    if typed:
+        assert marker.read_text() == "ran"
+    else:
+        assert not marker.exists()
+        assert "not answered within 1 s (approve_timeout), denied" in shown
+        sent = emulator.requests[-1]["json"]["messages"][-1]["content"]
+        assert "nobody answered the prompt within 1 s" in sent

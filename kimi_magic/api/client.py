@@ -56,6 +56,7 @@ from .failures import (
 )
 from .retry import parse_retry_after, retry_delay, retry_reason, should_retry
 from .sse import SSEDecoder
+from .transport import PooledTransport
 from .wire import (
     error_from_reply,
     parse_json,
@@ -121,11 +122,20 @@ class Client:
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
         self._transport = transport
+        self._parsed_url: tuple[str, httpx.URL] | None = None
         # Made here (as httpx would), and shared by the copies `for_one_thread` makes: loading
         # the CA bundle costs 0.1 s of CPU each time.
         self._ssl: ssl.SSLContext | None = httpx.create_ssl_context() if transport is None else None
+        # Our own transport over http.client (api/transport.py): a fraction of httpcore's CPU
+        # per request, and a pool that threads share without a scan. Proxies from the
+        # environment still go through httpx's own (`limits` is theirs).
+        wire = (
+            transport
+            if transport is not None
+            else PooledTransport(self._ssl, KEEPALIVE_CONNECTIONS)
+        )
         self._http = httpx.Client(
-            timeout=timeout, transport=transport, limits=limits, verify=self._ssl or True
+            timeout=timeout, transport=wire, limits=limits, verify=self._ssl or True
         )
 
     def __repr__(self) -> str:
@@ -136,18 +146,11 @@ class Client:
         self._http.close()
 
     def for_one_thread(self) -> Client:
-        """A copy for one worker thread of a map: the same endpoint, credentials and timeouts,
-        no retries of its own (the map retries), and its own connection. httpx's pool scans
-        every connection for each request under one lock, so 32 threads sharing one pool
-        spent a fifth of their CPU and much of their time there (benchmarks/bench_map.py).
-        A client given a transport shares it. Close the copy after the job."""
+        """A copy for one worker thread of a map: the same endpoint, credentials, timeouts and
+        connection pool (api/transport.py's is shared by threads without a scan), no retries of
+        its own (the map retries)."""
         worker = copy.copy(self)
         worker.max_retries = 0
-        if self._transport is None:
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=2)
-            worker._http = httpx.Client(
-                timeout=self._http.timeout, limits=limits, verify=self._ssl or True
-            )
         return worker
 
     def __enter__(self) -> Client:
@@ -234,7 +237,7 @@ class Client:
             try:
                 request = self._http.build_request(
                     "POST",
-                    endpoint.url,
+                    self._url(endpoint.url),
                     json=call.body,
                     headers={**endpoint.headers(call.session_id), **call.headers},
                     # A new connection's socket is known here, so a Stop while the server
@@ -269,6 +272,13 @@ class Client:
                 return None
             waited += delay
             attempt += 1
+
+    def _url(self, text: str) -> httpx.URL:
+        """`text` parsed once (httpx parses and checks a URL string on every request)."""
+        parsed = self._parsed_url
+        if parsed is None or parsed[0] != text:
+            parsed = self._parsed_url = (text, httpx.URL(text))
+        return parsed[1]
 
     def _gateway_said(self, response: httpx.Response) -> tuple[str | None, str | None]:
         """An AI Gateway's cache status (HIT / MISS) and log id, from its response headers."""

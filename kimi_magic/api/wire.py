@@ -284,6 +284,9 @@ def _first_error(body: Any) -> tuple[int | None, str]:
         return _as_int(first.get("code")), str(first.get("message") or "")
     error: Any = body.get("error")
     if _gateway_own(body):  # AI Gateway's own: `"error": [{"code": 2009, ...}]`
+        if not (isinstance(error, list) and error and isinstance(error[0], Mapping)):
+            # A bare `{"name": "AiGatewayError", "internalCode": 2041, "message": ...}`.
+            return _as_int(body.get("internalCode")), str(body.get("message") or "")
         error = error[0]
     if isinstance(error, Mapping):
         return _as_int(error.get("code")), str(error.get("message") or "")
@@ -293,10 +296,15 @@ def _first_error(body: Any) -> tuple[int | None, str]:
 
 
 def _gateway_own(body: Any) -> bool:
-    """An error the AI Gateway itself sent: a list under `error` (singular), as in
-    `{"success": false, "result": [], "messages": [], "error": [{"code": 2009, ...}]}`;
-    Workers AI's errors, passed through a gateway, keep their `errors` list."""
-    if not isinstance(body, Mapping) or "errors" in body:
+    """An error the AI Gateway itself sent: named `AiGatewayError` (bodies since 2026), or a
+    list under `error` (singular), as in `{"success": false, "result": [], "messages": [],
+    "error": [{"code": 2009, ...}]}`; Workers AI's errors, passed through a gateway, keep
+    their `errors` list (sources in emulator/_gateway.py)."""
+    if not isinstance(body, Mapping):
+        return False
+    if body.get("name") == "AiGatewayError":
+        return True
+    if "errors" in body:
         return False
     error = body.get("error")
     return isinstance(error, list) and bool(error) and isinstance(error[0], Mapping)

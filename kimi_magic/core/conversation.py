@@ -4,6 +4,7 @@ were asked, and the id that keeps its requests on one prefix cache."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ class Conversation:
     name: str = "default"
     exchanges: list[Exchange] = field(default_factory=list)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The redactor of the session this conversation belongs to (`bind`): it knows the token
+    # configured in that session, not only the environment's, and the gateway token.
+    _redactor: Callable[[], Redactor] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def bind(self, redactor: Callable[[], Redactor]) -> None:
+        """Export through `redactor()` (the owning session's) unless one is given."""
+        self._redactor = redactor
 
     @property
     def messages(self) -> list[Message]:
@@ -106,10 +116,17 @@ class Conversation:
         """The conversation as Markdown: questions, reasoning and tool rounds folded in
         `<details>`, answers (partial ones marked), usage and cost at the end. `images`: a
         folder to write the images into, linked by its name (else they are embedded). Text is
-        redacted (`redactor`, by default the environment's token and secret-looking entries)."""
-        return export.to_markdown(self, redactor, images)
+        redacted (`redactor`; by default its session's: the configured and gateway tokens,
+        secret-looking names, well-known key formats)."""
+        return export.to_markdown(self, redactor or self._own_redactor(), images)
 
     def to_notebook(self, redactor: Redactor | None = None) -> dict[str, Any]:
         """The conversation as an nbformat 4 notebook dict: markdown cells for questions and
-        answers, code cells for the code the agent ran, with their results."""
-        return export.to_notebook(self, redactor)
+        answers, code cells for the code the agent ran, with their results; redacted as
+        `to_markdown`."""
+        return export.to_notebook(self, redactor or self._own_redactor())
+
+    def _own_redactor(self) -> Redactor | None:
+        """The owning session's redactor; None for a conversation of no session (the export
+        then redacts the environment's tokens and secret-looking entries)."""
+        return self._redactor() if self._redactor is not None else None

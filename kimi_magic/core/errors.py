@@ -175,18 +175,25 @@ def advice_for(status: int, code: int | None, server: str = CLOUDFLARE) -> str:
     return f"The server answered with HTTP {status}."
 
 
-# AI Gateway's own errors (a list under `error`, not Workers AI's `errors`): the gateway
-# refused the request before Workers AI saw it, so Workers AI's advice would mislead.
-# 2009 "Unauthorized" is what an authenticated gateway answers to a missing or wrong
-# cf-aig-authorization token (seen in Cloudflare's community forum, 2025).
+# AI Gateway's own errors: the gateway refused the request before Workers AI saw it, so
+# Workers AI's advice would mislead. Told apart by the body (api/wire.py `_gateway_own`): a
+# list under `error` (singular) and, since 2026, `"name": "AiGatewayError"`; Workers AI's
+# errors, passed through, keep their `errors` list. Cloudflare publishes no list of the
+# gateway's codes; these are the ones documented or seen (sources in emulator/_gateway.py):
+# 2001 no such gateway (HTTP 400), 2003 its rate limit (429), 2009 unauthorized (401). Any
+# other code still gets a gateway paragraph, chosen by status, with the gateway's own words.
+GATEWAY_NOT_FOUND: Final = 2001
+GATEWAY_RATE_LIMITED: Final = 2003
 GATEWAY_UNAUTHORIZED: Final = 2009
-GATEWAY_CODES: Final = frozenset({GATEWAY_UNAUTHORIZED})
+GATEWAY_CODES: Final = frozenset({GATEWAY_NOT_FOUND, GATEWAY_RATE_LIMITED, GATEWAY_UNAUTHORIZED})
 
 _GATEWAY_AUTH = (
-    "The AI Gateway refused the request: it is an authenticated gateway and the gateway "
-    "token is missing or not one of its tokens. Set CLOUDFLARE_AI_GATEWAY_TOKEN to a token "
-    "made on the gateway's Settings page (Create authentication token), separate from "
-    "CLOUDFLARE_API_TOKEN, and run the cell again."
+    "The AI Gateway refused the request as unauthorized: it is an authenticated gateway and "
+    "the gateway token is missing or not one of its tokens. Set CLOUDFLARE_AI_GATEWAY_TOKEN to "
+    "a token made on the gateway's Settings page (Create authentication token), separate from "
+    "CLOUDFLARE_API_TOKEN, and run the cell again. (The gateway gives the same answer when "
+    "the provider behind it rejects the credentials passed on, so if the gateway token is "
+    "right, check CLOUDFLARE_API_TOKEN too.)"
 )
 _GATEWAY_NAME = (
     "The AI Gateway was not found: no gateway of that name exists in this account. Check "
@@ -199,19 +206,33 @@ _GATEWAY_RATE = (
     "Workers AI's). kimi_magic already retried; wait for the gateway's window to pass, "
     "raise its limit in the dashboard, or unset gateway to call Workers AI directly."
 )
+_GATEWAY_LIMIT = (
+    "The AI Gateway refused the request with one of its own limits (HTTP 429), not Workers "
+    "AI's: see what it said below, and the gateway's rate and spend limits on the dashboard; "
+    "wait for the limit's window to pass, or unset gateway to call Workers AI directly."
+)
+_GATEWAY_BY_CODE: dict[int, str] = {
+    GATEWAY_NOT_FOUND: _GATEWAY_NAME,
+    GATEWAY_RATE_LIMITED: _GATEWAY_RATE,
+    GATEWAY_UNAUTHORIZED: _GATEWAY_AUTH,
+}
 
 
 def gateway_advice(status: int, code: int | None) -> str:
-    """The paragraph for an error the AI Gateway itself sent (not one it passed on)."""
-    if code == GATEWAY_UNAUTHORIZED or status in (401, 403):
+    """The paragraph for an error the AI Gateway itself sent (not one it passed on): by its
+    code where it is known, else by HTTP status, so a new code still reads as the gateway's."""
+    if code is not None and code in _GATEWAY_BY_CODE:
+        return _GATEWAY_BY_CODE[code]
+    if status == 401:
         return _GATEWAY_AUTH
     if status == 404:
         return _GATEWAY_NAME
     if status == 429:
-        return _GATEWAY_RATE
+        return _GATEWAY_LIMIT
     return (
-        f"The AI Gateway refused the request (HTTP {status}) before Workers AI saw it. Check "
-        "the gateway's settings on the dashboard, or unset gateway to call Workers AI directly."
+        f"The AI Gateway refused the request (HTTP {status}) before Workers AI saw it: see what "
+        "it said below and the gateway's settings on the dashboard, or unset gateway to call "
+        "Workers AI directly."
     )
 
 

@@ -3,7 +3,16 @@
 Markdown: each turn's question, its tool rounds and reasoning folded in `<details>`, the
 answer (a partial one marked), and usage and cost at the end. A notebook (nbformat 4, as a
 plain dict): markdown cells for the questions and answers, a code cell for each piece of code
-the agent ran (`run_python`), with its result as the cell's output, in order.
+the agent ran (`run_python`), with its result and the pictures it drew as the cell's outputs,
+in order.
+
+Images in the notebook are `display_data` outputs (image/png), not markdown attachments:
+GitHub's notebook view leaves `![..](attachment:..)` images blank (jupyter/notebook#4853,
+https://github.com/jupyter/notebook/issues/4853; ajwdewit/pcse_notebooks#8 moved theirs into
+the notebook for that reason), and Jupyter's markdown sanitizer may drop `data:` URLs in
+markdown (jupyter/notebook#789), while an output image renders in JupyterLab, VS Code, nbviewer
+and on GitHub alike. A question's images therefore go in a code cell of their own whose source
+is only a comment.
 
 Every text written goes through a redactor first (the configured token, secret-looking values,
 well-known key formats): no token is ever written. This module takes the conversation by duck
@@ -61,6 +70,9 @@ def _marks(exchange: Any) -> str:
 
 def _usage_line(answer: Any) -> str:
     u = answer.usage
+    if u.total_tokens == 0 and not answer.from_cache:  # usage comes with a stream's last chunk
+        cut = "for an answer cut short" if not answer.complete else "by the server"
+        return f"usage not reported {cut}"
     cached = f" (cached {u.cached_tokens:,})" if u.cached_tokens else ""
     return f"in {u.prompt_tokens:,}{cached} · out {u.completion_tokens:,} · ${answer.cost:.4f}"
 
@@ -109,6 +121,8 @@ def to_markdown(
                 code = _code_of(call)
                 body = _fence(r(code), "python") if code is not None else _fence(r(call.arguments))
                 out.append(_details(f"Tool call: <code>{call.name}</code>", body))
+            if step.role == "user":  # the images the tools returned, sent as a user turn
+                out += [pictures.link(image.url) for image in step.images]
             if step.role == "tool":
                 shown = [_fence(r(step.text))] if step.text.strip() else []
                 shown += [pictures.link(image.url) for image in step.images]
@@ -154,11 +168,52 @@ def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def _markdown_cell(text: str, attachments: dict[str, Any] | None = None) -> dict[str, Any]:
-    cell: dict[str, Any] = {"cell_type": "markdown", "metadata": {}, "source": _lines(text)}
-    if attachments:
-        cell["attachments"] = attachments
-    return cell
+def _markdown_cell(text: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {}, "source": _lines(text)}
+
+
+def _image_output(url: str) -> dict[str, Any] | None:
+    """An image (a data URL) as a display_data output; None for any other URL."""
+    match = _DATA_URL.match(url)
+    if match is None:
+        return None
+    mime, data = match.group(1), "".join(match.group(2).split())
+    return {
+        "output_type": "display_data",
+        "data": {mime: data, "text/plain": ["<image>"]},
+        "metadata": {},
+    }
+
+
+def _step_markdown(step: Any, r: Callable[[str], str], *, in_code: bool) -> str:
+    """What a tool round says besides run_python's code and output: its reasoning and words,
+    and other tools' calls and results, folded as in the Markdown export."""
+    parts = []
+    if step.role == "assistant":
+        if step.reasoning.strip():
+            parts.append(_details("Reasoning", r(step.reasoning)))
+        if step.text.strip():
+            parts.append(r(step.text.strip()))
+        for call in step.tool_calls:
+            if _code_of(call) is None:
+                body = _fence(r(call.arguments))
+                parts.append(_details(f"Tool call: <code>{call.name}</code>", body))
+    elif step.role == "tool" and not in_code and step.text.strip():
+        parts.append(
+            _details(f"Result of <code>{step.name or 'tool'}</code>", _fence(r(step.text)))
+        )
+    return "\n\n".join(parts)
+
+
+def _image_cell(caption: str, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A code cell that only shows images: its source is a comment, so running it is harmless."""
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"kimi_magic": {"images": True}},
+        "outputs": outputs,
+        "source": _lines(f"# {caption}"),
+    }
 
 
 def to_notebook(conversation: Any, redactor: Redactor | None = None) -> dict[str, Any]:
@@ -166,17 +221,24 @@ def to_notebook(conversation: Any, redactor: Redactor | None = None) -> dict[str
     r = _redact(redactor)
     cells: list[dict[str, Any]] = [_markdown_cell(f"# Conversation `{r(conversation.name)}`")]
     for number, exchange in enumerate(conversation.exchanges, 1):
-        attachments: dict[str, Any] = {}
         text = [f"## {number}. You{_marks(exchange)}", r(exchange.user.text.strip())]
+        pictures = []
         for i, image in enumerate(exchange.user.images, 1):
-            match = _DATA_URL.match(image.url)
-            if match:
-                name = f"img-{number}-{i}.{_EXTENSIONS.get(match.group(1), 'bin')}"
-                attachments[name] = {match.group(1): match.group(2)}
-                text.append(f"![image {i}](attachment:{name})")
-        cells.append(_markdown_cell("\n\n".join(text), attachments))
+            output = _image_output(image.url)
+            if output is None:  # a linked image: markdown shows it where the link resolves
+                text.append(f"![image {i}]({image.url})")
+            else:
+                pictures.append(output)
+        cells.append(_markdown_cell("\n\n".join(text)))
+        if pictures:
+            cells.append(_image_cell(f"The image(s) sent with question {number}", pictures))
         pending: dict[str, dict[str, Any]] = {}  # tool call id -> its code cell
+        last_code: dict[str, Any] | None = None  # the code cell of the latest tool result
         for step in exchange.steps:
+            # Reasoning, words, other tools' calls and results (run_python's are its code cell).
+            said = _step_markdown(step, r, in_code=step.tool_call_id in pending)
+            if said:
+                cells.append(_markdown_cell(said))
             for call in step.tool_calls:
                 code = _code_of(call)
                 if code is not None:
@@ -189,10 +251,26 @@ def to_notebook(conversation: Any, redactor: Redactor | None = None) -> dict[str
                     }
                     pending[call.id] = cell
                     cells.append(cell)
-            if step.role == "tool" and step.tool_call_id in pending and step.text.strip():
-                pending[step.tool_call_id]["outputs"].append(
+            if step.role == "user":  # the images the tools returned: under the code that drew them
+                drawn = [o for o in map(_image_output, (i.url for i in step.images)) if o]
+                if drawn and last_code is not None:
+                    last_code["outputs"] += drawn
+                elif drawn:
+                    cells.append(_image_cell("What the tools showed", drawn))
+            if step.role != "tool":
+                continue
+            last_code = pending.get(step.tool_call_id or "")
+            outputs: list[dict[str, Any]] = []
+            if step.text.strip():
+                outputs.append(
                     {"output_type": "stream", "name": "stdout", "text": _lines(r(step.text))}
                 )
+            outputs += [o for o in map(_image_output, (i.url for i in step.images)) if o]
+            drawn = [o for o in outputs if o["output_type"] == "display_data"]
+            if step.tool_call_id in pending:
+                pending[step.tool_call_id]["outputs"] += outputs
+            elif drawn:  # another tool's pictures: its text is in the markdown above
+                cells.append(_image_cell(f"What {step.name or 'a tool'} showed", drawn))
         answer = exchange.answer
         if answer is None:
             cells.append(_markdown_cell("*(still answering when exported)*"))

@@ -9,30 +9,50 @@ import itertools
 import re
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 GATEWAY_ID = "my-gateway"
 GATEWAY_PATH = re.compile(r"^/v1/[^/]+/([^/]+)/workers-ai/")
 
-# The gateway's own refusals, as scripted faults: (HTTP status, code, message). The body shape
-# `{"success": false, "result": [], "messages": [], "error": [{"code", "message"}]}` and 2009
-# "Unauthorized" are what an authenticated gateway answered in Cloudflare's community forum;
-# the codes of the other two are the emulator's own (Cloudflare's docs do not list them).
+# The gateway's own refusals, as scripted faults: (HTTP status, code, message), as the real
+# gateway answered them. Cloudflare documents no list of these codes; what is documented and
+# what was seen:
+# - 2009 "Unauthorized", HTTP 401: an authenticated gateway without its token. Seen in
+#   https://community.cloudflare.com/t/ai-gateway-authentication-failed-401-unauthorized/785119
+#   and documented as "HTTP 401 with error code 2009" for a provider rejecting credentials in
+#   https://developers.cloudflare.com/changelog/post/2026-10-05-provider-credential-errors/
+# - 2001 "Please configure AI Gateway in the Cloudflare dashboard", HTTP 400 (not 404): a
+#   gateway name the account does not have; the body was captured from the live API in public
+#   client tests (2026-10), and "error code 2001" for a gateway not yet created is in e.g.
+#   https://github.com/Ameen-Samad/ameenuddin.dev/blob/HEAD/SETUP-AI-GATEWAY-NOW.md
+# - 2003 "Rate limited", HTTP 429: the gateway's own rate limit; the status is documented in
+#   https://developers.cloudflare.com/ai-gateway/configuration/rate-limiting/ ("429 Too Many
+#   Requests"), the code and body were captured in public client tests.
+# Since 2026 the body also carries `name: "AiGatewayError"`, `httpCode` and `internalCode`.
 GATEWAY_FAULTS: dict[str, tuple[int, int, str]] = {
     "gateway_auth": (401, 2009, "Unauthorized"),
-    "gateway_not_found": (404, 2001, "Gateway not found"),
+    "gateway_not_found": (400, 2001, "Please configure AI Gateway in the Cloudflare dashboard"),
     "gateway_rate_limit": (429, 2003, "Rate limited"),
 }
 
 
-def gateway_error(kind: str) -> tuple[int, dict[str, Any]]:
-    """(status, body) of one of the gateway's own errors."""
+def gateway_error(kind: str, fault: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """(status, body) of one of the gateway's own errors; a scripted fault may give its own
+    `status`, `code` and `message` (codes the client has no paragraph for, e.g. 2041)."""
     status, code, message = GATEWAY_FAULTS[kind]
+    given = fault or {}
+    status = int(given.get("status") or status)
+    code = int(given.get("code") or code)
+    message = str(given.get("message") or message)
     body = {
         "success": False,
         "result": [],
         "messages": [],
         "error": [{"code": code, "message": message}],
+        "name": "AiGatewayError",
+        "httpCode": status,
+        "internalCode": code,
     }
     return status, body
 

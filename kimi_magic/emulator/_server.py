@@ -10,7 +10,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -18,6 +18,7 @@ from ..core.constants import MODEL_ID
 from . import _wire
 from ._batch import batch_item
 from ._gateway import GATEWAY_FAULTS, GATEWAY_ID, GATEWAY_PATH, gateway_error
+from ._headers import LeanRequestHandler
 from ._replies import Meter, answer_for, build_completion
 from ._routes import INVALID, Route, parse_json, route
 from ._stream import build_stream, error_event, malformed_event, raw_chunks
@@ -76,7 +77,7 @@ class EmulatorServer(ThreadingHTTPServer):
             self.emulator.server_errors.append(traceback.format_exc())
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(LeanRequestHandler):
     """One client connection: HTTP/1.1 keep-alive, any number of requests."""
 
     protocol_version = "HTTP/1.1"
@@ -233,7 +234,7 @@ class Handler(BaseHTTPRequestHandler):
         reply = cached if hit else emu.next_reply()
         kind = ((reply or {}).get("fault") or {}).get("type")
         if kind in GATEWAY_FAULTS:
-            return self._send_gateway_error(str(kind))
+            return self._send_gateway_error(str(kind), (reply or {}).get("fault"))
         try:
             ttl = float(self.headers.get("cf-aig-cache-ttl") or 0)
         except ValueError:
@@ -318,8 +319,8 @@ class Handler(BaseHTTPRequestHandler):
             headers["Retry-After"] = str(fault["retry_after"])
         self._send_json(int(given or known_status), envelope, headers)
 
-    def _send_gateway_error(self, kind: str) -> None:
-        status, body = gateway_error(kind)
+    def _send_gateway_error(self, kind: str, fault: dict[str, Any] | None = None) -> None:
+        status, body = gateway_error(kind, fault)
         self._send_json(status, body)
 
     # -- batch ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import secrets
+import random
 import time
 from typing import Any
 
@@ -50,14 +50,19 @@ OPENAI_ERROR_TYPES: dict[int, str] = {
 }
 
 
+# Request and completion ids need to be unique, not secret: one generator of our own (its own
+# state, so a user's random.seed is untouched) instead of an os.urandom call for each.
+_IDS = random.Random()
+
+
 def new_ray_id() -> str:
     """A `cf-ray` style request id: 16 hex digits and a data-centre code."""
-    return f"{secrets.token_hex(8)}-EMU"
+    return f"{_IDS.getrandbits(64):016x}-EMU"
 
 
 def new_completion_id() -> str:
     """An OpenAI-style completion id."""
-    return f"chatcmpl-{secrets.token_hex(12)}"
+    return f"chatcmpl-{_IDS.getrandbits(96):024x}"
 
 
 def dumps(obj: object) -> str:

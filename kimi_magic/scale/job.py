@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,13 @@ class JobSpec:
         user = {"role": "user", "content": self.redactor.redact(self.template.render(row)).text}
         if not self.system:
             return [user]
-        return [{"role": "system", "content": self.redactor.redact(self.system).text}, user]
+        return [self._system_message, user]
+
+    @cached_property
+    def _system_message(self) -> dict[str, Any]:
+        """The shared instruction, redacted once per job, not once per item (the requests
+        only read it: the client copies what it changes)."""
+        return {"role": "system", "content": self.redactor.redact(self.system).text}
 
     def key(self, messages: list[dict[str, Any]]) -> str:
         return digest([self.job_id, messages[-1]["content"]])

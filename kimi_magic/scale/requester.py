@@ -32,8 +32,8 @@ class ClientRequester:
             client = copy.copy(client)
             client.max_retries = 0
         self.client = client
-        # A Client gets one copy per worker thread, each with its own connection (see
-        # Client.for_one_thread); anything else (a replay file, a test double) is shared.
+        # A Client gets one copy per worker thread (see Client.for_one_thread; they share its
+        # connection pool); anything else (a replay file, a test double) is shared.
         self._local = threading.local()
         self._workers: list[Client] = []
         self.session_id = session_id

@@ -139,7 +139,14 @@ class Session:
         with self._lock:
             if name not in self.conversations:
                 self.conversations[name] = Conversation(name=name)
-            return self.conversations[name]
+            found = self.conversations[name]
+        # Also one handed in (ask(chat=Conversation), %kimi load): it exports with our secrets.
+        found.bind(self.export_redactor)
+        return found
+
+    def export_redactor(self) -> Redactor:
+        """The redactor of this session's current settings, for exports (`to_markdown`)."""
+        return self.redactor(self.settings())
 
     def client(self, resolved: Resolved | None = None) -> Client:
         """The HTTP client for these settings' endpoint and timeouts; a changed read_timeout or
@@ -198,15 +205,22 @@ class Session:
         """What is taken out of everything sent or written for these settings: the configured
         token, values under secret-looking names (unless redact_secret_names is off) and
         well-known key formats."""
-        try:
-            token: tuple[str, ...] = self.client(resolved).endpoint.secrets
-        except KimiError:  # no endpoint yet (a dry run without credentials): no token to hide
-            token = ()
         return Redactor.collect(
-            token=token,
+            token=self._secrets(resolved),
             namespace=self.notebook.namespace if self.notebook else {},
             by_name=bool(resolved["redact_secret_names"]),
         )
+
+    def _secrets(self, resolved: Resolved) -> tuple[str, ...]:
+        """The credentials these settings' endpoint sends (none without credentials). Makes no
+        client: an export may come after the session closed (`kimi_magic.ask` closes its own)."""
+        try:
+            if self._fixed_client is not None:
+                return self._fixed_client.endpoint.secrets
+            endpoint = self._endpoint(resolved)
+        except KimiError:
+            return ()
+        return endpoint.secrets if endpoint is not None else ()
 
     def _new_client(self, resolved: Resolved, endpoint: Endpoint | None) -> Client:
         """An HTTP client, or with the `record` / `replay` settings one that writes / answers
@@ -350,7 +364,11 @@ class Session:
         params.update(question.params)
         if output is not None:
             params["response_format"] = output.response_format(self.endpoint_kind(resolved))
-        conversation = Conversation() if question.new else self.conversation(question.chat)
+        if question.new:  # kept in no conversation list, but its answer's turn may be exported
+            conversation = Conversation()
+            conversation.bind(self.export_redactor)
+        else:
+            conversation = self.conversation(question.chat)
         label = NEW_CHAT_LABEL if question.new else conversation.name
         return Turn(question, resolved, conversation, label, prompt, output, params, notes)
 

@@ -8,14 +8,15 @@ terminal IPython. A headless run (nbclient, papermill: no `allow_stdin`) or a pl
 cannot answer, so the code is denied and the model is told why. `"deny"` runs no code at all.
 
 The view shows the code once, exactly as it will run, with invisible and direction-changing
-characters made visible (core/invisible.py). Buttons nobody clicks deny after
-`approve_timeout` seconds.
+characters made visible (core/invisible.py). Buttons nobody clicks, and a terminal prompt
+nobody answers, deny after `approve_timeout` seconds.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import select
 import sys
 import time
 from collections.abc import Callable
@@ -86,7 +87,7 @@ def ask(code: str, wait_seconds: float | None = None, name: str = "run_python") 
         return Decision(False, NO_SHELL)
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
-        return _ask_terminal(code, name)
+        return _ask_terminal(code, name, wait_seconds)
     if not getattr(kernel, "_allow_stdin", False):
         return Decision(False, HEADLESS)
     return ask_with_buttons(code, wait_seconds, name)
@@ -106,18 +107,50 @@ def _shell() -> Any:
     return get_ipython()
 
 
-def _ask_terminal(code: str, name: str = "run_python") -> Decision:
+def _ask_terminal(
+    code: str, name: str = "run_python", wait_seconds: float | None = None
+) -> Decision:
     visible, warning = shown_code(code)
     print(f"Kimi wants to {_subject(name)}:\n\n{visible}\n")
     if warning:
         print(warning)
+    prompt = "Run it? [y/N] "
     try:
-        answer = input("Run it? [y/N] ").strip().lower()
+        if wait_seconds and _waitable(sys.stdin):
+            answer = _line_within(prompt, wait_seconds)
+            if answer is None:
+                print(f"\n{name}: not answered within {wait_seconds:g} s (approve_timeout), denied")
+                return Decision(False, timed_out(wait_seconds, "answered the prompt"))
+        else:
+            answer = input(prompt)
     except (EOFError, OSError):  # no terminal to read from (stdin closed or captured)
         return Decision(False, NO_SHELL)
-    if answer in ("y", "yes"):
+    if answer.strip().lower() in ("y", "yes"):
         return Decision(True)
     return Decision(False, "The user denied running this code.")
+
+
+def _waitable(stream: Any) -> bool:
+    """A real terminal whose file descriptor `select` can wait on (not Windows, not a capture)."""
+    try:
+        return sys.platform != "win32" and stream.isatty() and stream.fileno() >= 0
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _line_within(prompt: str, seconds: float) -> str | None:
+    """One typed line, or None when nothing was typed within `seconds`. `input()` cannot time
+    out, so this waits on the terminal with `select` and reads the line only once one is there
+    (the terminal is in line mode while a cell runs, so the line arrives whole)."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    ready, _, _ = select.select([sys.stdin], [], [], seconds)
+    if not ready:
+        return None
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
 
 
 def ask_with_buttons(
@@ -174,9 +207,9 @@ def ask_with_buttons(
     return Decision(False, "The user denied running this code.")
 
 
-def timed_out(seconds: float) -> str:
-    """What the model reads when nobody clicked in time."""
+def timed_out(seconds: float, what: str = "clicked Approve or Deny") -> str:
+    """What the model reads when nobody answered in time."""
     return (
-        f"nobody clicked Approve or Deny within {seconds:g} s (approve_timeout): not approved "
+        f"nobody {what} within {seconds:g} s (approve_timeout): not approved "
         "in time, so the code was not run."
     )

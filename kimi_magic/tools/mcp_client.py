@@ -4,7 +4,10 @@ A server starts on first use and stays up: one background thread runs an asyncio
 each server is one task there that holds its transport and session open until `close()`
 (the session that owns the set calls it: `Session.close()`, `%unload_ext`, and at exit). Calls
 from the notebook's thread are submitted to that loop and waited for. A server that exited is
-found dead by the next call and replaced by exactly one new one. The SDK's 2.x renamed
+found dead by the next call and replaced by exactly one new one. A call the dead server never
+received runs on the new one; a call it died while running is run again only when the server
+marks the tool read-only or idempotent, since otherwise it may already have done its work. The
+SDK's 2.x renamed
 `inputSchema` / `isError` / `mimeType` to snake case: both spellings are read.
 
 The model sees each tool as `SERVER__tool` (both parts cut to the API's name characters), so
@@ -44,7 +47,11 @@ class MCPError(KimiError):
 
 
 class ServerDied(MCPError):
-    """The server exited (or was stopped) before it answered a call."""
+    """The server had exited (or was stopped) before the call was sent: safe to send again."""
+
+
+class DiedDuringCall(MCPError):
+    """The server exited while it had the call: the tool may or may not have done its work."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,7 @@ class _Connection:
                 self._broken = True
                 self._request_stop()
             if self.dead:
-                raise ServerDied(_died(self.spec)) from None
+                raise DiedDuringCall(_died_during(self.spec, tool)) from None
             raise MCPError(f"The MCP server {self.spec.name!r} refused {tool}: {error}") from None
 
     def _request_stop(self) -> None:
@@ -250,6 +257,26 @@ def _died(spec: ServerSpec) -> str:
     return (
         f"The MCP server {spec.name!r} ({spec.describe()}) has stopped; it is started again "
         "the next time its tools are used."
+    )
+
+
+def _died_during(spec: ServerSpec, tool: str) -> str:
+    return (
+        f"The MCP server {spec.name!r} ({spec.describe()}) stopped while it was running "
+        f"{tool}, so the tool may or may not have done its work. It was not run again, because "
+        "the server does not mark it read-only or idempotent; the server is started again the "
+        "next time its tools are used."
+    )
+
+
+def _repeatable(listed: Any) -> bool:
+    """Whether the server marks the tool safe to run twice (MCP's ToolAnnotations hints)."""
+    hints = getattr(listed, "annotations", None)
+    if hints is None:
+        return False
+    return bool(
+        _field(hints, "read_only_hint", "readOnlyHint")
+        or _field(hints, "idempotent_hint", "idempotentHint")
     )
 
 
@@ -337,11 +364,17 @@ class MCPServers:
         original = str(listed.name)
         schema = _field(listed, "input_schema", "inputSchema") or {"type": "object"}
 
+        repeatable = _repeatable(listed)
+
         def call(**arguments: Any) -> ToolOutput:
             try:
                 return as_output(self.connection(server).call(original, arguments))
-            except ServerDied:  # it exited before answering: once more, on the next server
-                return as_output(self.connection(server).call(original, arguments))
+            except ServerDied:  # never sent: once more, on the next server
+                pass
+            except DiedDuringCall:
+                if not repeatable:  # it may have run: the model is told, nothing is repeated
+                    raise
+            return as_output(self.connection(server).call(original, arguments))
 
         return Tool(
             name=namespaced(server, original),
