@@ -42,6 +42,12 @@ CASES = [
     ("an event without its closing blank line is discarded", [b'data: {"choi'], []),
     ("an unfinished event after a complete one", [b"data: ok\n\ndata: partial\n"], [E("ok")]),
     ("one byte at a time", [bytes([b]) for b in b"data: slow\r\n\r\n"], [E("slow")]),
+    (
+        "many events in one read",
+        [b"data: 1\n\ndata: 2\n\n: note\ndata: 3\n\n"],
+        [E("1"), E("2"), E("3")],
+    ),
+    ("a CR ends a chunk and no LF follows", [b"data: a\r", b"data: b\r\r"], [E("a\nb")]),
 ]
 
 
