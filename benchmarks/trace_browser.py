@@ -5,6 +5,7 @@
     python benchmarks/trace_browser.py --cell print     # a cell printing a line every 100 ms
     python benchmarks/trace_browser.py --cell idle      # nothing runs
     ... --save trace.json                               # keep the trace (open it in DevTools)
+    ... --no-trace                                      # Chrome's counters only (no overhead)
 
 The same set-up as bench_browser.py (emulator, JupyterLab, Debian's Chromium). Over a window
 (the streaming window, or 8 s of a cell that runs 10 s) it records a Chrome trace (categories
@@ -42,6 +43,8 @@ from bench_browser import (
 from kimi_magic.emulator import Emulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
+import itertools
+
 from _lab import running_lab, shut_down_sessions
 from _notebook_page import open_notebook, run_menu, select_cell, write_notebook
 
@@ -62,6 +65,81 @@ FLOOR_CELLS = {
     "print": "import time\nfor i in range(100):\n    print(f'line {i}')\n    time.sleep(0.1)",
     "idle": "",
 }
+# Trace events by what the main thread does, first match wins (a name prefix, or a name).
+KINDS = (
+    ("tracing's own overhead", ("CpuProfiler::",)),
+    ("GC", ("MinorGC", "MajorGC", "V8.GC", "BlinkGC")),
+    ("HTML parsing (innerHTML)", ("ParseHTML", "HTMLDocumentParser")),
+    (
+        "script",
+        (
+            "FunctionCall",
+            "RunMicrotasks",
+            "v8.",
+            "V8.",
+            "EvaluateScript",
+            "TimerFire",
+            "EventDispatch",
+            "FireAnimationFrame",
+            "AsyncTask",
+            "CustomElement",
+        ),
+    ),
+    (
+        "hit testing (the mouse is over the page)",
+        ("HitTest", "LayoutView::HitTest", "EventHandler::handleMouseMoveEvent"),
+    ),
+    (
+        "compositing, layers",
+        (
+            "Blink.CompositingInputs",
+            "PaintArtifactCompositor",
+            "Layerize",
+            "Commit",
+            "ProxyMain::BeginMainFrame::commit",
+            "LayerTreeHost",
+            "UpdateLayer",
+            "Blink.CompositingCommit",
+        ),
+    ),
+    ("paint + pre-paint", ("Paint", "Blink.Paint", "CullRectUpdate", "PrePaint", "Blink.PrePaint")),
+    (
+        "layout",
+        (
+            "Layout",
+            "LocalFrameView::performLayout",
+            "InlineNode::",
+            "LocalFrameView::layout",
+            "Blink.Layout",
+        ),
+    ),
+    (
+        "style",
+        (
+            "Document::recalcStyle",
+            "UpdateLayoutTree",
+            "Document::updateStyle",
+            "Document::rebuildLayoutTree",
+            "Blink.Style",
+            "Document::updateActiveStyle",
+        ),
+    ),
+    (
+        "message receipt (IPC, task overhead)",
+        ("Receive mojo message", "RunTask", "ThreadControllerImpl::RunTask", "SimpleWatcher"),
+    ),
+)
+# JavaScript, by a function on the stack (inclusive; one sample can count in several rows).
+JS_PARTS = (
+    ("websocket message parsing", "deserializeV1KernelWebsocketJupyterOrg"),
+    ("widget state updates (set_state)", "set_state"),
+    ("Output widget appends (_msgHook)", "_msgHook"),
+    ("Output widget clears (_clear)", "_clear"),
+    ("markdown lexing (marked)", "lex"),
+    ("code highlighting", "highlight"),
+    ("MathJax typesetting", "typeset"),
+    ("garbage collection", "(garbage collector)"),
+)
 FLOOR_WINDOW = (1.0, 9.0)  # seconds after the run click
 TOP = 25
 
@@ -165,17 +243,72 @@ def js_profile(
     return by_file, by_function
 
 
+def kind_of(name: str) -> str:
+    for kind, prefixes in KINDS:
+        if name.startswith(prefixes):
+            return kind
+    return "other (frame scheduling, observers)"
+
+
+def js_parts(events: list[dict[str, Any]], pid: int, t0: float, t1: float) -> Counter:
+    """Sampled JS time (ms) under each of JS_PARTS' functions."""
+    nodes: dict[tuple[str, int], dict[str, Any]] = {}
+    samples: list[tuple[str, int, float]] = []
+    clock: dict[str, float] = {}
+    for e in events:
+        if e["pid"] != pid or e.get("name") not in ("Profile", "ProfileChunk"):
+            continue
+        data = e["args"]["data"]
+        if e["name"] == "Profile":
+            clock[e["id"]] = data["startTime"]
+            continue
+        profile = data.get("cpuProfile", {})
+        for node in profile.get("nodes", []):
+            nodes[(e["id"], node["id"])] = node
+        ts = clock.get(e["id"], 0.0)
+        deltas = data.get("timeDeltas", [])
+        for node_id, delta in zip(profile.get("samples", []), deltas, strict=False):
+            ts += delta
+            samples.append((e["id"], node_id, ts))
+        clock[e["id"]] = ts
+    samples.sort(key=lambda s: s[2])
+    parts: Counter = Counter()
+    for (profile_id, node_id, ts), (_, _, after) in itertools.pairwise(samples):
+        if not t0 <= ts < t1:
+            continue
+        names = set()
+        node = nodes.get((profile_id, node_id))
+        while node is not None:
+            names.add(node["callFrame"].get("functionName", ""))
+            node = nodes.get((profile_id, node.get("parent", -1)))
+        for label, function in JS_PARTS:
+            if function in names:
+                parts[label] += min(after - ts, 10_000) / 1000
+    return parts
+
+
 def report(trace: dict[str, Any] | list[Any], window: tuple[float, float] | None) -> None:
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     pid, tid = main_thread(events)
     thread = [e for e in events if e["pid"] == pid and e["tid"] == tid and "ts" in e]
     if window is None:
-        stamps = [e["ts"] for e in thread]
+        window = trace.get("window") if isinstance(trace, dict) else None
+    if window is None:
+        stamps = [e["ts"] for e in thread if e["ts"] > 0]
         window = (min(stamps), max(stamps))
     t0, t1 = window
     wall = (t1 - t0) / 1000
     totals, busy, cpu = self_times(thread, t0, t1)
     print(f"window {wall / 1000:.1f} s; main thread: busy {busy / wall:.1%}, CPU {cpu / wall:.1%}")
+    kinds: Counter = Counter()
+    for name, ms in totals.items():
+        kinds[kind_of(name)] += ms
+    print("  by kind (self time of trace events; share of the window):")
+    for kind, ms in kinds.most_common():
+        print(f"    {ms / wall:7.2%}  {ms:8.1f} ms  {kind}")
+    print("  JavaScript, by what it was doing (sampled, inclusive):")
+    for label, ms in js_parts(events, pid, t0, t1).most_common():
+        print(f"    {ms / wall:7.2%}  {ms:8.1f} ms  {label}")
     print("  self time by trace event (share of the window):")
     for name, ms in totals.most_common(TOP):
         print(f"    {ms / wall:7.2%}  {ms:8.1f} ms  {name}")
@@ -229,20 +362,33 @@ class Frames:
             print(f"    {count / seconds:6.1f}/s {self.sizes[kind] / count:8.0f} B  {kind}")
 
 
-def trace_window(browser: Any, page: Any, run: Any) -> tuple[dict[str, Any], tuple[float, float]]:
-    """Run `run(mark)` under a trace; `mark()` returns the trace clock (us) at each call."""
-    browser.start_tracing(page=page, categories=CATEGORIES)
+def trace_window(
+    browser: Any, page: Any, run: Any, tracing: bool = True
+) -> tuple[dict[str, Any] | None, tuple[float, float], dict[str, float]]:
+    """Run `run(mark)` under a trace; `mark()` returns the trace clock (us) at each call. Also
+    the renderer's own counters over the window (busy and CPU shares), which tracing inflates:
+    `--no-trace` gives them alone."""
+    if tracing:
+        browser.start_tracing(page=page, categories=CATEGORIES)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable", {"timeDomain": "timeTicks"})
+    samples: list[dict[str, float]] = []
 
     def mark() -> float:
         # A trace clock reading: Performance.getMetrics' Timestamp is the same monotonic clock.
-        return metrics(cdp)["Timestamp"] * 1e6
+        samples.append(metrics(cdp))
+        return samples[-1]["Timestamp"] * 1e6
 
     window = run(mark)
-    trace = json.loads(browser.stop_tracing())
+    trace = json.loads(browser.stop_tracing()) if tracing else None
     cdp.detach()
-    return trace, window
+    first, last = samples[0], samples[-1]
+    wall = last["Timestamp"] - first["Timestamp"]
+    counters = {
+        name: (last[name] - first[name]) / wall
+        for name in ("TaskDuration", "ThreadTime", "LayoutDuration", "RecalcStyleDuration")
+    }
+    return trace, window, counters
 
 
 def main() -> None:
@@ -251,6 +397,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="stream length (about)")
     parser.add_argument("--save", type=Path, help="write the trace here")
     parser.add_argument("--load", type=Path, help="only break down a saved trace")
+    parser.add_argument(
+        "--no-trace", dest="trace", action="store_false", help="Chrome's counters only"
+    )
     args = parser.parse_args()
     if args.load:
         report(json.loads(args.load.read_text()), None)
@@ -320,16 +469,22 @@ def main() -> None:
                 frames.on = False
                 return start, mark()
 
-            trace, window = trace_window(
-                browser, page, run_stream if args.cell == "stream" else run_floor
+            trace, window, counters = trace_window(
+                browser, page, run_stream if args.cell == "stream" else run_floor, args.trace
             )
             context.close()
             shut_down_sessions(lab)
             browser.close()
-    if args.save:
-        args.save.write_text(json.dumps(trace))
-    print(f"cell: {args.cell}")
-    report(trace, window)
+    if args.save and trace is not None:
+        args.save.write_text(json.dumps({**trace, "window": window}))
+    print(
+        f"cell: {args.cell}; Chrome's counters over the window:"
+        f" busy {counters['TaskDuration']:.1%},"
+        f" CPU {counters['ThreadTime']:.1%}, layout {counters['LayoutDuration']:.1%},"
+        f" style {counters['RecalcStyleDuration']:.1%}" + (" (tracing on)" if trace else "")
+    )
+    if trace is not None:
+        report(trace, window)
     frames.report((window[1] - window[0]) / 1e6)
 
 
