@@ -21,10 +21,10 @@ import threading
 from typing import Any
 
 # JupyterLab's classes for rendered markdown, so the tail looks like the blocks above it.
-# `contain: content` keeps the tail's re-layout and repaint inside it.
-_OPEN = (
-    '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown" style="contain: content; padding: 0">'
-)
+# Layout containment keeps each update's re-layout inside the tail; not paint containment
+# (`contain: content`), which would clip a wide table or code line where the finished blocks
+# let it overflow.
+_OPEN = '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown" style="contain: layout style">'
 _CLOSE = "</div>"
 _ready = threading.Event()
 
