@@ -6,9 +6,7 @@ the messages the kernel publishes: widget updates, the display slot, the final m
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import threading
 from typing import Any
 
@@ -47,20 +45,15 @@ def usage_error(execution: Execution) -> str:
     return text
 
 
-# The live tail is an HTML widget whose value is the open block rendered as JupyterLab renders
-# markdown (render/tail_html.py); the footer is an HTML widget too, without this class.
-TAIL_MARK = '<div class="jp-RenderedHTMLCommon'
-
-
-def tail_updates(execution: Execution) -> list[tuple[int, str, str]]:
-    """(arrival index, HTML, its text) for every update of the live tail the frontend got."""
+def output_updates(execution: Execution) -> list[tuple[float, str]]:
+    """(arrival index, markdown) for every Output widget update the frontend received."""
     updates = []
     for index, message in enumerate(execution.messages):
         if message["msg_type"] != "comm_msg":
             continue
-        value = message["content"]["data"].get("state", {}).get("value")
-        if isinstance(value, str) and value.startswith(TAIL_MARK):
-            updates.append((index, value, html.unescape(re.sub(r"<[^>]+>", "", value)).strip()))
+        state = message["content"]["data"].get("state", {})
+        for output in state.get("outputs") or ():
+            updates.append((index, output["data"].get("text/markdown", "")))
     return updates
 
 
@@ -104,8 +97,8 @@ def test_finished_blocks_are_sent_once_and_updates_are_coalesced(
     run = kernel.run("%%kimi --new\nlong one")
     assert not run.errors
     seconds = run.ended - run.started
-    updates = tail_updates(run)
-    sent = sum(len(value) for _, value, _ in updates)
+    updates = output_updates(run)
+    sent = sum(len(text) for _, text in updates)
     # Re-sending the whole text per chunk would cost ~N*chunks/2 (here ~300 N); frozen blocks
     # plus a bounded tail stay a small multiple of N.
     assert sent < 4 * len(LONG_ANSWER), (sent, len(LONG_ANSWER))
@@ -113,7 +106,7 @@ def test_finished_blocks_are_sent_once_and_updates_are_coalesced(
     # allows more updates, so a loaded machine cannot make it fail.
     assert len(updates) < 15 * seconds + 25
     # The tail shows open paragraphs as they grow, never the whole answer so far.
-    tails = [text for _, _, text in updates if text.startswith("Paragraph ")]
+    tails = [text for _, text in updates if text.startswith("Paragraph ")]
     assert tails and max(len(t) for t in tails) <= len(LONG_ANSWER) // 4
     markdown, _ = final_markdown(run)
     assert LONG_ANSWER.strip() in markdown
@@ -135,16 +128,17 @@ def test_reasoning_folds_when_the_answer_starts(kernel: KernelSession, emulator:
         if (w := widget_of(m)) and w[0] == "AccordionModel"
     ]
     assert accordion_ids
-    folds: list[int] = []
-    opens: list[int] = []
+    folds, opens, first_answer = [], [], None
     for index, message in enumerate(run.messages):
         if message["msg_type"] != "comm_msg":
             continue
         state = message["content"]["data"].get("state", {})
         if message["content"]["comm_id"] in accordion_ids and "selected_index" in state:
             (folds if state["selected_index"] is None else opens).append(index)
-    first_answer = next(i for i, _, text in tail_updates(run) if "The answer" in text)
-    assert opens and folds
+        for output in state.get("outputs") or ():
+            if first_answer is None and "The answer" in output["data"].get("text/markdown", ""):
+                first_answer = index
+    assert opens and folds and first_answer is not None
     assert opens[0] < folds[0] <= first_answer
 
 
@@ -159,8 +153,8 @@ def _when_text_arrives(action: str, session: KernelSession) -> Any:
             stop_ids.append(message["content"]["comm_id"])
         if done.is_set() or message["msg_type"] != "comm_msg":
             return
-        value = message["content"]["data"].get("state", {}).get("value")
-        if isinstance(value, str) and value.startswith(TAIL_MARK) and "count" in value:
+        outputs = message["content"]["data"].get("state", {}).get("outputs") or ()
+        if any("count" in o["data"].get("text/markdown", "") for o in outputs):
             done.set()
             if action == "interrupt":
                 session.interrupt()
@@ -243,21 +237,3 @@ def test_stop_works_while_the_model_is_silent(kernel: KernelSession, emulator: E
     assert "Interrupted" in markdown and metadata["kimi_magic"]["interrupted"] is True
     assert "late words" not in markdown  # nothing came after the stall: it was cut, not waited out
     assert not run.errors
-
-
-def test_the_live_tail_renders_markdown_and_escapes_raw_html(
-    kernel: KernelSession, emulator: Emulator
-) -> None:
-    # The tail is an HTML widget's value, which the frontend does not sanitize: markup the model
-    # writes must arrive as text, while markdown arrives rendered.
-    content = (
-        "| k | v |\n|---|---|\n| a | 1 |\n\nSee <img src=x onerror=alert(1)> and **this** " * 3
-    )
-    emulator.script({"content": content, "chunk_chars": 4, "rate": 60})
-    run = kernel.run("%%kimi --new\nrender the tail")
-    assert not run.errors
-    tails = [value for _, value, _ in tail_updates(run)]
-    assert any("<td>a</td>" in value for value in tails)
-    assert any("<strong>this</strong>" in value for value in tails)
-    assert any("&lt;img src=x" in value for value in tails)
-    assert not any("<img" in value for value in tails)

@@ -19,7 +19,6 @@ from ..core.constants import MAX_UPDATES_PER_SECOND
 from ..core.types import Retrying, Usage
 from .final_output import MIME_MARKDOWN, FinalSlot
 from .markdown_blocks import BlockSplitter
-from .tail_html import tail_html, warm_up
 from .ui_events import watch_kernel_status
 
 _MIN_INTERVAL_S = 1.0 / MAX_UPDATES_PER_SECOND
@@ -55,6 +54,11 @@ def close_widget(widget: widgets.Widget) -> None:
     widget.close()
 
 
+def _markdown_output(text: str) -> tuple[dict[str, Any], ...]:
+    # Rendered by the frontend's own markdown renderer: tables, highlighting, LaTeX.
+    return ({"output_type": "display_data", "data": {MIME_MARKDOWN: text}, "metadata": {}},)
+
+
 class Capture:
     """Which Output widget the frozen blocks are displayed into: one at a time, switched only
     when reasoning gives way to the answer. Entering an Output is what `with output:` does;
@@ -79,9 +83,8 @@ class Capture:
 class MarkdownStream:
     """Frozen markdown blocks above one live tail block.
 
-    A finished block is displayed once into the `frozen` Output (the frontend appends it and
-    renders it with its own markdown renderer; the kernel never sends it again); the open tail
-    block is re-sent as the HTML of the `tail` widget (tail_html.py says why).
+    A finished block is displayed once into the `frozen` Output (the frontend appends it; the
+    kernel never sends it again); the open tail block is re-sent into the `tail` Output.
     """
 
     def __init__(self, capture: Capture, layout: widgets.Layout) -> None:
@@ -89,7 +92,7 @@ class MarkdownStream:
         self._pending: list[str] = []
         self._capture = capture
         self._frozen = widgets.Output(layout=layout)
-        self._tail = widgets.HTML(layout=layout)
+        self._tail = widgets.Output(layout=layout)
         self._shown_tail = ""
         self._tail_sent_at = 0.0
         self.box = widgets.VBox([self._frozen, self._tail], layout=layout)
@@ -121,7 +124,7 @@ class MarkdownStream:
             sent += 1
         tail = "" if final else self._splitter.tail
         if tail != self._shown_tail and (finished or self._tail_due(tail)):
-            self._tail.value = tail_html(tail) if tail else ""
+            self._tail.outputs = _markdown_output(tail) if tail else ()
             self._shown_tail = tail
             self._tail_sent_at = time.perf_counter()
             sent += 1
@@ -170,7 +173,6 @@ class LiveView(FinalSlot):
 
     def show(self) -> None:
         keep_widget_comms_open()
-        warm_up()
         watch_kernel_status()  # before the frontend's subshell request this display causes
         # The handle is outside any Output widget, where updating it works.
         self.handle = display(self.root, display_id=True)
