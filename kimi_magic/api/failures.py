@@ -3,12 +3,20 @@ of the answer), what was kept, and what to do."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from ..core.errors import CLOUDFLARE, APIConnectionError, APITimeoutError, KimiError, StreamError
+from ..core.errors import (
+    CLOUDFLARE,
+    APIConnectionError,
+    APITimeoutError,
+    KimiError,
+    StreamError,
+    UntrustedCertificateError,
+)
 from ..core.types import StreamEvent
 from .endpoint import Endpoint
 from .wire import events_from_chunk, events_from_completion
@@ -84,6 +92,14 @@ def wait_refused(error: KimiError, delay: float, cap: float) -> KimiError:
 
 
 def connection_error(endpoint: Endpoint, exc: httpx.RequestError) -> APIConnectionError:
+    reason = _certificate_problem(exc)
+    if reason is not None:
+        return UntrustedCertificateError(
+            f"The TLS certificate of {endpoint.host} is not trusted ({reason}), so nothing was "
+            "sent. If a proxy or firewall on your network re-signs TLS traffic, point "
+            "SSL_CERT_FILE at its certificate bundle; otherwise check the base URL. Not "
+            "retried: it would fail the same way."
+        )
     if isinstance(exc, httpx.ConnectError):
         return APIConnectionError(
             f"Could not reach {endpoint.host} ({type(exc).__name__}: {exc}). Check the "
@@ -96,6 +112,22 @@ def connection_error(endpoint: Endpoint, exc: httpx.RequestError) -> APIConnecti
         f"({type(exc).__name__}: {exc}). Nothing of an answer was lost; run the cell again, "
         "and if it keeps happening check the base URL and any proxy in between."
     )
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """The verifier's reason when `exc` (or what caused it) is a failed certificate check.
+
+    Our transport chains the ssl error as the cause; httpx's own keeps it as the context."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # a short chain: the transport's error, then the ssl one
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or "certificate verify failed")
+        seen = seen.__cause__ or seen.__context__
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return "certificate verify failed"
+    return None
 
 
 def timeout_error(endpoint: Endpoint, exc: httpx.TimeoutException) -> APITimeoutError:

@@ -16,7 +16,13 @@ from ..core.constants import (
     RETRY_MAX_DELAY_S,
     RETRY_STATUS_CODES,
 )
-from ..core.errors import APIConnectionError, APIStatusError, APITimeoutError, KimiError
+from ..core.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    KimiError,
+    UntrustedCertificateError,
+)
 
 
 def should_retry(error: KimiError) -> bool:
@@ -27,7 +33,9 @@ def should_retry(error: KimiError) -> bool:
         return error.status in RETRY_STATUS_CODES or error.code in RETRY_CLOUDFLARE_CODES
     # A read timeout means the server took the request and went quiet: sending it again
     # would double the wait, so only connection failures are retried.
-    return isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError)
+    return isinstance(error, APIConnectionError) and not isinstance(
+        error, (APITimeoutError, UntrustedCertificateError)
+    )
 
 
 def retry_reason(error: KimiError) -> str:

@@ -60,6 +60,10 @@ class APITimeoutError(APIConnectionError):
     pass
 
 
+class UntrustedCertificateError(APIConnectionError):
+    """The server's TLS certificate did not verify: trying again would fail the same way."""
+
+
 class APIStatusError(KimiError):
     """An error reply; `status` is the HTTP status, `code` Cloudflare's error code if any."""
 
