@@ -83,8 +83,10 @@ def widgets_render() -> bool:
     probe_frontend()
     from .ui_events import process_ui_events
 
-    assert _probe.sent_at is not None
-    deadline = _probe.sent_at + PROBE_WAIT_S
+    sent_at = _probe.sent_at
+    if sent_at is None:  # no comm could be opened: no widget frontend to count on
+        return False
+    deadline = sent_at + PROBE_WAIT_S
     while not _probe.answered.is_set() and time.monotonic() < deadline:
         process_ui_events()  # the answer may wait on the main shell, behind this cell
         _probe.answered.wait(_POLL_S)

@@ -98,14 +98,16 @@ class ToolLoop:
 
     def run_tools(self) -> Call:
         """Run the last round's tool calls, keep them in the exchange, send the next round."""
-        assert self.turn.exchange is not None
+        exchange = self.turn.exchange
+        if exchange is None:  # `wants_tools` said no round is due: nothing to run
+            raise RuntimeError("run_tools() was called with no tool round to run.")
         answer = self.rounds[-1].answer
         calls = _with_ids(answer.tool_calls, len(self.rounds))
         # Every cut of a tool's text (its result, a rendering, printed output) redacts first.
         with redacting(self._redactor()):
             results = run_calls(calls, self.tools, parallel=self.parallel, observer=self._observe)
         self.rounds[-1].results = results
-        self.turn.exchange.steps.extend(self._steps(answer, calls, results))
+        exchange.steps.extend(self._steps(answer, calls, results))
         self.turn.params.pop("tool_choice", None)
         return self.session.next_round(self.turn)
 

@@ -75,8 +75,10 @@ def execute(code: str, namespace: dict[str, Any], time_limit: float = RUN_PYTHON
     except SyntaxError as error:
         run.error = "".join(traceback.format_exception_only(type(error), error)).rstrip()
         return run
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    assert last is None or isinstance(last, ast.Expr)
+    final = tree.body[-1] if tree.body else None
+    last = final if isinstance(final, ast.Expr) else None  # its value is the run's result
+    if last is not None:
+        tree.body.pop()
     before = _figure_numbers()
     out, err = io.StringIO(), io.StringIO()
     with (
