@@ -112,15 +112,27 @@ class KernelSession:
         *,
         timeout: float = 120.0,
         on_message: Callable[[Message, Execution], None] | None = None,
+        stdin: Callable[[str], str] | None = None,
     ) -> Execution:
+        """Run `code`; with `stdin`, as a console does: allow_stdin, and each input()'s prompt
+        answered with `stdin(prompt)`."""
         execution = Execution(started=time.perf_counter())
+        # jupyter_client sends allow_stdin=True by default, as JupyterLab does.
         msg_id = execution.msg_id = self.client.execute(code)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"The kernel did not finish within {timeout} s:\n{code}")
-            message = self.client.get_iopub_msg(timeout=remaining)
+            if stdin is not None:  # a console: answer each input() as its user would
+                self._answer_input(stdin)
+                remaining = min(remaining, 0.05)
+            try:
+                message = self.client.get_iopub_msg(timeout=remaining)
+            except Exception as error:  # queue.Empty: only while also watching stdin
+                if stdin is None or type(error).__name__ != "Empty":
+                    raise
+                continue
             self._answer_comm(message)
             if message["parent_header"].get("msg_id") != msg_id:
                 self._keep_late(message)
@@ -138,6 +150,15 @@ class KernelSession:
             # load): taking it for this one shifted every later reply by one (seen in tests).
             execution.reply = self.client.get_shell_msg(timeout=10)
         return execution
+
+    def _answer_input(self, stdin: Callable[[str], str]) -> None:
+        try:
+            request = self.client.get_stdin_msg(timeout=0)
+        except Exception as error:  # queue.Empty: no input() asked for
+            if type(error).__name__ != "Empty":
+                raise
+            return
+        self.client.input(stdin(request["content"].get("prompt", "")))
 
     def _keep_late(self, message: Message) -> None:
         parent = message["parent_header"].get("msg_id", "")

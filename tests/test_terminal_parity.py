@@ -153,3 +153,36 @@ def test_the_terminal_approval_prompt_denies_when_nobody_answers(
         assert "not answered within 1 s (approve_timeout), denied" in shown
         sent = emulator.requests[-1]["json"]["messages"][-1]["content"]
         assert "nobody answered the prompt within 1 s" in sent
+
+
+@pytest.mark.parametrize("typed", ["y", "n"])
+def test_a_console_kernel_client_is_asked_on_its_stdin(
+    typed: str, emulator: Emulator, tmp_path: Path
+) -> None:
+    """A console (jupyter console, qtconsole) sends allow_stdin but shows no widgets: the
+    approval is a prompt on its stdin channel, not buttons nobody can see."""
+    from kernel_session import kernel_aimed_at
+
+    marker = tmp_path / "ran.txt"
+    code = f"open({str(marker)!r}, 'w').write('ran')"
+    prompts: list[str] = []
+
+    def user(prompt: str) -> str:
+        prompts.append(prompt)
+        return typed
+
+    with kernel_aimed_at(emulator, tmp_path, widgets=False) as kernel:
+        emulator.script(
+            {"tool_calls": [{"name": "run_python", "arguments": {"code": code}}]},
+            {"content": "Result: {{tool_result:0}}"},
+        )
+        ran = kernel.run("%kimi --tools python Write the file", stdin=user)
+    assert prompts == ["Run it? [y/N] "]
+    shown = "".join(m["content"].get("text", "") for m in ran.messages if m["msg_type"] == "stream")
+    assert "Kimi wants to run this code in your namespace" in shown and code in shown
+    assert not any(
+        m["content"].get("target_name") == "jupyter.widget"
+        for m in ran.messages
+        if m["msg_type"] == "comm_open"
+    )  # no buttons were made
+    assert marker.exists() is (typed == "y")

@@ -3,8 +3,9 @@ Approve / Deny buttons in the cell's output, a prompt on the terminal, or a plai
 nothing can answer.
 
 `approve = "auto"` runs without asking; `"ask"` (the default) asks where someone can answer:
-a notebook frontend that can click (JupyterLab, Notebook, VS Code send `allow_stdin`), or
-terminal IPython. A headless run (nbclient, papermill: no `allow_stdin`) or a plain script
+a notebook frontend that can click (JupyterLab, Notebook, VS Code send `allow_stdin`), a
+console kernel client that shows no widgets (jupyter console, qtconsole: a prompt on its
+stdin channel), or terminal IPython. A headless run (nbclient, papermill: no `allow_stdin`) or a plain script
 cannot answer, so the code is denied and the model is told why. `"deny"` runs no code at all.
 
 The view shows the code once, exactly as it will run, with invisible and direction-changing
@@ -90,6 +91,10 @@ def ask(code: str, wait_seconds: float | None = None, name: str = "run_python") 
         return _ask_terminal(code, name, wait_seconds)
     if not getattr(kernel, "_allow_stdin", False):
         return Decision(False, HEADLESS)
+    from ..render.frontend import widgets_render
+
+    if not widgets_render():  # a console (jupyter console, qtconsole): no buttons to click,
+        return _ask_terminal(code, name)  # but input() reaches it through the stdin channel
     return ask_with_buttons(code, wait_seconds, name)
 
 
