@@ -5,8 +5,9 @@ nothing can answer.
 `approve = "auto"` runs without asking; `"ask"` (the default) asks where someone can answer:
 a notebook frontend that can click (JupyterLab, Notebook, VS Code send `allow_stdin`), a
 console kernel client that shows no widgets (jupyter console, qtconsole: a prompt on its
-stdin channel), or terminal IPython. A headless run (nbclient, papermill: no `allow_stdin`) or a plain script
-cannot answer, so the code is denied and the model is told why. `"deny"` runs no code at all.
+stdin channel), or terminal IPython. A headless run (nbclient, papermill: no `allow_stdin`)
+or a plain script cannot answer, so the code is denied and the model is told why. `"deny"`
+runs no code at all.
 
 The view shows the code once, exactly as it will run, with invisible and direction-changing
 characters made visible (core/invisible.py). Buttons nobody clicks, and a terminal prompt
