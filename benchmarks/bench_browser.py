@@ -30,6 +30,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +39,9 @@ from kimi_magic.emulator import Emulator
 
 # The browser harness is shared with the browser tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
-from _lab import running_lab, shut_down_sessions
+from _lab import CHROMIUM, CHROMIUM_ARGS, running_lab, shut_down_sessions
 from _notebook_page import open_notebook, run_menu, select_cell, write_notebook
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SIZE = 20_000
 CHUNKS = 2_000
 POLL_S = 0.1
@@ -192,26 +185,22 @@ def describe(tasks: list[float]) -> str:
     return f"{len(tasks)} (max {max(tasks):.0f} ms)" if tasks else "0"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=10.0, help="stream length (about)")
-    args = parser.parse_args()
-    rate = CHUNKS / args.seconds
+@contextmanager
+def warmed_up_lab(
+    emu: Emulator, measured: str, watch: Callable[[Any], Any] | None = None
+) -> Iterator[tuple[Any, Any, Any]]:
+    """JupyterLab in Chromium on a notebook of `%load_ext kimi_magic`, a warm-up question (it
+    loads the widget code in the page and the imports in the kernel) and `measured`, aimed at
+    `emu`. Yields (browser, page, what `watch(page)` returned: it sees the page before the
+    notebook opens) once the warm-up answer is final; shuts everything down after."""
     from playwright.sync_api import sync_playwright
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        Emulator(token="bench-browser-token") as emu,
-    ):
+    with tempfile.TemporaryDirectory() as tmp:
         root, home = Path(tmp, "root"), Path(tmp, "home")
         root.mkdir()
         home.mkdir()
         write_notebook(
-            root / "bench.ipynb",
-            "%load_ext kimi_magic",
-            "%%kimi --new\nWarm up.",
-            "%%kimi --new\nWrite a long answer.",
+            root / "bench.ipynb", "%load_ext kimi_magic", "%%kimi --new\nWarm up.", measured
         )
         env = {
             "KIMI_MAGIC_BASE_URL": emu.base_url,
@@ -220,28 +209,43 @@ def main() -> None:
         }
         with running_lab(root, home, env) as lab, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
             )
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.set_default_timeout(60_000)
+            watched = watch(page) if watch is not None else None
             open_notebook(page, lab, "bench.ipynb")
             page.evaluate(PROBE_JS)
-            cdp = context.new_cdp_session(page)
-            cdp.send("Performance.enable", {"timeDomain": "timeTicks"})
             select_cell(page, 0)
             run_menu(page, "Run Selected Cell and Do not Advance")
-            # The warm-up: loads the widget code in the page and the imports in the kernel.
             emu.script({"content": mixed_answer(2_000), "chunks": 200, "rate": 100})
             page.evaluate(ARM_JS, 1)
             select_cell(page, 1)
             run_menu(page, "Run Selected Cell and Do not Advance")
             page.wait_for_function("() => window.__bench.final !== null", timeout=120_000)
-            rows = [measure_once(page, cdp, emu, 2, rate) for _ in range(args.runs)]
-            errors = list(emu.server_errors)
-            context.close()
-            shut_down_sessions(lab)
-            browser.close()
+            try:
+                yield browser, page, watched
+            finally:
+                context.close()
+                shut_down_sessions(lab)
+                browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0, help="stream length (about)")
+    args = parser.parse_args()
+    rate = CHUNKS / args.seconds
+    with (
+        Emulator(token="bench-browser-token") as emu,
+        warmed_up_lab(emu, "%%kimi --new\nWrite a long answer.") as (_, page, _),
+    ):
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable", {"timeDomain": "timeTicks"})
+        rows = [measure_once(page, cdp, emu, 2, rate) for _ in range(args.runs)]
+        errors = list(emu.server_errors)
     assert not errors, errors
     print(
         f"{SIZE:,}-character answer in {CHUNKS:,} chunks at {rate:.0f} chunks/s, "

@@ -20,9 +20,9 @@ MathJax, JupyterLab's own.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -30,23 +30,18 @@ from typing import Any
 
 from bench_browser import (
     ARM_JS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     CHUNKS,
-    PROBE_JS,
     STATE_JS,
     TIMEOUT_S,
     metrics,
     mixed_answer,
+    warmed_up_lab,
 )
 
 from kimi_magic.emulator import Emulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
-import itertools
-
-from _lab import running_lab, shut_down_sessions
-from _notebook_page import open_notebook, run_menu, select_cell, write_notebook
+from _notebook_page import run_menu, select_cell
 
 CATEGORIES = [
     "devtools.timeline",
@@ -404,77 +399,47 @@ def main() -> None:
     if args.load:
         report(json.loads(args.load.read_text()), None)
         return
-    from playwright.sync_api import sync_playwright
-
     measured = FLOOR_CELLS.get(args.cell, "%%kimi --new\nWrite a long answer.")
-    with tempfile.TemporaryDirectory() as tmp, Emulator(token="trace-browser-token") as emu:
-        root, home = Path(tmp, "root"), Path(tmp, "home")
-        root.mkdir()
-        home.mkdir()
-        write_notebook(root / "t.ipynb", "%load_ext kimi_magic", "%%kimi --new\nWarm up.", measured)
-        env = {
-            "KIMI_MAGIC_BASE_URL": emu.base_url,
-            "CLOUDFLARE_ACCOUNT_ID": emu.account_id,
-            "CLOUDFLARE_API_TOKEN": emu.token,
-        }
-        with running_lab(root, home, env) as lab, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            frames = Frames(page)
-            open_notebook(page, lab, "t.ipynb")
-            page.evaluate(PROBE_JS)
-            select_cell(page, 0)
+    with (
+        Emulator(token="trace-browser-token") as emu,
+        warmed_up_lab(emu, measured, watch=Frames) as (browser, page, frames),
+    ):
+        time.sleep(1.0)
+
+        def run_stream(mark: Any) -> tuple[float, float]:
+            emu.script({"content": mixed_answer(), "chunks": CHUNKS, "rate": CHUNKS / args.seconds})
+            page.evaluate(ARM_JS, 2)
+            select_cell(page, 2)
             run_menu(page, "Run Selected Cell and Do not Advance")
-            emu.script({"content": mixed_answer(2_000), "chunks": 200, "rate": 100})
-            page.evaluate(ARM_JS, 1)
-            select_cell(page, 1)
+            start = end = None
+            deadline = time.monotonic() + TIMEOUT_S
+            while end is None and time.monotonic() < deadline:
+                started, final = page.evaluate(STATE_JS)
+                if started and start is None:
+                    start = mark()
+                    frames.on = True
+                if final:
+                    end = mark()
+                    frames.on = False
+                time.sleep(0.1)
+            assert start is not None and end is not None, "the answer did not finish"
+            time.sleep(2.0)
+            return start, end
+
+        def run_floor(mark: Any) -> tuple[float, float]:
+            select_cell(page, 2)
+            clicked = time.monotonic()
             run_menu(page, "Run Selected Cell and Do not Advance")
-            page.wait_for_function("() => window.__bench.final !== null", timeout=120_000)
-            time.sleep(1.0)
+            time.sleep(max(0.0, clicked + FLOOR_WINDOW[0] - time.monotonic()))
+            start = mark()
+            frames.on = True
+            time.sleep(FLOOR_WINDOW[1] - FLOOR_WINDOW[0])
+            frames.on = False
+            return start, mark()
 
-            def run_stream(mark: Any) -> tuple[float, float]:
-                emu.script(
-                    {"content": mixed_answer(), "chunks": CHUNKS, "rate": CHUNKS / args.seconds}
-                )
-                page.evaluate(ARM_JS, 2)
-                select_cell(page, 2)
-                run_menu(page, "Run Selected Cell and Do not Advance")
-                start = end = None
-                deadline = time.monotonic() + TIMEOUT_S
-                while end is None and time.monotonic() < deadline:
-                    started, final = page.evaluate(STATE_JS)
-                    if started and start is None:
-                        start = mark()
-                        frames.on = True
-                    if final:
-                        end = mark()
-                        frames.on = False
-                    time.sleep(0.1)
-                assert start is not None and end is not None, "the answer did not finish"
-                time.sleep(2.0)
-                return start, end
-
-            def run_floor(mark: Any) -> tuple[float, float]:
-                select_cell(page, 2)
-                clicked = time.monotonic()
-                run_menu(page, "Run Selected Cell and Do not Advance")
-                time.sleep(max(0.0, clicked + FLOOR_WINDOW[0] - time.monotonic()))
-                start = mark()
-                frames.on = True
-                time.sleep(FLOOR_WINDOW[1] - FLOOR_WINDOW[0])
-                frames.on = False
-                return start, mark()
-
-            trace, window, counters = trace_window(
-                browser, page, run_stream if args.cell == "stream" else run_floor, args.trace
-            )
-            context.close()
-            shut_down_sessions(lab)
-            browser.close()
+        trace, window, counters = trace_window(
+            browser, page, run_stream if args.cell == "stream" else run_floor, args.trace
+        )
     if args.save and trace is not None:
         args.save.write_text(json.dumps({**trace, "window": window}))
     print(

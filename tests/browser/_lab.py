@@ -25,6 +25,17 @@ from kimi_magic.core.constants import (
     ENV_OPENAI_BASE_URL,
 )
 
+# Debian's Chromium (Playwright's own download cannot work here) and the flags that let it run
+# headless in a container; the browser tests and the browser benchmarks launch it alike.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 

@@ -12,21 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _lab import Lab, running_lab, shut_down_sessions
+from _lab import CHROMIUM, CHROMIUM_ARGS, Lab, running_lab, shut_down_sessions
 
 from kimi_magic.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 EMULATOR_TOKEN = "browser-emulator-token-7f3a"
 
 
