@@ -233,14 +233,40 @@ def widget_of(message: Message) -> tuple[str, dict[str, Any]] | None:
     return state.get("_model_name", ""), state
 
 
+# Other names a user's environment may give the endpoint or the token: unset for a kernel aimed
+# at the emulator, so nothing else is reached.
+OTHER_CREDENTIALS = (
+    "KIMI_MAGIC_OPENAI_BASE_URL",
+    "CF_ACCOUNT_ID",
+    "CLOUDFLARE_AUTH_TOKEN",
+    "CF_API_TOKEN",
+    "KIMI_MAGIC_API_KEY",
+)
+
+
+def emulator_env(emulator: Any) -> dict[str, str]:
+    """The variables that aim kimi_magic at `emulator`."""
+    return {
+        "KIMI_MAGIC_BASE_URL": emulator.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": emulator.account_id,
+        "CLOUDFLARE_API_TOKEN": emulator.token,
+    }
+
+
+def aim_environment(patch: Any, emulator: Any) -> None:
+    """Make the environment a kernel started now inherits reach `emulator` and nothing else."""
+    for name in OTHER_CREDENTIALS:
+        patch.delenv(name, raising=False)
+    for name, value in emulator_env(emulator).items():
+        patch.setenv(name, value)
+
+
 @contextmanager
 def kernel_aimed_at(emulator: Any, home: Path, widgets: bool = True) -> Iterator[KernelSession]:
     """A real kernel with kimi_magic loaded, aimed at `emulator`, its config and cache folders
     and its working folder under `home` (no config of this machine reaches it)."""
     env = {
-        "KIMI_MAGIC_BASE_URL": emulator.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": emulator.account_id,
-        "CLOUDFLARE_API_TOKEN": emulator.token,
+        **emulator_env(emulator),
         "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_CACHE_HOME": str(home / "cache"),
     }

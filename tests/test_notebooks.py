@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from _canary import CANARY
+from kernel_session import aim_environment
 
 from kimi_magic import quickstart
 from kimi_magic.emulator import Emulator
@@ -39,17 +40,7 @@ LOCAL_COMMANDS = frozenset(
 def kernel_env(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """An emulator, and the environment a kernel started now inherits to reach it."""
     with Emulator(token=TOKEN) as emu:
-        for name in (
-            "KIMI_MAGIC_OPENAI_BASE_URL",
-            "CF_ACCOUNT_ID",
-            "CLOUDFLARE_AUTH_TOKEN",
-            "CF_API_TOKEN",
-            "KIMI_MAGIC_API_KEY",
-        ):
-            monkeypatch_module.delenv(name, raising=False)
-        monkeypatch_module.setenv("KIMI_MAGIC_BASE_URL", emu.base_url)
-        monkeypatch_module.setenv("CLOUDFLARE_ACCOUNT_ID", emu.account_id)
-        monkeypatch_module.setenv("CLOUDFLARE_API_TOKEN", emu.token)
+        aim_environment(monkeypatch_module, emu)
         yield emu
         assert not emu.server_errors, "\n".join(emu.server_errors)
 

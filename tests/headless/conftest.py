@@ -9,17 +9,9 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from kernel_session import aim_environment
 
 from kimi_magic.emulator import Emulator
-
-# Variables that would send the kernels elsewhere than the emulator.
-FOREIGN = (
-    "KIMI_MAGIC_OPENAI_BASE_URL",
-    "CF_ACCOUNT_ID",
-    "CLOUDFLARE_AUTH_TOKEN",
-    "CF_API_TOKEN",
-    "KIMI_MAGIC_API_KEY",
-)
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +19,7 @@ def headless_emulator() -> Iterator[Emulator]:
     """An emulator, and the environment every kernel, CLI and runner started now inherits to
     reach it (what a user exports before `jupyter nbconvert` or `papermill`)."""
     with Emulator() as emu, pytest.MonkeyPatch.context() as patch:
-        for name in FOREIGN:
-            patch.delenv(name, raising=False)
-        patch.setenv("KIMI_MAGIC_BASE_URL", emu.base_url)
-        patch.setenv("CLOUDFLARE_ACCOUNT_ID", emu.account_id)
-        patch.setenv("CLOUDFLARE_API_TOKEN", emu.token)
+        aim_environment(patch, emu)
         yield emu
         assert not emu.server_errors, "\n".join(emu.server_errors)
 
