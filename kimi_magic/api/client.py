@@ -6,7 +6,6 @@ import contextlib
 import copy
 import logging
 import socket
-import ssl
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
@@ -123,20 +122,12 @@ class Client:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
         self._transport = transport
         self._parsed_url: tuple[str, httpx.URL] | None = None
-        # Made here (as httpx would), and shared by the copies `for_one_thread` makes: loading
-        # the CA bundle costs 0.1 s of CPU each time.
-        self._ssl: ssl.SSLContext | None = httpx.create_ssl_context() if transport is None else None
         # Our own transport over http.client (api/transport.py): a fraction of httpcore's CPU
-        # per request, and a pool that threads share without a scan. Proxies from the
-        # environment still go through httpx's own (`limits` is theirs).
-        wire = (
-            transport
-            if transport is not None
-            else PooledTransport(self._ssl, KEEPALIVE_CONNECTIONS)
-        )
-        self._http = httpx.Client(
-            timeout=timeout, transport=wire, limits=limits, verify=self._ssl or True
-        )
+        # per request, and a pool that threads share without a scan; its TLS context is made
+        # on the first HTTPS connection. Proxies from the environment still go through httpx's
+        # own (`limits` is theirs).
+        wire = transport if transport is not None else PooledTransport(None, KEEPALIVE_CONNECTIONS)
+        self._http = httpx.Client(timeout=timeout, transport=wire, limits=limits)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.endpoint!r})"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import select
 import socket
 import ssl
@@ -30,6 +31,25 @@ import httpx
 KEEPALIVE_EXPIRY_S = 5.0  # httpx's default: an idle connection older than this is closed
 READ_SIZE = 65_536
 Origin = tuple[str, str, int]
+# Verifying TLS contexts, one per CA setting (see verifying_context).
+_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def verifying_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR),
+    made on the first HTTPS connection and kept for each CA setting. Loading the CA bundle
+    costs about 20 ms of CPU: made with every client, it was paid by every one-off `ask` and
+    at the start of every map, against plain-HTTP servers too. A new SSL_CERT_FILE is a new
+    key, so pointing it at a proxy's bundle takes effect on the next connection."""
+    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+    if context is None:
+        context = httpx.create_ssl_context()  # reads files: not under the lock
+        with _CONTEXTS_LOCK:
+            context = _CONTEXTS.setdefault(key, context)
+    return context
 
 
 class NetworkStream:
@@ -133,7 +153,7 @@ class PooledTransport(httpx.BaseTransport):
         scheme, host, port = origin
         connection: http.client.HTTPConnection
         if scheme == "https":
-            context = self._ssl or httpx.create_ssl_context()
+            context = self._ssl or verifying_context()
             connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
