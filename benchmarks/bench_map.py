@@ -5,7 +5,9 @@
 1. 1,000 items, 100 ms emulated latency per request, concurrency 32: wall time against the
    ideal 1,000 / 32 x 0.1 s = 3.125 s, and this process's CPU share while the map ran;
    beside it, plain httpx on 32 threads against the same emulator (the floor), and the same
-   map in a real Jupyter kernel with its progress bar (the kernel's CPU share).
+   map in a real Jupyter kernel with its progress bar (the kernel's CPU share), and map and
+   plain httpx against benchmarks/lean_server.py, a server that costs almost no CPU (the
+   client's own pace, as against Cloudflare).
 2. The same with 20% of requests answered 429 (retried, the limit adapting).
 3. Peak memory (tracemalloc) of the map machinery for 100,000 items: lazy input, results,
    checkpoint, with answers made in-process (no HTTP) so the figure is map's own.
@@ -56,13 +58,14 @@ def cpu_seconds() -> float:
 
 
 def timed_map(
-    base_url: str, load: dict[str, Any], session: Session | None = None
+    base_url: str, load: dict[str, Any] | None, session: Session | None = None
 ) -> tuple[float, float, Any]:
     """One map job, in `session` (as the notebook's would be: its cap and ledger apply),
-    or in a session made for the call."""
-    root = base_url.rsplit("/client/v4", 1)[0]
-    httpx.post(f"{root}/_emulator/reset")
-    httpx.post(f"{root}/_emulator/load", json=load)
+    or in a session made for the call. `load` shapes the emulator (None: not the emulator)."""
+    if load is not None:
+        root = base_url.rsplit("/client/v4", 1)[0]
+        httpx.post(f"{root}/_emulator/reset")
+        httpx.post(f"{root}/_emulator/load", json=load)
     items = [f"item number {i}" for i in range(ITEMS)]
     connection = {} if session is not None else dict(CONNECTION, base_url=base_url)
     cpu, start = cpu_seconds(), time.perf_counter()
@@ -92,13 +95,14 @@ def most_in_flight(base_url: str) -> int:
     return int(httpx.get(f"{root}/_emulator/stats").json()["most_in_flight"])
 
 
-def plain_threads(base_url: str) -> float:
+def plain_threads(base_url: str, emulator: bool = True) -> float:
     """The floor: 32 threads posting the same requests with httpx, no map at all."""
     from concurrent.futures import ThreadPoolExecutor
 
-    root = base_url.rsplit("/client/v4", 1)[0]
-    httpx.post(f"{root}/_emulator/reset")
-    httpx.post(f"{root}/_emulator/load", json={"latency": LATENCY_S})
+    if emulator:
+        root = base_url.rsplit("/client/v4", 1)[0]
+        httpx.post(f"{root}/_emulator/reset")
+        httpx.post(f"{root}/_emulator/load", json={"latency": LATENCY_S})
     url = f"{base_url}/accounts/test-account/ai/run/@cf/moonshotai/kimi-k2.6"
     headers = {"Authorization": "Bearer test-token"}
     with httpx.Client() as client:
@@ -118,6 +122,28 @@ def plain_threads(base_url: str) -> float:
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             list(pool.map(one, range(ITEMS)))
         return time.perf_counter() - start
+
+
+def against_a_lean_server() -> tuple[float, float]:
+    """map and plain httpx against benchmarks/lean_server.py: the client's own pace, with a
+    server that costs this machine almost nothing (as Cloudflare would)."""
+    script = Path(__file__).resolve().parent / "lean_server.py"
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(LATENCY_S)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        if process.stdout is None:
+            raise RuntimeError("the lean server gave no output")
+        port = process.stdout.readline().split()[1]
+        base_url = f"http://127.0.0.1:{port}/client/v4"
+        timed_map(base_url, None)  # warm-up
+        wall, _, result = timed_map(base_url, None)
+        if result.summary.done != ITEMS:
+            raise RuntimeError(f"the map against the lean server: {result.summary}")
+        return wall, plain_threads(base_url, emulator=False)
+    finally:
+        process.terminate()
+        process.wait()
 
 
 KERNEL_MAP = """
@@ -234,6 +260,12 @@ def main() -> None:
             f"the same in a real Jupyter kernel (widget progress bar): {kernel_wall:.2f} s = "
             f"{IDEAL_S / kernel_wall:.0%} of ideal; the kernel used {kernel_share:.0%} of one "
             "core meanwhile"
+        )
+        lean_map, lean_plain = against_a_lean_server()
+        print(
+            f"against a minimal asyncio server (benchmarks/lean_server.py, ~0.2 ms CPU a "
+            f"request): map {lean_map:.2f} s = {IDEAL_S / lean_map:.1%} of ideal; plain httpx "
+            f"on 32 threads {lean_plain:.2f} s = {IDEAL_S / lean_plain:.1%}"
         )
         load = {"latency": LATENCY_S, "rate_limited": 0.2, "seed": 7}
         wall, share, result = timed_map(base_url, load)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimi_magic.render.frontend import PROBE_TARGET
+
 Message = dict[str, Any]
 
 
@@ -83,7 +85,17 @@ class KernelSession:
     it answers nothing, as nbclient does.
     """
 
-    def __init__(self, env: Mapping[str, str] | None = None, widgets: bool = True) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        widgets: bool = True,
+        *,
+        probe_answer_delay: float = 0.0,
+        notebook_metadata: bool = False,
+    ) -> None:
+        """`widgets`: close comms to unknown targets, as JupyterLab does (nbclient does not);
+        `probe_answer_delay`: that many seconds late, as a loaded browser may;
+        `notebook_metadata`: send each cell with the execute_request metadata JupyterLab sends."""
         from jupyter_client.manager import KernelManager
 
         self.manager = KernelManager(kernel_name="python3")
@@ -95,6 +107,9 @@ class KernelSession:
         # updates come after its cell went idle), by parent msg_id.
         self.late: dict[str, list[Message]] = {}
         self.widgets = widgets
+        self.probe_answer_delay = probe_answer_delay
+        self.notebook_metadata = notebook_metadata
+        self._closes_due: list[tuple[float, Message]] = []  # (monotonic time, comm_close)
 
     @property
     def pid(self) -> int:
@@ -118,7 +133,7 @@ class KernelSession:
         answered with `stdin(prompt)`."""
         execution = Execution(started=time.perf_counter())
         # jupyter_client sends allow_stdin=True by default, as JupyterLab does.
-        msg_id = execution.msg_id = self.client.execute(code)
+        msg_id = execution.msg_id = self._execute(code)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -127,10 +142,12 @@ class KernelSession:
             if stdin is not None:  # a console: answer each input() as its user would
                 self._answer_input(stdin)
                 remaining = min(remaining, 0.05)
+            if self._closes_due:  # a late probe answer to send meanwhile
+                remaining = max(0.0, min(remaining, self._send_due_closes()))
             try:
                 message = self.client.get_iopub_msg(timeout=remaining)
-            except Exception as error:  # queue.Empty: only while also watching stdin
-                if stdin is None or type(error).__name__ != "Empty":
+            except Exception as error:  # queue.Empty: only while also watching stdin or closes
+                if (stdin is None and not self._closes_due) or type(error).__name__ != "Empty":
                     raise
                 continue
             self._answer_comm(message)
@@ -150,6 +167,30 @@ class KernelSession:
             # load): taking it for this one shifted every later reply by one (seen in tests).
             execution.reply = self.client.get_shell_msg(timeout=10)
         return execution
+
+    def _execute(self, code: str) -> str:
+        if not self.notebook_metadata:
+            return str(self.client.execute(code))  # jupyter_client's request, as nbclient's
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": True,
+            "stop_on_error": True,
+        }
+        metadata = {"deletedCells": [], "recordTiming": False, "cellId": os.urandom(8).hex()}
+        request = self.client.session.msg("execute_request", content, metadata=metadata)
+        self.client.shell_channel.send(request)
+        return str(request["header"]["msg_id"])
+
+    def _send_due_closes(self) -> float:
+        """Send the comm_closes that are due; seconds until the next one (inf: none left)."""
+        now = time.monotonic()
+        for due, closing in [c for c in self._closes_due if c[0] <= now]:
+            self.client.shell_channel.send(closing)
+            self._closes_due.remove((due, closing))
+        return min((due for due, _ in self._closes_due), default=float("inf")) - now
 
     def _answer_input(self, stdin: Callable[[str], str]) -> None:
         try:
@@ -194,6 +235,9 @@ class KernelSession:
         closing = self.client.session.msg(
             "comm_close", {"comm_id": message["content"]["comm_id"], "data": {}}
         )
+        if self.probe_answer_delay and message["content"].get("target_name") == PROBE_TARGET:
+            self._closes_due.append((time.monotonic() + self.probe_answer_delay, closing))
+            return
         self.client.shell_channel.send(closing)
 
     def click(self, comm_id: str) -> None:
@@ -262,15 +306,18 @@ def aim_environment(patch: Any, emulator: Any) -> None:
 
 
 @contextmanager
-def kernel_aimed_at(emulator: Any, home: Path, widgets: bool = True) -> Iterator[KernelSession]:
+def kernel_aimed_at(
+    emulator: Any, home: Path, widgets: bool = True, **frontend: Any
+) -> Iterator[KernelSession]:
     """A real kernel with kimi_magic loaded, aimed at `emulator`, its config and cache folders
-    and its working folder under `home` (no config of this machine reaches it)."""
+    and its working folder under `home` (no config of this machine reaches it). `frontend`:
+    how its client behaves (KernelSession's keywords)."""
     env = {
         **emulator_env(emulator),
         "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_CACHE_HOME": str(home / "cache"),
     }
-    with KernelSession(env, widgets=widgets) as session:
+    with KernelSession(env, widgets=widgets, **frontend) as session:
         loaded = session.run(f"import os; os.chdir({str(home)!r})\n%load_ext kimi_magic")
         assert not loaded.errors, loaded.errors
         yield session

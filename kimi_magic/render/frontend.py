@@ -24,6 +24,14 @@ PROBE_TARGET = "kimi_magic.frontend_probe"
 # answers within milliseconds; a headless client never does, and its first answer waits this
 # long once per kernel.
 PROBE_WAIT_S = 1.0
+# ... and when the running cell came from a notebook frontend that will answer (see
+# _sent_by_a_notebook_frontend): on a loaded machine its answer took over a second once (a
+# fresh kernel, "Run All" right after %load_ext), and the first answer then streamed as plain
+# markdown in JupyterLab. A browser still answers in milliseconds; this only bounds the wait.
+PROBE_WAIT_NOTEBOOK_S = 15.0
+# The execute_request metadata JupyterLab and Notebook 7 (@jupyterlab/notebook) send with every
+# cell, beside `cellId`; nbclient, and so nbconvert and papermill, send no metadata.
+NOTEBOOK_FRONTEND_KEYS = ("deletedCells", "recordTiming")
 _POLL_S = 0.01
 
 
@@ -70,12 +78,26 @@ def _widget_manager_connected() -> bool:
     return getattr(widget, "_control_comm", None) is not None
 
 
+def _sent_by_a_notebook_frontend() -> bool:
+    """The running cell came from JupyterLab or Notebook 7, which answer the probe (late only
+    when the machine is loaded). A hint to wait longer, never a reason to use widgets."""
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    try:
+        parent = kernel.get_parent() if kernel is not None else None  # ipykernel >= 6
+    except Exception:  # another kernel's API: no hint
+        return False
+    metadata = parent.get("metadata") if isinstance(parent, dict) else None
+    return isinstance(metadata, dict) and any(key in metadata for key in NOTEBOOK_FRONTEND_KEYS)
+
+
 def widgets_render() -> bool:
     """True when a frontend that shows widgets is known to be there.
 
-    The first call may wait up to PROBE_WAIT_S after the probe was sent, handling comm
-    messages meanwhile (a cell is running: nothing else would read the answer).
-    """
+    The first call may wait up to PROBE_WAIT_S after the probe was sent (PROBE_WAIT_NOTEBOOK_S
+    for a cell a notebook frontend sent), handling comm messages meanwhile (a cell is running:
+    nothing else would read the answer)."""
     if not in_kernel():
         return False
     if _probe.answered.is_set() or _widget_manager_connected():
@@ -86,7 +108,8 @@ def widgets_render() -> bool:
     sent_at = _probe.sent_at
     if sent_at is None:  # no comm could be opened: no widget frontend to count on
         return False
-    deadline = sent_at + PROBE_WAIT_S
+    wait = PROBE_WAIT_NOTEBOOK_S if _sent_by_a_notebook_frontend() else PROBE_WAIT_S
+    deadline = sent_at + wait
     while not _probe.answered.is_set() and time.monotonic() < deadline:
         process_ui_events()  # the answer may wait on the main shell, behind this cell
         _probe.answered.wait(_POLL_S)

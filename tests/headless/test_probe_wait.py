@@ -1,0 +1,60 @@
+"""Which view the first answer gets when the frontend answers the kernel's probe late, as a
+browser on a loaded machine may (render/frontend.py): JupyterLab, known by the metadata it sends
+with each cell, is waited for; a client that sends none (nbclient) is not, past one second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kernel_session import Execution, kernel_aimed_at
+
+from kimi_magic.emulator import Emulator
+from kimi_magic.render.frontend import PROBE_WAIT_S
+
+pytestmark = pytest.mark.notebook
+
+LATE_S = PROBE_WAIT_S + 1.5  # later than a headless client is waited for
+ANSWER = "\n\n".join(f"Paragraph {i}: words that keep coming." for i in range(12))
+
+
+def widget_comms(run: Execution) -> list[str]:
+    return [
+        m["content"]["target_name"]
+        for m in run.of_type("comm_open")
+        if m["content"]["target_name"] == "jupyter.widget"
+    ]
+
+
+def ask(emulator: Emulator, tmp_path: Path, **frontend: bool | float) -> Execution:
+    emulator.script({"content": ANSWER, "chunk_chars": 12, "rate": 100})
+    with kernel_aimed_at(emulator, tmp_path, probe_answer_delay=LATE_S, **frontend) as kernel:
+        run = kernel.run("%%kimi\nA few paragraphs, please.")
+    assert not run.errors, run.errors
+    (final,) = run.final_outputs()
+    assert "Paragraph 11" in final["data"]["text/markdown"]  # the same answer either way
+    return run
+
+
+def test_jupyterlab_answering_late_still_gets_the_widget_view(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    run = ask(emulator, tmp_path, notebook_metadata=True)
+
+    assert widget_comms(run), "the first answer streamed as plain markdown, not in the live view"
+    as_text = [
+        u
+        for u in run.of_type("update_display_data")[:-1]  # the last is the final output
+        if "Paragraph" in u["content"]["data"].get("text/plain", "")
+    ]
+    assert not as_text
+
+
+def test_a_client_that_sends_no_notebook_metadata_is_waited_for_one_second_only(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    run = ask(emulator, tmp_path, notebook_metadata=False)
+
+    assert not widget_comms(run)
+    streamed = run.of_type("update_display_data")
+    assert any("Paragraph 0" in u["content"]["data"]["text/plain"] for u in streamed[:-1])
