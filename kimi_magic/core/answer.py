@@ -39,6 +39,12 @@ class Outcome(str, Enum):
         return _HISTORY[self]
 
     @property
+    def cause(self) -> str:
+        """Why a partial answer is partial, in a few words ("interrupted"; "" when complete):
+        the head of its history words."""
+        return _HISTORY[self].split(":", 1)[0]
+
+    @property
     def note_to_model(self) -> str:
         """What the next request says after this answer's text, so the model does not take a
         partial answer for a whole one ("" when complete)."""

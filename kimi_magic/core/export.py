@@ -142,7 +142,7 @@ def to_markdown(
         out.append("### Kimi")
         out.append(r(answer.text.strip()) or "*(no text)*")
         if not answer.complete:
-            out.append(f"> ⚠ Partial answer: {answer.ended.history}.")
+            out.append(f"> ⚠ Partial answer ({answer.ended.cause}).")
         if answer.tool_calls:
             names = ", ".join(call.name for call in answer.tool_calls)
             out.append(f"*(asked for {names}; not run: the turn stopped first)*")
@@ -280,7 +280,7 @@ def to_notebook(conversation: Any, redactor: Redactor | None = None) -> dict[str
             parts.append(_details("Reasoning", r(answer.reasoning)))
         parts.append(r(answer.text.strip()) or "*(no text)*")
         if not answer.complete:
-            parts.append(f"> ⚠ Partial answer: {answer.ended.history}.")
+            parts.append(f"> ⚠ Partial answer ({answer.ended.cause}).")
         parts.append(f"<sub>{_usage_line(answer)}</sub>")
         cells.append(_markdown_cell("\n\n".join(parts)))
     for i, cell in enumerate(cells):

@@ -140,7 +140,7 @@ def test_an_exported_conversation_validates_and_reads_well_in_jupyterlab(
     ]
     assert len(drawn) == 2 and all("image/png" in o.data for o in drawn)  # question, plot
     text = (lab.root / "conversation.md").read_text(encoding="utf-8")
-    assert emu.token not in text and "> ⚠ Partial answer:" in text
+    assert emu.token not in text and "> ⚠ Partial answer (interrupted)." in text  # by Stop
     assert "![image 1](conversation_files/img-1.png)" in text
     assert (lab.root / "conversation_files" / "img-2.png").stat().st_size > 1000  # the plot
 
