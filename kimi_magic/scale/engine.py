@@ -161,7 +161,7 @@ class _Dispatcher:
         self.state = state
         self.limit = limit
         self.lock = threading.Lock()
-        # Built items waiting for a slot, a limit's worth ahead (the input stays lazy).
+        # Built items waiting for a slot, at most a concurrency's worth (the input stays lazy).
         self.ready: deque[WorkItem] = deque()
         self.unsettled = 0  # launched and not yet settled: sent, or answered and queued
         # Answers (or errors) arrive here from the slots, so collecting one costs O(1).
