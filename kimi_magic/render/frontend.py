@@ -7,9 +7,11 @@ the one message widget frontends send by themselves (JupyterLab and Notebook 7 o
 before any cell ran, so an extension loaded later never sees it. So the kernel asks once: it
 opens a comm to a target no frontend registers. JupyterLab, Notebook 7 (and any frontend built
 on @jupyterlab/services) answer it with a `comm_close`; nbclient, and so nbconvert and
-papermill, answer nothing (they log that no handler was found). Until an answer came, or where
-none comes, answers stream as display-id updates of plain markdown, which every frontend
-shows; headless clients then never see a widget (design.md section 9).
+papermill, answer nothing (they log that no handler was found). JupyterLab and Notebook 7 also
+say who they are in every cell's execute_request metadata, which nbclient leaves empty; that
+is trusted first, since the probe's answer can be lost. Until an answer came, or where none
+comes, answers stream as display-id updates of plain markdown, which every frontend shows;
+headless clients then never see a widget (design.md section 9).
 """
 
 from __future__ import annotations
@@ -24,13 +26,12 @@ PROBE_TARGET = "kimi_magic.frontend_probe"
 # answers within milliseconds; a headless client never does, and its first answer waits this
 # long once per kernel.
 PROBE_WAIT_S = 1.0
-# ... and when the running cell came from a notebook frontend that will answer (see
-# _sent_by_a_notebook_frontend): on a loaded machine its answer took over a second once (a
-# fresh kernel, "Run All" right after %load_ext), and the first answer then streamed as plain
-# markdown in JupyterLab. A browser still answers in milliseconds; this only bounds the wait.
-PROBE_WAIT_NOTEBOOK_S = 15.0
 # The execute_request metadata JupyterLab and Notebook 7 (@jupyterlab/notebook) send with every
-# cell, beside `cellId`; nbclient, and so nbconvert and papermill, send no metadata.
+# cell, beside `cellId`; nbclient, and so nbconvert and papermill, send no metadata. Such a cell
+# needs no probe: those frontends are the ones that close it. And the probe's answer can be
+# lost: JupyterLab 4.6 sends the comm_close over a subshell it makes for the probe's target and
+# deletes at once, and ipykernel 7 can drop a message still queued on a deleted subshell (seen
+# under load: "Run All" right after %load_ext streamed the first answer as plain markdown).
 NOTEBOOK_FRONTEND_KEYS = ("deletedCells", "recordTiming")
 _POLL_S = 0.01
 
@@ -79,8 +80,7 @@ def _widget_manager_connected() -> bool:
 
 
 def _sent_by_a_notebook_frontend() -> bool:
-    """The running cell came from JupyterLab or Notebook 7, which answer the probe (late only
-    when the machine is loaded). A hint to wait longer, never a reason to use widgets."""
+    """The running cell came from JupyterLab or Notebook 7 (see NOTEBOOK_FRONTEND_KEYS)."""
     from IPython import get_ipython
 
     kernel = getattr(get_ipython(), "kernel", None)
@@ -95,12 +95,12 @@ def _sent_by_a_notebook_frontend() -> bool:
 def widgets_render() -> bool:
     """True when a frontend that shows widgets is known to be there.
 
-    The first call may wait up to PROBE_WAIT_S after the probe was sent (PROBE_WAIT_NOTEBOOK_S
-    for a cell a notebook frontend sent), handling comm messages meanwhile (a cell is running:
-    nothing else would read the answer)."""
+    A cell JupyterLab or Notebook 7 sent says so itself. Otherwise the first call may wait up
+    to PROBE_WAIT_S after the probe was sent, handling comm messages meanwhile (a cell is
+    running: nothing else would read the answer)."""
     if not in_kernel():
         return False
-    if _probe.answered.is_set() or _widget_manager_connected():
+    if _probe.answered.is_set() or _widget_manager_connected() or _sent_by_a_notebook_frontend():
         return True
     probe_frontend()
     from .ui_events import process_ui_events
@@ -108,8 +108,7 @@ def widgets_render() -> bool:
     sent_at = _probe.sent_at
     if sent_at is None:  # no comm could be opened: no widget frontend to count on
         return False
-    wait = PROBE_WAIT_NOTEBOOK_S if _sent_by_a_notebook_frontend() else PROBE_WAIT_S
-    deadline = sent_at + wait
+    deadline = sent_at + PROBE_WAIT_S
     while not _probe.answered.is_set() and time.monotonic() < deadline:
         process_ui_events()  # the answer may wait on the main shell, behind this cell
         _probe.answered.wait(_POLL_S)
