@@ -126,7 +126,9 @@ class Client:
         # per request, and a pool that threads share without a scan; its TLS context is made
         # on the first HTTPS connection. Proxies from the environment still go through httpx's
         # own (`limits` is theirs).
-        wire = transport if transport is not None else PooledTransport(None, KEEPALIVE_CONNECTIONS)
+        wire = (
+            transport if transport is not None else PooledTransport(max_idle=KEEPALIVE_CONNECTIONS)
+        )
         self._http = httpx.Client(timeout=timeout, transport=wire, limits=limits)
 
     def __repr__(self) -> str:

@@ -202,7 +202,8 @@ class _Dispatcher:
         return self.state
 
     def _fill(self, now: float) -> None:
-        """Top `ready` up to the limit: retries whose wait is over first, then new items."""
+        """Top `ready` up to a concurrency's worth: retries whose wait is over first, then new
+        items."""
         while self.retries and self.retries[0][0] <= now:
             item = heapq.heappop(self.retries)[2]
             with self.lock:
